@@ -1,0 +1,180 @@
+//! [`Backend`]: one upstream server of a pool and its live numbers.
+//!
+//! Everything a balancer reads per pick is an atomic or a tiny lock, so
+//! picks never wait on each other for long; counters survive config reloads
+//! for servers that still exist (the pool carries the `Arc` over).
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The operator's run-time setting for a server (admin API / library API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ServerState {
+    /// Takes new requests (when healthy).
+    Enabled = 0,
+    /// Finishes what it has, takes no new requests (sticky clients excepted).
+    Draining = 1,
+    /// Takes nothing new.
+    Disabled = 2,
+}
+
+/// Decay time of the peak-EWMA latency estimate (linkerd's default).
+const EWMA_DECAY: Duration = Duration::from_secs(10);
+
+/// One upstream server.
+#[derive(Debug)]
+pub struct Backend {
+    /// Address as written in the config (labels, logs, admin API).
+    pub address: String,
+    /// Resolved socket address connections go to.
+    pub addr: SocketAddr,
+    /// Configured weight (≥ 1).
+    pub weight: u32,
+    /// Used only when no primary server is available.
+    pub backup: bool,
+    /// Most requests in flight at once; 0 = unlimited.
+    pub max_conns: u32,
+    /// Requests in flight now.
+    active: AtomicU32,
+    /// Requests sent, all time.
+    requests: AtomicU64,
+    /// Failed tries (connect errors, timeouts, 502/504), all time.
+    failures: AtomicU64,
+    /// Health as the checks see it (active and passive checks feed it).
+    healthy: AtomicBool,
+    /// [`ServerState`] as u8.
+    state: AtomicU8,
+    /// Peak-EWMA latency in seconds and when it was last updated.
+    ewma: Mutex<(f64, Instant)>,
+}
+
+impl Backend {
+    /// A healthy, enabled server with no history.
+    pub fn new(
+        address: String,
+        addr: SocketAddr,
+        weight: u32,
+        backup: bool,
+        max_conns: u32,
+    ) -> Self {
+        Self {
+            address,
+            addr,
+            weight: weight.max(1),
+            backup,
+            max_conns,
+            active: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            state: AtomicU8::new(ServerState::Enabled as u8),
+            ewma: Mutex::new((0.0, Instant::now())),
+        }
+    }
+
+    /// May this server take a new request now?
+    pub fn is_available(&self) -> bool {
+        self.state() == ServerState::Enabled
+            && self.is_healthy()
+            && (self.max_conns == 0 || self.active() < self.max_conns)
+    }
+
+    /// Requests in flight.
+    pub fn active(&self) -> u32 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent to this server so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Failed tries so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Counts one failed try.
+    pub fn record_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Health as the checks see it.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Sets health (health checks call this).
+    pub fn set_healthy(&self, up: bool) {
+        self.healthy.store(up, Ordering::Relaxed);
+    }
+
+    /// The operator's setting.
+    pub fn state(&self) -> ServerState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => ServerState::Enabled,
+            1 => ServerState::Draining,
+            _ => ServerState::Disabled,
+        }
+    }
+
+    /// Changes the operator's setting (drain / enable / disable).
+    pub fn set_state(&self, state: ServerState) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Marks a request as started; the guard ends it when dropped.
+    pub fn start_request(self: &std::sync::Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(self.clone())
+    }
+
+    /// Peak-EWMA latency in seconds, decayed to now.
+    pub fn ewma_latency(&self) -> f64 {
+        match self.ewma.lock() {
+            Ok(g) => g.0,
+            Err(_) => 0.0,
+        }
+    }
+
+    /// Feeds one observed response latency into the peak-EWMA estimate: a
+    /// slower sample replaces the estimate at once (peak), faster ones decay
+    /// it with time constant [`EWMA_DECAY`].
+    pub fn observe_latency(&self, rtt: Duration) {
+        let now = Instant::now();
+        let sample = rtt.as_secs_f64();
+        if let Ok(mut g) = self.ewma.lock() {
+            let (old, at) = *g;
+            let est = if sample > old {
+                sample
+            } else {
+                let w = (-(now.saturating_duration_since(at).as_secs_f64())
+                    / EWMA_DECAY.as_secs_f64())
+                .exp();
+                old * w + sample * (1.0 - w)
+            };
+            *g = (est, now);
+        }
+    }
+}
+
+/// Holds one unit of a server's `active` count; dropping it releases it.
+#[derive(Debug)]
+pub struct ActiveGuard(std::sync::Arc<Backend>);
+
+impl ActiveGuard {
+    /// The server this request is on.
+    pub fn backend(&self) -> &std::sync::Arc<Backend> {
+        &self.0
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}

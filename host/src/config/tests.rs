@@ -1,0 +1,152 @@
+//! Config validation: valid files load with defaults; invalid ones name the
+//! file, line and key.
+
+use super::*;
+
+fn parse(src: &str) -> Result<Config, ConfigError> {
+    Config::parse(src, Path::new("test.toml"))
+}
+
+fn err(src: &str) -> String {
+    match parse(src) {
+        Ok(_) => panic!("config should have been refused:\n{src}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = r#"
+[[listener]]
+name = "web"
+bind = "127.0.0.1:8080"
+
+[[route]]
+pool = "api"
+
+[pool.api]
+servers = [{ address = "127.0.0.1:9001" }]
+"#;
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = parse(MINIMAL).expect("valid");
+    assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
+    let l = &c.listeners[0];
+    assert_eq!(l.max_connections, 10_000);
+    assert_eq!(l.max_header_bytes, 32 << 10);
+    assert_eq!(l.max_body_bytes, 10 << 20);
+    assert_eq!(l.header_timeout, Duration::from_secs(10));
+    let p = &c.pools[0];
+    assert_eq!(p.balance, "round_robin");
+    assert_eq!(p.keepalive, 32);
+    assert_eq!(p.retries, 2);
+    assert_eq!(p.connect_timeout, Duration::from_secs(5));
+    assert_eq!(p.request_timeout, Duration::from_secs(60));
+    assert_eq!(p.servers[0].weight, 1);
+    assert_eq!(c.routes[0].name, "/");
+    assert_eq!(c.routes[0].path_prefix, "/");
+}
+
+#[test]
+fn unknown_key_names_file_line_and_table() {
+    let src = MINIMAL.replace(
+        "{ address = \"127.0.0.1:9001\" }",
+        "{ address = \"127.0.0.1:9001\", wieght = 5 }",
+    );
+    let e = err(&src);
+    assert!(
+        e.starts_with("test.toml:10: unknown key \"wieght\" in pool.api.servers[0]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = err(&format!("workerz = 2\n{MINIMAL}"));
+    assert!(
+        e.starts_with("test.toml:1: unknown key \"workerz\" in the top level"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_duration_names_key() {
+    let src = MINIMAL.replace(
+        "bind = \"127.0.0.1:8080\"",
+        "bind = \"127.0.0.1:8080\"\nheader_timeout = \"soon\"",
+    );
+    let e = err(&src);
+    assert!(
+        e.starts_with("test.toml:5: listener[0].header_timeout: invalid duration \"soon\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn route_to_missing_pool() {
+    let src = MINIMAL.replace("pool = \"api\"", "pool = \"apx\"");
+    let e = err(&src);
+    assert_eq!(e, "test.toml:7: no [pool.apx] is defined");
+}
+
+#[test]
+fn unknown_balance() {
+    let src = MINIMAL.replace("servers = [", "balance = \"roundrobin\"\nservers = [");
+    let e = err(&src);
+    assert!(
+        e.starts_with("test.toml:10: unknown balance \"roundrobin\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let e = err("[[listener]]\nname = \"web\nbind = 1\n");
+    assert!(e.starts_with("test.toml:2: invalid TOML"), "{e}");
+}
+
+#[test]
+fn missing_required_key() {
+    let e = err("[[listener]]\nname = \"web\"\n");
+    assert!(e.contains("missing required key \"bind\""), "{e}");
+}
+
+#[test]
+fn split_and_wildcard_host() {
+    let src = format!(
+        "{MINIMAL}\n[pool.canary]\nservers = [{{ address = \"127.0.0.1:9002\" }}]\n\n[[route]]\nhost = \"*.Example.com\"\npath_prefix = \"/v1/\"\nsplit = [{{ pool = \"api\", weight = 90 }}, {{ pool = \"canary\", weight = 10 }}]\n"
+    );
+    let c = parse(&src).expect("valid");
+    let r = &c.routes[1];
+    assert_eq!(r.host, Some(HostMatch::Wildcard(".example.com".into())));
+    assert_eq!(r.path_prefix, "/v1");
+    assert_eq!(
+        r.targets,
+        vec![("api".to_string(), 90), ("canary".to_string(), 10)]
+    );
+    assert_eq!(r.name, "*.Example.com/v1");
+}
+
+#[test]
+fn hash_keys() {
+    for (s, k) in [
+        ("client_ip", HashKey::ClientIp),
+        ("uri", HashKey::Uri),
+        (
+            "header:X-User",
+            HashKey::Header(HeaderName::from_static("x-user")),
+        ),
+        ("cookie:sid", HashKey::Cookie("sid".into())),
+        ("query:u", HashKey::Query("u".into())),
+    ] {
+        let src = MINIMAL.replace(
+            "servers = [",
+            &format!("balance = \"hash\"\nhash_key = \"{s}\"\nservers = ["),
+        );
+        assert_eq!(parse(&src).expect("valid").pools[0].hash_key, k);
+    }
+    let src = MINIMAL.replace(
+        "servers = [",
+        "balance = \"hash\"\nhash_key = \"body\"\nservers = [",
+    );
+    assert!(err(&src).contains("unknown hash_key"));
+}

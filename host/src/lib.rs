@@ -1,0 +1,12 @@
+//! switchyard: a programmable HTTP reverse proxy and load balancer.
+//!
+//! The library is the whole proxy; `main.rs` is a thin CLI over it:
+//! 1. [`config::Config::load`] reads and validates a config file;
+//! 2. [`server::Server::start`] binds the listeners and serves;
+//! 3. [`server::Server::shutdown`] drains and stops.
+//!
+//! A request's path through the code reads top to bottom in [`proxy`].
+
+pub mod balance;
+pub mod config;
+pub mod listener;
