@@ -9,4 +9,7 @@
 
 pub mod balance;
 pub mod config;
+pub mod demo;
 pub mod listener;
+pub mod proxy;
+pub mod server;

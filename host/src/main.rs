@@ -1,1 +1,104 @@
-fn main() {}
+//! The `switchyard` command: a thin CLI over the library.
+//! `switchyard run -c FILE` (or `switchyard -c FILE`) serves;
+//! `switchyard check -c FILE` validates and exits.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchyard::config::Config;
+
+/// A programmable HTTP reverse proxy and load balancer.
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the proxy (the default).
+    Run(RunArgs),
+    /// Validate the config and exit 0, or print the errors and exit 1.
+    Check {
+        /// Config file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Config file (TOML).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Also start tiny demo origins on the config's loopback server addresses.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let (run, check) = match cli.command {
+        Some(Command::Run(r)) => (r, None),
+        Some(Command::Check { config }) => (
+            RunArgs {
+                config: None,
+                demo: false,
+            },
+            Some(config),
+        ),
+        None => (cli.run, None),
+    };
+    if let Some(path) = check {
+        return match Config::load(&path) {
+            Ok(_) => {
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let Some(path) = run.config else {
+        eprintln!("error: no config given; use `switchyard run -c FILE` (see --help)");
+        return ExitCode::from(2);
+    };
+    let cfg = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let demo_cfg = run.demo.then(|| cfg.clone());
+    let before = move || {
+        demo_cfg
+            .as_ref()
+            .map(switchyard::demo::start_origins)
+            .unwrap_or_default()
+    };
+    match switchyard::server::run(cfg, before) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

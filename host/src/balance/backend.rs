@@ -133,10 +133,13 @@ impl Backend {
         ActiveGuard(self.clone())
     }
 
-    /// Peak-EWMA latency in seconds, decayed to now.
+    /// Peak-EWMA latency in seconds, decayed to now: with no new samples the
+    /// estimate fades towards 0 (as Finagle's and tower's `PeakEwma` do on
+    /// read), so a server once seen slow gets probed again instead of being
+    /// starved forever.
     pub fn ewma_latency(&self) -> f64 {
         match self.ewma.lock() {
-            Ok(g) => g.0,
+            Ok(g) => g.0 * (-g.1.elapsed().as_secs_f64() / EWMA_DECAY.as_secs_f64()).exp(),
             Err(_) => 0.0,
         }
     }
@@ -176,5 +179,47 @@ impl ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn backend() -> Arc<Backend> {
+        Arc::new(Backend::new(
+            "s".into(),
+            SocketAddr::from(([127, 0, 0, 1], 80)),
+            0,
+            false,
+            0,
+        ))
+    }
+
+    #[test]
+    fn guards_count_active_requests() {
+        let b = backend();
+        assert_eq!(b.weight, 1, "weight 0 is raised to 1");
+        let g = [b.start_request(), b.start_request()];
+        assert_eq!((b.active(), b.requests()), (2, 2));
+        drop(g);
+        assert_eq!((b.active(), b.requests()), (0, 2));
+    }
+
+    #[test]
+    fn ewma_peaks_then_decays_when_idle() {
+        let b = backend();
+        assert_eq!(b.ewma_latency(), 0.0);
+        b.observe_latency(Duration::from_millis(50));
+        assert!((b.ewma_latency() - 0.05).abs() < 1e-4);
+        // One decay period without samples: down to 1/e.
+        let then = Instant::now()
+            .checked_sub(EWMA_DECAY)
+            .expect("clock far enough from its origin");
+        if let Ok(mut g) = b.ewma.lock() {
+            g.1 = then;
+        }
+        assert!((b.ewma_latency() - 0.05 / std::f64::consts::E).abs() < 1e-3);
     }
 }

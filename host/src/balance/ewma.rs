@@ -1,14 +1,118 @@
-//! STUB (being replaced by the real algorithm).
-use super::*;
+//! `ewma`: peak-EWMA latency × load, as in Finagle's and linkerd's
+//! `PeakEwma` balancers: each server's cost is its peak-EWMA response
+//! latency times (active requests + 1), divided by its weight, and the
+//! cheaper of two distinct random candidates wins (power of two choices).
+//! Slow servers shed load quickly (the peak estimate jumps on one slow
+//! response), and the random pair keeps proxies from herding.
+
+use super::p2c::two_distinct;
+use super::{Backend, Balancer, PickContext};
 use std::sync::Arc;
+
+/// Latency assumed for a server with no observation yet (seconds): small,
+/// so a new server gets tried soon; two-choices caps its share meanwhile
+/// (it only wins the pairs it is drawn into) and its first response replaces
+/// the guess.
+const DEFAULT_LATENCY: f64 = 0.001;
+
+/// Peak-EWMA balancer.
+#[derive(Debug, Default)]
 pub struct PeakEwma;
+
 impl PeakEwma {
-    pub fn new<T>(_: T) -> Self {
-        PeakEwma
+    /// A new balancer (latency state lives in each [`Backend`]).
+    pub fn new() -> Self {
+        Self
     }
 }
+
+/// Expected cost of sending one more request to `s`.
+fn cost(s: &Backend) -> f64 {
+    let latency = s.ewma_latency();
+    // 0.0 means "never observed" (real samples are positive); the `> 0.0`
+    // test also turns a NaN, which would lose every comparison, into the
+    // default.
+    let latency = if latency > 0.0 {
+        latency
+    } else {
+        DEFAULT_LATENCY
+    };
+    latency * (f64::from(s.active()) + 1.0) / f64::from(s.weight)
+}
+
 impl Balancer for PeakEwma {
-    fn pick(&self, _s: &[Arc<Backend>], c: &[usize], _x: &PickContext<'_>) -> usize {
-        c[0]
+    fn pick(
+        &self,
+        servers: &[Arc<Backend>],
+        candidates: &[usize],
+        _ctx: &PickContext<'_>,
+    ) -> usize {
+        if let [only] = candidates {
+            return *only;
+        }
+        let (a, b) = two_distinct(candidates.len());
+        let (a, b) = (candidates[a], candidates[b]);
+        // On a tie `a` wins; it is already a random one of the two.
+        if cost(&servers[a]) <= cost(&servers[b]) {
+            a
+        } else {
+            b
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::test_servers;
+    use std::time::Duration;
+
+    fn pick(s: &[Arc<Backend>], cands: &[usize]) -> usize {
+        PeakEwma::new().pick(s, cands, &PickContext::default())
+    }
+
+    #[test]
+    fn slow_server_is_avoided() {
+        let s = test_servers(&[1, 1, 1]);
+        s[0].observe_latency(Duration::from_millis(1));
+        s[1].observe_latency(Duration::from_millis(50));
+        s[2].observe_latency(Duration::from_millis(1));
+        let mut count = [0; 3];
+        for _ in 0..3_000 {
+            count[pick(&s, &[0, 1, 2])] += 1;
+        }
+        // < 5%: with distinct draws it loses every pair it is in.
+        assert!(count[1] < 150, "{count:?}");
+        // The fast two split the rest; whichever sample is older has decayed
+        // a hair lower and wins their pair, so no even split is promised.
+        assert!(count[0] > 600 && count[2] > 600, "{count:?}");
+    }
+
+    #[test]
+    fn load_and_weight_scale_cost() {
+        let s = test_servers(&[1, 1]);
+        s[0].observe_latency(Duration::from_millis(10));
+        s[1].observe_latency(Duration::from_millis(30));
+        assert!((0..50).all(|_| pick(&s, &[0, 1]) == 0));
+        // 10ms × 4 in flight = 40ms > 30ms × 1.
+        let _held: Vec<_> = (0..3).map(|_| s[0].start_request()).collect();
+        assert!((0..50).all(|_| pick(&s, &[0, 1]) == 1));
+        // Weight 4 for the same numbers: 10ms.
+        let w = test_servers(&[4, 1]);
+        w[0].observe_latency(Duration::from_millis(10));
+        w[1].observe_latency(Duration::from_millis(30));
+        let _held: Vec<_> = (0..3).map(|_| w[0].start_request()).collect();
+        assert!((0..50).all(|_| pick(&w, &[0, 1]) == 0));
+    }
+
+    #[test]
+    fn new_server_gets_tried() {
+        let s = test_servers(&[1, 1, 1]);
+        s[0].observe_latency(Duration::from_millis(20));
+        s[1].observe_latency(Duration::from_millis(20));
+        // Server 2 has no data: 1ms default, so it wins its pairs.
+        assert!((0..100).any(|_| pick(&s, &[0, 1, 2]) == 2));
+        assert_eq!(cost(&s[2]), DEFAULT_LATENCY);
+        assert_eq!(pick(&s, &[1]), 1);
     }
 }

@@ -23,7 +23,7 @@ mod p2c;
 mod random;
 mod round_robin;
 
-pub use backend::{Backend, ServerState};
+pub use backend::{ActiveGuard, Backend, ServerState};
 
 use std::net::IpAddr;
 
@@ -72,12 +72,12 @@ pub const ALGORITHMS: &[&str] = &[
 pub fn build(name: &str, servers: &[std::sync::Arc<Backend>]) -> Option<Box<dyn Balancer>> {
     Some(match name {
         "round_robin" => Box::new(round_robin::RoundRobin::new(servers.len())),
-        "least_conn" => Box::new(least_conn::LeastConn::new(())),
-        "ip_hash" => Box::new(ip_hash::IpHash::new(())),
+        "least_conn" => Box::new(least_conn::LeastConn::new()),
+        "ip_hash" => Box::new(ip_hash::IpHash::new()),
         "hash" => Box::new(hash::ConsistentHash::new(servers)),
-        "random" => Box::new(random::Random::new(())),
-        "p2c" => Box::new(p2c::PowerOfTwo::new(())),
-        "ewma" => Box::new(ewma::PeakEwma::new(())),
+        "random" => Box::new(random::Random::new()),
+        "p2c" => Box::new(p2c::PowerOfTwo::new()),
+        "ewma" => Box::new(ewma::PeakEwma::new()),
         "first" => Box::new(first::First),
         _ => return None,
     })
@@ -124,7 +124,9 @@ pub(crate) fn random_u64() -> u64 {
 
 /// A uniformly distributed number in `0..n` (`n > 0`).
 pub(crate) fn random_below(n: usize) -> usize {
-    ((random_u64() >> 32) * n as u64 >> 32) as usize
+    // Lemire's multiply-shift over all 64 bits, in u128 so no `n` (e.g. a
+    // sum of large weights) can overflow.
+    ((u128::from(random_u64()) * n as u128) >> 64) as usize
 }
 
 /// 64-bit FNV-1a: stable across runs and platforms, so hash placement
@@ -136,4 +138,96 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// Test fixture shared by the algorithm modules: servers `s0`, `s1`, …
+/// (addresses `10.0.0.N:80`) with the given weights, primaries, no limit.
+#[cfg(test)]
+pub(crate) fn test_servers(weights: &[u32]) -> Vec<std::sync::Arc<Backend>> {
+    (0..weights.len())
+        .map(|i| {
+            let addr = std::net::SocketAddr::from(([10, 0, 0, i as u8], 80));
+            std::sync::Arc::new(Backend::new(format!("s{i}"), addr, weights[i], false, 0))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn server(i: u8, backup: bool, max_conns: u32) -> Arc<Backend> {
+        let addr = std::net::SocketAddr::from(([10, 0, 0, i], 80));
+        Arc::new(Backend::new(format!("s{i}"), addr, 1, backup, max_conns))
+    }
+
+    fn cands(servers: &[Arc<Backend>], tried: &[usize]) -> Vec<usize> {
+        let mut out = vec![99]; // stale content must be cleared
+        candidates(servers, tried, &mut out);
+        out
+    }
+
+    #[test]
+    fn candidates_prefer_primaries_and_skip_tried() {
+        let s = vec![
+            server(0, false, 0),
+            server(1, true, 0),
+            server(2, false, 0),
+            server(3, true, 0),
+        ];
+        assert_eq!(cands(&s, &[]), [0, 2]);
+        assert_eq!(cands(&s, &[0]), [2]);
+        // Every primary tried: backups step in, minus tried ones.
+        assert_eq!(cands(&s, &[0, 2]), [1, 3]);
+        assert_eq!(cands(&s, &[0, 2, 3]), [1]);
+        assert!(cands(&s, &[0, 1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn candidates_skip_unavailable_servers() {
+        let s = vec![
+            server(0, false, 0),
+            server(1, false, 0),
+            server(2, false, 1),
+            server(3, false, 0),
+        ];
+        let b = server(4, true, 0);
+        let all = [s.clone(), vec![b]].concat();
+        s[0].set_state(ServerState::Disabled);
+        s[1].set_state(ServerState::Draining);
+        s[3].set_healthy(false);
+        assert_eq!(cands(&all, &[]), [2]);
+        let _busy = s[2].start_request(); // at max_conns = 1
+        assert_eq!(cands(&all, &[]), [4], "no primary left: backup");
+        s[1].set_state(ServerState::Enabled);
+        assert_eq!(cands(&all, &[]), [1], "a primary back: backup unused");
+    }
+
+    #[test]
+    fn every_algorithm_builds_and_picks_a_candidate() {
+        let s = test_servers(&[1, 2, 3, 1]);
+        let ip = "192.0.2.7".parse().ok();
+        let ctx = PickContext {
+            client_ip: ip,
+            hash_key: Some(b"k"),
+        };
+        for name in ALGORITHMS {
+            let b = build(name, &s).unwrap_or_else(|| panic!("{name} not built"));
+            for _ in 0..50 {
+                let p = b.pick(&s, &[1, 3], &ctx);
+                assert!(p == 1 || p == 3, "{name} picked {p}");
+                assert_eq!(b.pick(&s, &[2], &PickContext::default()), 2, "{name}");
+            }
+        }
+        assert!(build("plugin", &s).is_none());
+    }
+
+    #[test]
+    fn random_below_stays_in_range() {
+        for n in [1, 2, 3, 7, usize::MAX] {
+            assert!((0..1000).all(|_| random_below(n) < n));
+        }
+        assert!((0..1000).any(|_| random_below(2) == 1));
+    }
 }

@@ -100,7 +100,7 @@ impl<'a> Locator<'a> {
                         })
                 }
                 (Seg::Index(i), _, Some(DeValue::Array(a))) => {
-                    a.iter().nth(i).inspect(|v| offset = v.span().start)
+                    a.get(i).inspect(|v| offset = v.span().start)
                 }
                 _ => None,
             };

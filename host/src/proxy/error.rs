@@ -1,0 +1,68 @@
+//! Responses the proxy makes itself, and the error type that picks them.
+
+use super::body::RespBody;
+use http::{HeaderValue, Response, StatusCode, header};
+
+/// Why a request got a proxy-made answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    /// No route matches.
+    #[error("no route")]
+    NoRoute,
+    /// The request is malformed (or its body broke off).
+    #[error("bad request")]
+    BadRequest,
+    /// Body over `max_body_bytes`.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// No server may take the request.
+    #[error("no server available")]
+    NoServer,
+    /// Every try failed.
+    #[error("upstream failed")]
+    Upstream,
+    /// `request_timeout` passed.
+    #[error("upstream timed out")]
+    Timeout,
+}
+
+impl ProxyError {
+    /// The status and short text body.
+    pub fn status(self) -> (StatusCode, &'static str) {
+        match self {
+            ProxyError::NoRoute => (StatusCode::NOT_FOUND, "no route\n"),
+            ProxyError::BadRequest => (StatusCode::BAD_REQUEST, "bad request\n"),
+            ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+            ProxyError::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
+            ProxyError::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
+            ProxyError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
+        }
+    }
+
+    /// The response.
+    pub fn response(self) -> Response<RespBody> {
+        let (status, text) = self.status();
+        let mut r = text_response(status, text);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ProxyError::BadRequest | ProxyError::BodyTooLarge) {
+            // The rest of the client's body may still be on the wire.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    }
+}
+
+/// A `text/plain` response with a static body.
+pub fn text_response(status: StatusCode, text: &'static str) -> Response<RespBody> {
+    let mut r = Response::new(RespBody::text(text));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}

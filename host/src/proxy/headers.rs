@@ -1,0 +1,245 @@
+//! Header rules of a forwarding proxy (SPEC.md "Proxying"):
+//! hop-by-hop removal in both directions, `X-Forwarded-*`, `X-Real-IP`,
+//! `Via`, and the client address as `trusted_proxies` allow it to be known.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("proxy-authenticate"),
+];
+
+/// `X-Forwarded-For`.
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Real-IP`.
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Removes hop-by-hop headers and every header `Connection` names.
+pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            h.remove(n);
+        }
+    }
+    for n in &HOP_BY_HOP {
+        h.remove(n);
+    }
+}
+
+/// Is `ip` one of the trusted proxies?
+fn trusted(ip: IpAddr, nets: &[IpNet]) -> bool {
+    nets.iter().any(|n| n.contains(&canonical(ip)))
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The client's address: the peer, or — when the peer is a trusted proxy —
+/// the right-most `X-Forwarded-For` hop that is not itself trusted.
+pub fn client_ip(peer: IpAddr, h: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    if trusted_proxies.is_empty() || !trusted(peer, trusted_proxies) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops: Vec<&str> = h
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = canonical(ip);
+                if !trusted(client, trusted_proxies) {
+                    break;
+                }
+            }
+            // Garbage in the chain: stop believing it here.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// What the forwarding headers are made from.
+pub struct Forwarding<'a> {
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// Resolved client address.
+    pub client_ip: IpAddr,
+    /// Is the peer a trusted proxy?
+    pub peer_trusted: bool,
+    /// "http" or "https".
+    pub proto: &'static str,
+    /// The Host as received.
+    pub host: Option<&'a HeaderValue>,
+    /// `Via` token for the client's protocol: "1.1" or "2".
+    pub via: &'static str,
+}
+
+impl Forwarding<'_> {
+    /// Is `peer` trusted by `nets`?
+    pub fn is_trusted(peer: IpAddr, nets: &[IpNet]) -> bool {
+        !nets.is_empty() && trusted(peer, nets)
+    }
+
+    /// Rewrites a request's headers for the upstream (after hop-by-hop removal).
+    pub fn apply(&self, h: &mut HeaderMap) {
+        let peer = canonical(self.peer).to_string();
+        // X-Forwarded-For: always appended (as NGINX's $proxy_add_x_forwarded_for).
+        let xff = match joined(h, &X_FORWARDED_FOR) {
+            Some(prev) => format!("{prev}, {peer}"),
+            None => peer,
+        };
+        set(h, &X_FORWARDED_FOR, &xff);
+        if !self.peer_trusted {
+            h.remove(&X_FORWARDED_PROTO);
+            h.remove(&X_FORWARDED_HOST);
+            h.remove(header::FORWARDED);
+        }
+        if !h.contains_key(&X_FORWARDED_PROTO) {
+            h.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
+        }
+        if !h.contains_key(&X_FORWARDED_HOST)
+            && let Some(host) = self.host
+        {
+            h.insert(&X_FORWARDED_HOST, host.clone());
+        }
+        set(h, &X_REAL_IP, &self.client_ip.to_string());
+        append_via(h, self.via);
+    }
+}
+
+/// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`).
+pub fn append_via(h: &mut HeaderMap, proto: &str) {
+    let v = match joined(h, &header::VIA) {
+        Some(prev) => format!("{prev}, {proto} switchyard"),
+        None => format!("{proto} switchyard"),
+    };
+    set(h, &header::VIA, &v);
+}
+
+/// All values of `name` joined with ", ".
+fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in h.get_all(name) {
+        let s = String::from_utf8_lossy(v.as_bytes());
+        out = Some(match out {
+            Some(o) => format!("{o}, {s}"),
+            None => s.into_owned(),
+        });
+    }
+    out
+}
+
+fn set(h: &mut HeaderMap, name: &HeaderName, v: &str) {
+    if let Ok(v) = HeaderValue::from_str(v) {
+        h.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        s.iter().map(|n| n.parse().expect("cidr")).collect()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, X-Secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("x-keep", "1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn client_ip_is_rightmost_untrusted_hop() {
+        let peer: IpAddr = "10.0.0.2".parse().expect("ip");
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.9")]);
+        assert_eq!(
+            client_ip(peer, &h, &nets(&["10.0.0.0/8"])).to_string(),
+            "1.2.3.4"
+        );
+        // Untrusted peer: a forged header changes nothing.
+        assert_eq!(
+            client_ip(peer, &h, &nets(&["192.168.0.0/16"])).to_string(),
+            "10.0.0.2"
+        );
+        assert_eq!(client_ip(peer, &h, &[]).to_string(), "10.0.0.2");
+    }
+
+    #[test]
+    fn untrusted_forwarding_headers_are_replaced() {
+        let mut h = headers(&[
+            ("x-forwarded-for", "9.9.9.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil"),
+            ("x-real-ip", "9.9.9.9"),
+            ("forwarded", "for=9.9.9.9"),
+            ("host", "example.com"),
+        ]);
+        let host = h.get("host").cloned();
+        let f = Forwarding {
+            peer: "127.0.0.1".parse().expect("ip"),
+            client_ip: "127.0.0.1".parse().expect("ip"),
+            peer_trusted: false,
+            proto: "http",
+            host: host.as_ref(),
+            via: "1.1",
+        };
+        f.apply(&mut h);
+        assert_eq!(h["x-forwarded-for"], "9.9.9.9, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "example.com");
+        assert_eq!(h["x-real-ip"], "127.0.0.1");
+        assert_eq!(h["via"], "1.1 switchyard");
+        assert!(!h.contains_key("forwarded"));
+    }
+}

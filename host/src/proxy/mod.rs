@@ -1,0 +1,312 @@
+//! The request pipeline, top to bottom:
+//!
+//! 1. [`Proxy::handle`] loads the current [`Runtime`] once (config reloads
+//!    swap it whole; a request finishes on the one it started with);
+//! 2. limits: `redirect_https`, `max_body_bytes` by `Content-Length`;
+//! 3. route ([`route::Router`]) and pool (weighted `split`);
+//! 4. the upstream head: hop-by-hop headers out, forwarding headers in
+//!    ([`headers`]), path rewritten for `strip_prefix`;
+//! 5. the body: small bodies buffered (so retries can resend them), large
+//!    ones streamed ([`body`]);
+//! 6. pick a server and send, with retries ([`forward`]); or tunnel an
+//!    `Upgrade` ([`upgrade`]);
+//! 7. the response streams back; proxy-made errors come from [`error`].
+
+pub mod body;
+pub mod error;
+pub mod forward;
+pub mod headers;
+pub mod pool;
+pub mod route;
+pub mod upgrade;
+pub mod upstream;
+
+use crate::balance::PickContext;
+use crate::config::{Config, HashKey, ListenerConfig};
+use arc_swap::ArcSwap;
+use body::{ReqBody, RespBody};
+use bytes::{Bytes, BytesMut};
+use error::ProxyError;
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use pool::Pool;
+use route::Router;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Bodies up to this size are read whole before the first try, so a retry
+/// can resend them (SPEC.md: "fully buffered (≤ 64KiB)").
+pub const BUFFER_LIMIT: usize = 64 << 10;
+
+/// Everything a request needs from the config, built whole and swapped whole.
+pub struct Runtime {
+    router: Router,
+    pools: HashMap<String, Arc<Pool>>,
+}
+
+impl Runtime {
+    /// Builds the runtime for `cfg`; pools and servers that exist in
+    /// `previous` keep their state.
+    pub fn new(cfg: &Config, previous: Option<&Runtime>) -> Self {
+        let pools = cfg
+            .pools
+            .iter()
+            .map(|p| {
+                let old = previous
+                    .and_then(|r| r.pools.get(&p.name))
+                    .map(|a| a.as_ref());
+                (p.name.clone(), Arc::new(Pool::new(p, old)))
+            })
+            .collect();
+        Self {
+            router: Router::new(&cfg.routes),
+            pools,
+        }
+    }
+
+    /// A pool by name.
+    pub fn pool(&self, name: &str) -> Option<&Arc<Pool>> {
+        self.pools.get(name)
+    }
+
+    /// All pools.
+    pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        self.pools.values()
+    }
+}
+
+/// What a listener contributes to each of its requests.
+#[derive(Debug)]
+pub struct ListenerCtx {
+    /// Its settings.
+    pub cfg: ListenerConfig,
+    /// "http" or "https".
+    pub scheme: &'static str,
+}
+
+/// Per-connection facts.
+#[derive(Debug, Clone)]
+pub struct ConnCtx {
+    /// The listener.
+    pub listener: Arc<ListenerCtx>,
+    /// TCP peer.
+    pub peer: SocketAddr,
+}
+
+/// The proxy: the current runtime, swappable.
+pub struct Proxy {
+    runtime: ArcSwap<Runtime>,
+}
+
+impl Proxy {
+    /// A proxy serving `cfg`.
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None)),
+        }
+    }
+
+    /// The runtime requests see now.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Publishes a runtime for `cfg` (carrying over server state).
+    pub fn reload(&self, cfg: &Config) {
+        let old = self.runtime.load_full();
+        self.runtime.store(Arc::new(Runtime::new(cfg, Some(&old))));
+    }
+
+    /// Serves one request.
+    pub async fn handle(&self, req: Request<Incoming>, conn: &ConnCtx) -> Response<RespBody> {
+        let rt = self.runtime.load_full();
+        match self.pipeline(&rt, req, conn).await {
+            Ok(r) => r,
+            Err(e) => e.response(),
+        }
+    }
+
+    async fn pipeline(
+        &self,
+        rt: &Runtime,
+        req: Request<Incoming>,
+        conn: &ConnCtx,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        let lcfg = &conn.listener.cfg;
+        let (mut parts, body) = req.into_parts();
+        let h2 = parts.version == Version::HTTP_2;
+
+        // The Host as received: the header, or HTTP/2's :authority.
+        let host_value = match parts.headers.get(header::HOST) {
+            Some(h) => Some(h.clone()),
+            None => parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        };
+        let host = host_value
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .map(route::normalise_host)
+            .unwrap_or_default();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+
+        if let Some(base) = &lcfg.redirect_https {
+            return Ok(redirect(base, &path_and_query));
+        }
+        let content_length = body.size_hint().exact();
+        if content_length.is_some_and(|n| n > lcfg.max_body_bytes) {
+            return Err(ProxyError::BodyTooLarge);
+        }
+
+        let route = rt
+            .router
+            .find(&lcfg.name, &host, parts.uri.path())
+            .ok_or(ProxyError::NoRoute)?;
+        let pool = rt.pool(route.pick_pool()).ok_or(ProxyError::NoRoute)?;
+
+        let peer_trusted = headers::Forwarding::is_trusted(conn.peer.ip(), &lcfg.trusted_proxies);
+        let client_ip = headers::client_ip(conn.peer.ip(), &parts.headers, &lcfg.trusted_proxies);
+        let upgrade = if h2 {
+            None
+        } else {
+            upgrade::requested(&parts.headers)
+        };
+
+        let mut h = std::mem::take(&mut parts.headers);
+        headers::strip_hop_by_hop(&mut h);
+        if !h.contains_key(header::HOST)
+            && let Some(v) = &host_value
+        {
+            h.insert(header::HOST, v.clone());
+        }
+        headers::Forwarding {
+            peer: conn.peer.ip(),
+            client_ip,
+            peer_trusted,
+            proto: conn.listener.scheme,
+            host: host_value.as_ref(),
+            via: if h2 { "2" } else { "1.1" },
+        }
+        .apply(&mut h);
+        let uri = route
+            .rewrite(&path_and_query)
+            .parse()
+            .map_err(|_| ProxyError::BadRequest)?;
+        let hash_key = hash_key(&pool.cfg.hash_key, client_ip, &parts, &h);
+        let ctx = PickContext {
+            client_ip: Some(client_ip),
+            hash_key: hash_key.as_deref(),
+        };
+        let head = forward::Head {
+            method: parts.method.clone(),
+            uri,
+            headers: h,
+        };
+
+        if let Some(proto) = upgrade {
+            return upgrade::tunnel(pool, head, proto, &mut parts, &ctx).await;
+        }
+        let body = read_body(body, content_length, lcfg.max_body_bytes).await?;
+        forward::forward(pool, head, body, &ctx).await
+    }
+}
+
+/// 308 to `base` + the request's path and query.
+fn redirect(base: &str, path_and_query: &str) -> Response<RespBody> {
+    let mut r = error::text_response(StatusCode::PERMANENT_REDIRECT, "redirecting to https\n");
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}{path_and_query}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// Reads a body of known small size (or unknown size up to
+/// [`BUFFER_LIMIT`]) whole; streams the rest.
+async fn read_body(
+    mut body: Incoming,
+    content_length: Option<u64>,
+    limit: u64,
+) -> Result<ReqBody, ProxyError> {
+    if body.is_end_stream() || content_length == Some(0) {
+        return Ok(ReqBody::empty());
+    }
+    if content_length.is_some_and(|n| n > BUFFER_LIMIT as u64) {
+        return Ok(ReqBody::Stream {
+            prefix: None,
+            inner: body,
+            remaining: limit,
+            limit,
+        });
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(ReqBody::Full(Some(buf.freeze()))),
+            Some(Err(_)) => return Err(ProxyError::BadRequest),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if (buf.len() + data.len()) as u64 > limit {
+                        return Err(ProxyError::BodyTooLarge);
+                    }
+                    buf.extend_from_slice(&data);
+                    if buf.len() > BUFFER_LIMIT {
+                        let prefix: Bytes = buf.freeze();
+                        let remaining = limit - prefix.len() as u64;
+                        return Ok(ReqBody::Stream {
+                            prefix: Some(prefix),
+                            inner: body,
+                            remaining,
+                            limit,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bytes `hash` balances on, per the pool's `hash_key`.
+fn hash_key(
+    key: &HashKey,
+    client: IpAddr,
+    parts: &http::request::Parts,
+    h: &http::HeaderMap,
+) -> Option<Vec<u8>> {
+    match key {
+        HashKey::ClientIp => Some(client.to_string().into_bytes()),
+        HashKey::Path => Some(parts.uri.path().as_bytes().to_vec()),
+        HashKey::Uri => Some(
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .as_bytes()
+                .to_vec(),
+        ),
+        HashKey::Header(name) => h.get(name).map(|v| v.as_bytes().to_vec()),
+        HashKey::Cookie(name) => h
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_bytes().to_vec()),
+        HashKey::Query(name) => parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_bytes().to_vec()),
+    }
+}
