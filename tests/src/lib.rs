@@ -1,1 +1,286 @@
+//! Test harness: real origins, the real proxy, real clients — all on
+//! loopback, port 0.
+//!
+//! A test reads like a story:
+//! ```ignore
+//! let a = Origin::start("a").await;                 // 1. backends
+//! let proxy = TestProxy::start(&pool_config(&[&a], "round_robin", "")).await; // 2. proxy
+//! let r = proxy.get("/").await;                     // 3. client
+//! assert_eq!((r.status, r.body.as_str()), (200, "a"));
+//! assert_eq!(a.hits(), 1);                          // 4. counted at the backend
+//! ```
 
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchyard::config::Config;
+use switchyard::server::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A request as an origin saw it (body read whole).
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Method.
+    pub method: http::Method,
+    /// Request target (origin-form).
+    pub uri: http::Uri,
+    /// Headers as received.
+    pub headers: HeaderMap,
+    /// Whole body.
+    pub body: Bytes,
+}
+
+/// What an origin answers.
+pub type Handler =
+    Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>> + Send + Sync>;
+
+/// A real HTTP/1.1 origin on 127.0.0.1:0 that records what it receives.
+pub struct Origin {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its name (the default handler answers with it).
+    pub name: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: JoinHandle<()>,
+}
+
+impl Origin {
+    /// An origin answering `200` with its name as the body and `x-origin: name`.
+    pub async fn start(name: &str) -> Origin {
+        let n = name.to_string();
+        Self::with(name, move |_| {
+            let n = n.clone();
+            async move { text(200, &n) }
+        })
+        .await
+    }
+
+    /// An origin answering with `handler`.
+    pub async fn with<F, Fut>(name: &str, handler: F) -> Origin
+    where
+        F: Fn(Seen) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (log, origin_name) = (seen.clone(), name.to_string());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (log, handler, origin_name) =
+                    (log.clone(), handler.clone(), origin_name.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (log, handler, origin_name) =
+                            (log.clone(), handler.clone(), origin_name.clone());
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = match body.collect().await {
+                                Ok(b) => b.to_bytes(),
+                                Err(_) => return Ok::<_, Infallible>(text(400, "incomplete body")),
+                            };
+                            let s = Seen {
+                                method: parts.method,
+                                uri: parts.uri,
+                                headers: parts.headers,
+                                body,
+                            };
+                            log.lock().expect("origin log").push(s.clone());
+                            let mut resp = handler(s).await;
+                            if let Ok(v) = http::HeaderValue::from_str(&origin_name) {
+                                resp.headers_mut().entry("x-origin").or_insert(v);
+                            }
+                            Ok(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Origin {
+            addr,
+            name: name.to_string(),
+            seen,
+            task,
+        }
+    }
+
+    /// Requests received so far (complete ones only).
+    pub fn hits(&self) -> usize {
+        self.seen.lock().expect("origin log").len()
+    }
+
+    /// Everything received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("origin log").clone()
+    }
+
+    /// Stops accepting new connections (open ones finish).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A `text/plain` response.
+pub fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).expect("status");
+    r
+}
+
+/// A config with one listener `web` on port 0, one route to pool `app` of
+/// `origins` balanced by `balance`; `pool_extra` adds lines to `[pool.app]`
+/// (e.g. `"retries = 0"`).
+pub fn pool_config(origins: &[&Origin], balance: &str, pool_extra: &str) -> String {
+    let servers: Vec<String> = origins
+        .iter()
+        .map(|o| format!("{{ address = \"{}\" }}", o.addr))
+        .collect();
+    format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"{balance}\"\n{pool_extra}\nservers = [{}]\n",
+        servers.join(", ")
+    )
+}
+
+/// A proxy answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Answer {
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// The real switchyard, started from config text.
+pub struct TestProxy {
+    /// The running server.
+    pub server: Option<Server>,
+    /// Listener `web`'s address.
+    pub addr: SocketAddr,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
+}
+
+impl TestProxy {
+    /// Parses `toml` (as file `test.toml`) and starts it; listener `web` must exist.
+    pub async fn start(toml: &str) -> TestProxy {
+        let cfg = Config::parse(toml, Path::new("test.toml"))
+            .unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
+        let server = Server::start(cfg).await.expect("start proxy");
+        let addr = server.addr("web").expect("listener web");
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
+        TestProxy {
+            server: Some(server),
+            addr,
+            client,
+        }
+    }
+
+    /// The running server.
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("server running")
+    }
+
+    /// GET `path` over a pooled keep-alive HTTP/1.1 connection.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Request::get(path).body(Full::default()).expect("request"))
+            .await
+    }
+
+    /// Sends `req` (its URI is a path; the proxy's address is filled in).
+    pub async fn send(&self, mut req: Request<Full<Bytes>>) -> Answer {
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map_or("/".to_string(), |p| p.to_string());
+        *req.uri_mut() = format!("http://{}{}", self.addr, pq).parse().expect("uri");
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .expect("request through proxy");
+        read_answer(resp).await
+    }
+
+    /// Stops the proxy gracefully; `true` when everything finished in time.
+    pub async fn shutdown(&mut self) -> bool {
+        match self.server.take() {
+            Some(s) => s.shutdown().await,
+            None => true,
+        }
+    }
+}
+
+/// Reads a hyper response whole.
+pub async fn read_answer(resp: Response<Incoming>) -> Answer {
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Writes raw bytes to `addr` and reads until the peer closes (or 5 s pass).
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Polls `cond` every 10 ms until it holds or `within` passes.
+pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
