@@ -200,7 +200,14 @@ impl Proxy {
             .rewrite(&path_and_query)
             .parse()
             .map_err(|_| ProxyError::BadRequest)?;
-        let hash_key = hash_key(&pool.cfg.hash_key, client_ip, &parts, &h);
+        // Only `hash` reads a key; don't build one for every request.
+        let uses_key = pool.cfg.balance == "hash"
+            || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");
+        let hash_key = if uses_key {
+            hash_key(&pool.cfg.hash_key, client_ip, &parts, &h)
+        } else {
+            None
+        };
         let ctx = PickContext {
             client_ip: Some(client_ip),
             hash_key: hash_key.as_deref(),
