@@ -284,3 +284,171 @@ pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> boo
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A latch origin handlers wait at until the test opens it; once open it
+/// stays open, so a request arriving late never blocks.
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+
+    /// Waits until [`Gate::open`] (at once if it already happened).
+    pub async fn wait(&self) {
+        // No permit is ever added: `acquire` returns only when the semaphore
+        // is closed, which is what `open` does.
+        let _ = self.0.acquire().await;
+    }
+
+    /// Lets every waiter, present and future, through.
+    pub fn open(&self) {
+        self.0.close();
+    }
+}
+
+/// Like [`pool_config`], with a `weight` per origin.
+pub fn pool_config_weighted(origins: &[(&Origin, u32)], balance: &str, pool_extra: &str) -> String {
+    let servers: Vec<String> = origins
+        .iter()
+        .map(|(o, w)| format!("address = \"{}\", weight = {w}", o.addr))
+        .collect();
+    pool_config_servers(&servers, balance, pool_extra)
+}
+
+/// Like [`pool_config`], with each server written out as the inside of its
+/// inline table, e.g. `address = "127.0.0.1:9", backup = true`.
+pub fn pool_config_servers(servers: &[String], balance: &str, pool_extra: &str) -> String {
+    let servers: Vec<String> = servers.iter().map(|s| format!("{{ {s} }}")).collect();
+    format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"{balance}\"\n{pool_extra}\nservers = [{}]\n",
+        servers.join(", ")
+    )
+}
+
+/// `config` (as made by the `pool_config*` helpers) with `lines` added to
+/// listener `web`'s table, e.g. `trusted_proxies = ["127.0.0.1/32"]`.
+pub fn with_listener_lines(config: &str, lines: &str) -> String {
+    let bind = "bind = \"127.0.0.1:0\"\n";
+    config.replacen(bind, &format!("{bind}{lines}\n"), 1)
+}
+
+/// An address on 127.0.0.1 where nothing listens (bound, then released).
+pub async fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// A fresh HTTP/1.1 connection to `addr`, all its own (never pooled).
+pub async fn http1_connect(
+    addr: SocketAddr,
+) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// Sends `req` (its URI a path) on a fresh connection to `addr`; `Host`
+/// defaults to `addr`. Returns the answer read whole.
+pub async fn send_once(addr: SocketAddr, mut req: Request<Full<Bytes>>) -> Answer {
+    if !req.headers().contains_key(http::header::HOST) {
+        let host = http::HeaderValue::from_str(&addr.to_string()).expect("host");
+        req.headers_mut().insert(http::header::HOST, host);
+    }
+    let mut sender = http1_connect(addr).await;
+    let resp = sender.send_request(req).await.expect("request");
+    read_answer(resp).await
+}
+
+/// Waits until a TCP connect to `addr` is refused: `true`, or `false` when
+/// `within` passes first.
+pub async fn until_refused(addr: SocketAddr, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if TcpStream::connect(addr).await.is_err() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Writes raw bytes to `addr` and reads until the peer closes or `within`
+/// passes; returns what was read and whether the peer closed in time.
+pub async fn raw_until_close(addr: SocketAddr, request: &[u8], within: Duration) -> (String, bool) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    read_until_close(&mut s, within).await
+}
+
+/// Reads from `s` until the peer closes (or resets) or `within` passes;
+/// returns what was read and whether the peer closed in time.
+pub async fn read_until_close(s: &mut TcpStream, within: Duration) -> (String, bool) {
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// Reads one whole HTTP/1.1 response framed by `Content-Length` (none = empty
+/// body) from `s` within `within`, and returns it as text. Panics when the
+/// peer closes first or time runs out.
+pub async fn read_response(s: &mut TcpStream, within: Duration) -> String {
+    tokio::time::timeout(within, async {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if out.len() >= end + 4 + len {
+                    return String::from_utf8_lossy(&out).into_owned();
+                }
+            }
+            let n = s.read(&mut buf).await.expect("read response");
+            assert!(
+                n > 0,
+                "connection closed mid-response: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("a whole response in time")
+}
+
+/// The status code of the first status line in `text` (0 when there is none).
+pub fn status_of(text: &str) -> u16 {
+    text.strip_prefix("HTTP/1.1 ")
+        .or_else(|| text.strip_prefix("HTTP/1.0 "))
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}

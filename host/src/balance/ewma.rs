@@ -9,11 +9,11 @@ use super::p2c::two_distinct;
 use super::{Backend, Balancer, PickContext};
 use std::sync::Arc;
 
-/// Latency assumed for a server with no observation yet (seconds): small,
-/// so a new server gets tried soon; two-choices caps its share meanwhile
-/// (it only wins the pairs it is drawn into) and its first response replaces
-/// the guess.
-const DEFAULT_LATENCY: f64 = 0.001;
+/// Cost of a server with no latency history while requests to it are in
+/// flight (Finagle's `PeakEwma` `Penalty`): it loses to every observed
+/// server until its first answer arrives, so a burst cannot pile onto a
+/// server nothing is known about.
+const UNOBSERVED_PENALTY: f64 = 1e9;
 
 /// Peak-EWMA balancer.
 #[derive(Debug, Default)]
@@ -29,15 +29,21 @@ impl PeakEwma {
 /// Expected cost of sending one more request to `s`.
 fn cost(s: &Backend) -> f64 {
     let latency = s.ewma_latency();
-    // 0.0 means "never observed" (real samples are positive); the `> 0.0`
-    // test also turns a NaN, which would lose every comparison, into the
-    // default.
-    let latency = if latency > 0.0 {
-        latency
+    let active = f64::from(s.active());
+    // Real samples are positive; the `> 0.0` test also sends a NaN, which
+    // would lose every comparison, to the no-history branch.
+    if latency > 0.0 {
+        return latency * (active + 1.0) / f64::from(s.weight);
+    }
+    // No history (as Finagle's `PeakEwma`): free while idle, so the server
+    // is probed at once. A fixed latency guess starved it: behind servers
+    // answering faster than the guess it never won a pair, so it was never
+    // observed and never got traffic.
+    if s.active() == 0 {
+        0.0
     } else {
-        DEFAULT_LATENCY
-    };
-    latency * (f64::from(s.active()) + 1.0) / f64::from(s.weight)
+        UNOBSERVED_PENALTY + active
+    }
 }
 
 impl Balancer for PeakEwma {
@@ -108,11 +114,15 @@ mod tests {
     #[test]
     fn new_server_gets_tried() {
         let s = test_servers(&[1, 1, 1]);
-        s[0].observe_latency(Duration::from_millis(20));
-        s[1].observe_latency(Duration::from_millis(20));
-        // Server 2 has no data: 1ms default, so it wins its pairs.
+        // Known servers faster than any fixed guess would be.
+        s[0].observe_latency(Duration::from_micros(50));
+        s[1].observe_latency(Duration::from_micros(50));
+        // Server 2 has no data: idle, it costs nothing and wins its pairs.
+        assert_eq!(cost(&s[2]), 0.0);
         assert!((0..100).any(|_| pick(&s, &[0, 1, 2]) == 2));
-        assert_eq!(cost(&s[2]), DEFAULT_LATENCY);
-        assert_eq!(pick(&s, &[1]), 1);
+        // While its first request is out, it loses every pair.
+        let _probe = s[2].start_request();
+        assert!((0..100).all(|_| pick(&s, &[0, 1, 2]) != 2));
+        assert_eq!(pick(&s, &[2]), 2);
     }
 }

@@ -10,29 +10,42 @@
 //! - both `Content-Length` and `Transfer-Encoding`, a `Transfer-Encoding`
 //!   other than exactly `chunked`, conflicting or malformed `Content-Length`,
 //!   no or several `Host` (HTTP/1.1), obsolete line folding, control
-//!   characters: **400**;
+//!   characters, a bare LF line ending: **400**;
 //! - a head over `max_header_bytes`: **431**;
-//! - no complete head within `header_timeout`: **408** (nothing sent: plain close);
-//! - an idle keep-alive connection past `idle_timeout`: closed.
+//! - no complete head within `header_timeout` of its first byte (or of the
+//!   connection opening): **408** (nothing sent: plain close);
+//! - a keep-alive connection with no request in progress and no byte of a
+//!   new one for `idle_timeout`: closed.
 //!
-//! On a refusal the guard reports end-of-stream to hyper, which then finishes
-//! any response in progress and shuts the connection down; the guard writes
-//! its own short error response just before that shutdown, so pipelined
-//! responses keep their order. Bodies are tracked (`Content-Length` bytes or
-//! chunked framing) only to find where the next head starts. HTTP/2
-//! (prior-knowledge preface) and upgraded connections pass straight through.
+//! The guard knows whether a response is in progress through [`InFlight`],
+//! which the service marks (a request starts when hyper calls the service
+//! and ends when hyper drops its response body). While one is, no timeout
+//! applies between requests (the pool's `request_timeout` bounds the
+//! exchange), and a refusal waits: the guard reports end-of-stream to hyper
+//! only once the response in progress has been written; the guard writes its
+//! own short error response right after everything hyper wrote (at hyper's
+//! next flush, or at shutdown), so pipelined responses keep their order. Bodies are
+//! tracked (`Content-Length` bytes or chunked framing) only to find where the
+//! next head starts. HTTP/2 (prior-knowledge preface) and upgraded
+//! connections pass straight through; after an `Upgrade` request the guard
+//! holds the client's bytes until the answer's status line goes out: `101`
+//! makes the connection a tunnel, anything else keeps checking it.
 
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::in_flight::InFlight;
+use head::{check_head, find_head_end, step_chunked};
+
+mod head;
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// Most header lines in one request (hyper's own limit is 100).
-const MAX_HEADERS: usize = 100;
 
 /// Limits the guard enforces.
 #[derive(Debug, Clone, Copy)]
@@ -55,9 +68,16 @@ enum Phase {
     Body(u64),
     /// Inside a chunked body.
     Chunked(Chunk),
+    /// An `Upgrade` request went through: hold the client's bytes until the
+    /// answer's status shows whether the connection becomes a tunnel.
+    UpgradeWait,
     /// No more checking: HTTP/2 or an upgraded tunnel.
     Passthrough,
-    /// Refused: hyper sees end-of-stream.
+    /// Refused: hyper sees end-of-stream once no response is in progress,
+    /// then the refusal is written.
+    Refused,
+    /// The client closed, or the connection timed out idle: hyper sees
+    /// end-of-stream at once (and cancels a request in progress).
     Closed,
 }
 
@@ -99,9 +119,33 @@ pub struct FramingGuard<IO> {
     ready: BytesMut,
     /// The error response to write before shutting down.
     refusal: Option<BytesMut>,
+    /// hyper has been told end-of-stream after a refusal: the refusal goes
+    /// out at the next flush (hyper may drop the connection without a
+    /// shutdown, e.g. after a declined `Upgrade`).
+    refusal_due: bool,
     deadline: Pin<Box<Sleep>>,
-    /// Is `deadline` the header timeout (bytes of a head have arrived) or the idle one?
+    /// `deadline` is the header timeout: the connection just opened, or bytes
+    /// of a head have arrived.
     head_started: bool,
+    /// `deadline` is the idle timeout, started when the connection went idle.
+    idle_armed: bool,
+    in_flight: Arc<InFlight>,
+    /// Where the current request stands on `Upgrade`.
+    upgrade: Upgrade,
+    /// The start of the answer to an `Upgrade` request ("HTTP/1.1 101").
+    answer_start: [u8; 12],
+    answer_len: usize,
+}
+
+/// The current request and `Upgrade`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upgrade {
+    /// Not asked for.
+    No,
+    /// Asked for; the answer's status line has not gone out yet.
+    Asked,
+    /// Answered (possibly before the request's body has passed): a tunnel or not.
+    Answered { tunnel: bool },
 }
 
 impl<IO> FramingGuard<IO> {
@@ -114,9 +158,69 @@ impl<IO> FramingGuard<IO> {
             pending: BytesMut::with_capacity(4096),
             ready: BytesMut::new(),
             refusal: None,
+            refusal_due: false,
             deadline: Box::pin(tokio::time::sleep(limits.header_timeout)),
             head_started: true,
+            idle_armed: false,
+            in_flight: Arc::default(),
+            upgrade: Upgrade::No,
+            answer_start: [0; 12],
+            answer_len: 0,
         }
+    }
+
+    /// Where the guard goes when a request (head and body) has passed.
+    fn after_request(&mut self) -> Phase {
+        match self.upgrade {
+            Upgrade::No => Phase::Head { first: false },
+            Upgrade::Asked => Phase::UpgradeWait,
+            Upgrade::Answered { tunnel } => {
+                self.upgrade = Upgrade::No;
+                if tunnel {
+                    Phase::Passthrough
+                } else {
+                    Phase::Head { first: false }
+                }
+            }
+        }
+    }
+
+    /// Watches the bytes written to the client after an `Upgrade` request
+    /// for the answer's status; returns `true` when held bytes were released.
+    ///
+    /// The first status line written is taken as the answer: a client that
+    /// pipelines requests before an `Upgrade` gets its tunnel refused (it
+    /// fails closed), which no browser does.
+    fn observe_answer(&mut self, written: &[u8]) -> bool {
+        let want = self.answer_start.len() - self.answer_len;
+        let take = want.min(written.len());
+        self.answer_start[self.answer_len..self.answer_len + take]
+            .copy_from_slice(&written[..take]);
+        self.answer_len += take;
+        if self.answer_len < self.answer_start.len() {
+            return false;
+        }
+        self.answer_len = 0;
+        // "HTTP/1.1 101": bytes 9..12 are the status.
+        let tunnel = match &self.answer_start[9..] {
+            b"101" => true,
+            // An interim answer (100 Continue): the final one is still to come.
+            [b'1', ..] => return false,
+            _ => false,
+        };
+        self.upgrade = Upgrade::Answered { tunnel };
+        if self.phase != Phase::UpgradeWait {
+            return false; // the request's body is still passing
+        }
+        self.phase = self.after_request();
+        self.advance();
+        true
+    }
+
+    /// The connection's in-flight tracker: the service must hold a token
+    /// from [`InFlight::start`] until its response is finished.
+    pub fn in_flight(&self) -> Arc<InFlight> {
+        self.in_flight.clone()
     }
 
     fn refuse(&mut self, r: Refusal) {
@@ -128,7 +232,7 @@ impl<IO> FramingGuard<IO> {
             r.reason
         );
         self.refusal = Some(BytesMut::from(text.as_bytes()));
-        self.phase = Phase::Closed;
+        self.phase = Phase::Refused;
         self.pending.clear();
     }
 
@@ -136,7 +240,7 @@ impl<IO> FramingGuard<IO> {
     fn advance(&mut self) {
         loop {
             match self.phase {
-                Phase::Closed => return,
+                Phase::Closed | Phase::Refused | Phase::UpgradeWait => return,
                 Phase::Passthrough => {
                     let all = self.pending.split();
                     self.ready.unsplit(all);
@@ -160,7 +264,14 @@ impl<IO> FramingGuard<IO> {
                     if self.pending.is_empty() {
                         return;
                     }
-                    let Some(end) = find_head_end(&self.pending) else {
+                    let end = match find_head_end(&self.pending) {
+                        Ok(end) => end,
+                        Err(r) => {
+                            self.refuse(r);
+                            return;
+                        }
+                    };
+                    let Some(end) = end else {
                         if self.pending.len() > self.limits.max_header_bytes {
                             self.refuse(Refusal {
                                 status: 431,
@@ -181,17 +292,19 @@ impl<IO> FramingGuard<IO> {
                             self.refuse(r);
                             return;
                         }
-                        Ok(next) => {
+                        Ok((next, upgrade)) => {
                             let head = self.pending.split_to(end);
                             self.ready.unsplit(head);
                             self.head_started = false;
+                            self.idle_armed = false;
+                            self.upgrade = if upgrade { Upgrade::Asked } else { Upgrade::No };
                             self.phase = next;
                         }
                     }
                 }
                 Phase::Body(n) => {
                     if n == 0 {
-                        self.phase = Phase::Head { first: false };
+                        self.phase = self.after_request();
                         continue;
                     }
                     if self.pending.is_empty() {
@@ -209,7 +322,11 @@ impl<IO> FramingGuard<IO> {
                     let (used, next) = step_chunked(state, &self.pending);
                     let chunk = self.pending.split_to(used);
                     self.ready.unsplit(chunk);
-                    self.phase = next;
+                    self.phase = if next == (Phase::Head { first: false }) {
+                        self.after_request()
+                    } else {
+                        next
+                    };
                 }
             }
         }
@@ -232,8 +349,20 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
             }
             match this.phase {
                 Phase::Closed => return Poll::Ready(Ok(())),
+                // An end-of-stream now would make hyper abandon the request
+                // in progress (and never shut down cleanly, so the refusal
+                // would not be written): answer it first.
+                Phase::Refused if this.in_flight.busy(cx) => return Poll::Pending,
+                Phase::Refused => {
+                    this.refusal_due = true;
+                    return Poll::Ready(Ok(()));
+                }
                 // Fast path: no checking needed, read straight into hyper's buffer.
                 Phase::Passthrough => return Pin::new(&mut this.io).poll_read(cx, buf),
+                // Held bytes are bounded; the answer's write wakes this task.
+                Phase::UpgradeWait if this.pending.len() >= this.limits.max_header_bytes => {
+                    return Poll::Pending;
+                }
                 Phase::Head { .. } => {
                     if !this.head_started && !this.pending.is_empty() {
                         this.head_started = true;
@@ -241,7 +370,23 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
                             .as_mut()
                             .reset(Instant::now() + this.limits.header_timeout);
                     }
-                    if this.deadline.as_mut().poll(cx).is_ready() {
+                    let timed = if this.head_started {
+                        true
+                    } else if this.in_flight.busy(cx) {
+                        // hyper reads while a response is in progress only to
+                        // notice a client going away: no timeout applies.
+                        this.idle_armed = false;
+                        false
+                    } else {
+                        if !this.idle_armed {
+                            this.idle_armed = true;
+                            this.deadline
+                                .as_mut()
+                                .reset(Instant::now() + this.limits.idle_timeout);
+                        }
+                        true
+                    };
+                    if timed && this.deadline.as_mut().poll(cx).is_ready() {
                         if this.head_started && !this.pending.is_empty() {
                             this.refuse(Refusal {
                                 status: 408,
@@ -250,7 +395,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
                         } else {
                             this.phase = Phase::Closed;
                         }
-                        return Poll::Ready(Ok(()));
+                        continue;
                     }
                 }
                 _ => {}
@@ -279,7 +424,13 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingGuard<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let this = &mut *self;
+        let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        if this.upgrade == Upgrade::Asked && this.observe_answer(&buf[..n]) {
+            // The reader may be parked on held bytes: let it look again.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn poll_write_vectored(
@@ -287,7 +438,22 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingGuard<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        if this.upgrade == Upgrade::Asked {
+            let mut left = n;
+            for b in bufs {
+                if left == 0 || this.upgrade != Upgrade::Asked {
+                    break;
+                }
+                let take = left.min(b.len());
+                left -= take;
+                if this.observe_answer(&b[..take]) {
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -295,24 +461,40 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FramingGuard<IO> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let this = &mut *self;
+        ready!(Pin::new(&mut this.io).poll_flush(cx))?;
+        // Everything hyper wrote before it saw end-of-stream is out: the
+        // refusal follows it.
+        if this.refusal_due && this.refusal.is_some() {
+            ready!(this.poll_refusal(cx))?;
+            ready!(Pin::new(&mut this.io).poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        while let Some(resp) = this.refusal.as_mut() {
+        ready!(this.poll_refusal(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> FramingGuard<IO> {
+    /// Writes what is left of the refusal, if any.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(resp) = self.refusal.as_mut() {
             if resp.is_empty() {
-                this.refusal = None;
+                self.refusal = None;
                 break;
             }
-            let n = ready!(Pin::new(&mut this.io).poll_write(cx, resp))?;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, resp))?;
             if n == 0 {
-                this.refusal = None;
+                self.refusal = None;
                 break;
             }
             resp.advance(n);
         }
-        Pin::new(&mut this.io).poll_shutdown(cx)
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -321,190 +503,6 @@ fn reason_phrase(status: u16) -> &'static str {
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error")
-}
-
-/// Index just past the head's terminating empty line, if complete.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
-}
-
-/// Checks one complete head; returns the phase for what follows it.
-fn check_head(head: &[u8]) -> Result<Phase, Refusal> {
-    let bad = |reason| Refusal {
-        status: 400,
-        reason,
-    };
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(bad("malformed request")),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(Refusal {
-                status: 431,
-                reason: "too many header fields",
-            });
-        }
-        Err(_) => return Err(bad("malformed request")),
-    }
-    let http11 = req.version == Some(1);
-    let (mut hosts, mut te, mut te_count, mut cl) = (0, None, 0, None::<u64>);
-    let (mut upgrade, mut conn_upgrade) = (false, false);
-    for h in req.headers.iter() {
-        let v = h.value;
-        if v.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(bad("control character in header value"));
-        }
-        if h.name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            te_count += 1;
-            te = Some(v);
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            // "5" or "5, 5" (a list of equal values) — anything else is refused.
-            for part in v.split(|&b| b == b',') {
-                let part = part.trim_ascii();
-                if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
-                    return Err(bad("malformed Content-Length"));
-                }
-                let n: u64 = std::str::from_utf8(part)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or(bad("malformed Content-Length"))?;
-                if cl.is_some_and(|c| c != n) {
-                    return Err(bad("conflicting Content-Length"));
-                }
-                cl = Some(n);
-            }
-        } else if h.name.eq_ignore_ascii_case("upgrade") {
-            upgrade = true;
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            conn_upgrade |= v
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
-        }
-    }
-    if http11 && hosts != 1 || hosts > 1 {
-        return Err(bad(if hosts == 0 {
-            "missing Host header"
-        } else {
-            "several Host headers"
-        }));
-    }
-    if let Some(te) = te {
-        if cl.is_some() {
-            return Err(bad("both Content-Length and Transfer-Encoding"));
-        }
-        if !http11 || te_count != 1 || !te.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-            return Err(bad("unsupported Transfer-Encoding"));
-        }
-    }
-    if upgrade && conn_upgrade {
-        return Ok(Phase::Passthrough);
-    }
-    if te.is_some() {
-        return Ok(Phase::Chunked(Chunk::Size {
-            size: 0,
-            digits: 0,
-            ext: false,
-            cr: false,
-        }));
-    }
-    Ok(Phase::Body(cl.unwrap_or(0)))
-}
-
-/// Runs the chunked tracker over `buf`; returns bytes consumed and the next
-/// phase. Malformed framing switches to passthrough: hyper's own decoder then
-/// fails the body, and the request is answered 400 without being completed
-/// upstream.
-fn step_chunked(mut st: Chunk, buf: &[u8]) -> (usize, Phase) {
-    let mut i = 0;
-    while i < buf.len() {
-        if let Chunk::Data(n) = st {
-            let take = ((buf.len() - i) as u64).min(n) as usize;
-            i += take;
-            st = if n == take as u64 {
-                Chunk::DataEnd { cr: false }
-            } else {
-                Chunk::Data(n - take as u64)
-            };
-            continue;
-        }
-        let b = buf[i];
-        i += 1;
-        st = match st {
-            Chunk::Size {
-                size,
-                digits,
-                ext,
-                cr,
-            } => match (b, cr) {
-                (b'\n', true) if digits > 0 => {
-                    if size == 0 {
-                        Chunk::Trailer {
-                            line_len: 0,
-                            cr: false,
-                        }
-                    } else {
-                        Chunk::Data(size)
-                    }
-                }
-                (b'\r', false) => Chunk::Size {
-                    size,
-                    digits,
-                    ext,
-                    cr: true,
-                },
-                _ if cr => return (i, Phase::Passthrough),
-                _ if ext => Chunk::Size {
-                    size,
-                    digits,
-                    ext,
-                    cr,
-                },
-                (b';', _) if digits > 0 => Chunk::Size {
-                    size,
-                    digits,
-                    ext: true,
-                    cr,
-                },
-                _ => match (b as char).to_digit(16) {
-                    Some(d) if digits < 15 => Chunk::Size {
-                        size: size * 16 + u64::from(d),
-                        digits: digits + 1,
-                        ext,
-                        cr,
-                    },
-                    _ => return (i, Phase::Passthrough),
-                },
-            },
-            Chunk::DataEnd { cr } => match (b, cr) {
-                (b'\r', false) => Chunk::DataEnd { cr: true },
-                (b'\n', true) => Chunk::Size {
-                    size: 0,
-                    digits: 0,
-                    ext: false,
-                    cr: false,
-                },
-                _ => return (i, Phase::Passthrough),
-            },
-            Chunk::Trailer { line_len, cr } => match (b, cr) {
-                (b'\r', false) => Chunk::Trailer { line_len, cr: true },
-                (b'\n', true) if line_len == 0 => return (i, Phase::Head { first: false }),
-                (b'\n', true) => Chunk::Trailer {
-                    line_len: 0,
-                    cr: false,
-                },
-                _ if cr => return (i, Phase::Passthrough),
-                _ => Chunk::Trailer {
-                    line_len: line_len + 1,
-                    cr: false,
-                },
-            },
-            Chunk::Data(_) => st, // consumed in bulk above
-        };
-    }
-    (i, Phase::Chunked(st))
 }
 
 #[cfg(test)]

@@ -5,12 +5,14 @@
 //! with `Connection: close`, HTTP/2 sends GOAWAY.
 
 pub mod guard;
+pub mod in_flight;
 
 use crate::proxy::{ConnCtx, ListenerCtx, Proxy};
 use guard::{FramingGuard, GuardLimits};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use in_flight::Tracked;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,11 +107,19 @@ async fn serve_conn(
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(FramingGuard::new(stream, limits));
+    let guard = FramingGuard::new(stream, limits);
+    let in_flight = guard.in_flight();
+    let io = TokioIo::new(guard);
     let conn = Arc::new(conn);
     let svc = service_fn(move |req| {
+        // Taken when hyper calls the service, before it reads on: the guard
+        // must know a response is coming (see guard.rs).
+        let token = in_flight.start();
         let (proxy, conn) = (proxy.clone(), conn.clone());
-        async move { Ok::<_, Infallible>(proxy.handle(req, &conn).await) }
+        async move {
+            let resp = proxy.handle(req, &conn).await;
+            Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, token)))
+        }
     });
     let c = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(c);
