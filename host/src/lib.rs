@@ -7,9 +7,11 @@
 //!
 //! A request's path through the code reads top to bottom in [`proxy`].
 
+pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod listener;
+pub mod plugin;
 pub mod proxy;
 pub mod server;

@@ -65,9 +65,12 @@ fn main() -> ExitCode {
         None => (cli.run, None),
     };
     if let Some(path) = check {
-        return match Config::load(&path) {
-            Ok(_) => {
-                println!("{}: ok", path.display());
+        return match check_config(&path) {
+            Ok(n) => {
+                println!(
+                    "{}: ok ({n} plugins compiled and initialised)",
+                    path.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -101,4 +104,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `check`: the config is valid and every plugin compiles and `init`s.
+fn check_config(path: &std::path::Path) -> Result<usize, String> {
+    let cfg = Config::load(path).map_err(|e| e.to_string())?;
+    if cfg.plugins.is_empty() {
+        return Ok(0);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(switchyard::plugin::PluginSet::load(&cfg.plugins, None))
+        .map(|_| cfg.plugins.len())
+        .map_err(|(name, e)| format!("{}: plugin {name:?}: {e}", path.display()))
 }

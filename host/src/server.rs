@@ -13,6 +13,7 @@
 
 use crate::config::Config;
 use crate::listener;
+use crate::plugin::PluginSet;
 use crate::proxy::{ListenerCtx, Proxy};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,33 @@ pub enum StartError {
     /// The runtime could not be built.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// A plugin could not be loaded.
+    #[error("plugin {name:?}: {source}")]
+    Plugin {
+        /// Plugin name.
+        name: String,
+        /// Why.
+        source: crate::plugin::PluginError,
+    },
+    /// The admin API would be reachable from other hosts without a token.
+    #[error("admin.bind {0} is not a loopback address: set admin.token, or bind to 127.0.0.1")]
+    AdminWithoutToken(SocketAddr),
+}
+
+/// Why a reload was refused (the running config stays).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A plugin of the new config could not be loaded.
+    #[error("plugin {name:?}: {source}")]
+    Plugin {
+        /// Plugin name.
+        name: String,
+        /// Why.
+        source: crate::plugin::PluginError,
+    },
 }
 
 /// A started proxy.
@@ -47,12 +75,19 @@ pub struct Server {
     tracker: TaskTracker,
     acceptors: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    path: std::path::PathBuf,
+    /// Watches `watch = true` plugin files while it lives.
+    watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
 }
 
 impl Server {
     /// Binds every listener of `cfg` and starts serving.
     pub async fn start(cfg: Config) -> Result<Server, StartError> {
-        let proxy = Arc::new(Proxy::new(&cfg));
+        let plugins = PluginSet::load(&cfg.plugins, None)
+            .await
+            .map_err(|(name, source)| StartError::Plugin { name, source })?;
+        let watcher = std::sync::Mutex::new(plugins.watch());
+        let proxy = Arc::new(Proxy::new(&cfg, plugins));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut bound = Vec::new();
@@ -67,6 +102,29 @@ impl Server {
         }
         let mut addrs = Vec::new();
         let mut acceptors = Vec::new();
+        if let Some(a) = &cfg.admin {
+            if !a.bind.ip().is_loopback() && a.token.is_none() {
+                return Err(StartError::AdminWithoutToken(a.bind));
+            }
+            let tcp = listener::bind(a.bind).map_err(|source| StartError::Bind {
+                name: "admin".into(),
+                addr: a.bind,
+                source,
+            })?;
+            let addr = tcp.local_addr().unwrap_or(a.bind);
+            tracing::info!(%addr, "admin listening");
+            addrs.push(("admin".to_string(), addr));
+            let admin = Arc::new(crate::admin::Admin {
+                proxy: proxy.clone(),
+                token: a.token.clone(),
+                addr,
+            });
+            acceptors.push(tokio::spawn(crate::admin::serve(
+                tcp,
+                admin,
+                shutdown.clone(),
+            )));
+        }
         for (l, tcp, addr) in bound {
             tracing::info!(listener = %l.name, %addr, "listening");
             addrs.push((l.name.clone(), addr));
@@ -87,10 +145,12 @@ impl Server {
             tracker,
             acceptors,
             shutdown_timeout: cfg.shutdown_timeout,
+            path: cfg.path,
+            watcher,
         })
     }
 
-    /// The bound address of listener `name`.
+    /// The bound address of listener `name` (`"admin"` for the admin listener).
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
         self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
     }
@@ -100,12 +160,29 @@ impl Server {
         &self.proxy
     }
 
-    /// Publishes `cfg`'s routes and pools. Servers that still exist keep
-    /// their counters, health and idle connections; requests in flight
-    /// finish on the config they started with.
-    pub fn reload(&self, cfg: &Config) {
-        self.proxy.reload(cfg);
+    /// Publishes `cfg`'s routes, pools and plugins. Servers that still exist
+    /// keep their counters, health and idle connections; unchanged plugins
+    /// keep running, changed ones keep their key-value store; requests in
+    /// flight finish on the config they started with. If a plugin of the new
+    /// config fails to load, nothing changes.
+    pub async fn reload(&self, cfg: &Config) -> Result<(), ReloadError> {
+        let old = self.proxy.runtime();
+        let plugins = PluginSet::load(&cfg.plugins, Some(old.plugins()))
+            .await
+            .map_err(|(name, source)| ReloadError::Plugin { name, source })?;
+        let watcher = plugins.watch();
+        self.proxy.reload(cfg, plugins);
+        if let Ok(mut w) = self.watcher.lock() {
+            *w = watcher;
+        }
         tracing::info!(config = %cfg.path.display(), "config reloaded");
+        Ok(())
+    }
+
+    /// Re-reads the config file this server was started from and reloads it.
+    pub async fn reload_file(&self) -> Result<(), ReloadError> {
+        let cfg = Config::load(&self.path)?;
+        self.reload(&cfg).await
     }
 
     /// Stops accepting, asks every connection to finish, and waits up to
@@ -147,10 +224,9 @@ pub fn run(cfg: Config, before: impl FnOnce() -> Vec<JoinHandle<()>>) -> Result<
     .map_err(StartError::Runtime)?;
     rt.block_on(async move {
         let _extra = before();
-        let path = cfg.path.clone();
         let server = Server::start(cfg).await?;
         tracing::info!(workers, "switchyard started");
-        wait_for_signals(&server, &path).await;
+        wait_for_signals(&server).await;
         tracing::info!("shutting down: draining in-flight requests");
         server.shutdown().await;
         tracing::info!("stopped");
@@ -159,7 +235,7 @@ pub fn run(cfg: Config, before: impl FnOnce() -> Vec<JoinHandle<()>>) -> Result<
 }
 
 #[cfg(unix)]
-async fn wait_for_signals(server: &Server, path: &std::path::Path) {
+async fn wait_for_signals(server: &Server) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -173,15 +249,16 @@ async fn wait_for_signals(server: &Server, path: &std::path::Path) {
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
-            _ = hup.recv() => match Config::load(path) {
-                Ok(cfg) => server.reload(&cfg),
-                Err(e) => tracing::error!(error = %e, "reload refused; the running config stays"),
-            },
+            _ = hup.recv() => {
+                if let Err(e) = server.reload_file().await {
+                    tracing::error!(error = %e, "reload refused; the running config stays");
+                }
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signals(_server: &Server, _path: &std::path::Path) {
+async fn wait_for_signals(_server: &Server) {
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -103,7 +103,7 @@ pub fn candidates(servers: &[std::sync::Arc<Backend>], tried: &[usize], out: &mu
 /// A small, fast, non-cryptographic PRNG per thread (xorshift64*), seeded
 /// from the clock and thread id: balancing needs speed and spread, not
 /// unpredictability.
-pub(crate) fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new(seed());
@@ -131,7 +131,7 @@ pub(crate) fn random_below(n: usize) -> usize {
 
 /// 64-bit FNV-1a: stable across runs and platforms, so hash placement
 /// survives restarts (a std `Hasher` is randomly seeded per process).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -24,6 +24,9 @@ pub enum ProxyError {
     /// `request_timeout` passed.
     #[error("upstream timed out")]
     Timeout,
+    /// An on-request plugin failed and its `on_error` is `fail_closed`.
+    #[error("plugin failed")]
+    PluginFailed,
 }
 
 impl ProxyError {
@@ -36,6 +39,7 @@ impl ProxyError {
             ProxyError::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
             ProxyError::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
             ProxyError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
+            ProxyError::PluginFailed => (StatusCode::SERVICE_UNAVAILABLE, "plugin failed\n"),
         }
     }
 

@@ -77,7 +77,7 @@ pub async fn forward(
 
     for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
-        let Some(idx) = pool.pick(&tried, &mut cands, ctx) else {
+        let Some(idx) = pool.pick(&tried, &mut cands, ctx, &head).await else {
             break;
         };
         tried.push(idx);

@@ -3,7 +3,8 @@
 //! 1. [`Proxy::handle`] loads the current [`Runtime`] once (config reloads
 //!    swap it whole; a request finishes on the one it started with);
 //! 2. limits: `redirect_https`, `max_body_bytes` by `Content-Length`;
-//! 3. route ([`route::Router`]) and pool (weighted `split`);
+//! 3. route ([`route::Router`]) and pool (weighted `split`), then the
+//!    route's on-request plugins ([`on_request`]);
 //! 4. the upstream head: hop-by-hop headers out, forwarding headers in
 //!    ([`headers`]), path rewritten for `strip_prefix`;
 //! 5. the body: small bodies buffered (so retries can resend them), large
@@ -16,6 +17,7 @@ pub mod body;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod on_request;
 pub mod pool;
 pub mod route;
 pub mod upgrade;
@@ -23,6 +25,7 @@ pub mod upstream;
 
 use crate::balance::PickContext;
 use crate::config::{Config, HashKey, ListenerConfig};
+use crate::plugin::PluginSet;
 use arc_swap::ArcSwap;
 use body::{ReqBody, RespBody};
 use bytes::{Bytes, BytesMut};
@@ -45,12 +48,13 @@ pub const BUFFER_LIMIT: usize = 64 << 10;
 pub struct Runtime {
     router: Router,
     pools: HashMap<String, Arc<Pool>>,
+    plugins: PluginSet,
 }
 
 impl Runtime {
-    /// Builds the runtime for `cfg`; pools and servers that exist in
-    /// `previous` keep their state.
-    pub fn new(cfg: &Config, previous: Option<&Runtime>) -> Self {
+    /// Builds the runtime for `cfg` with its loaded `plugins`; pools and
+    /// servers that exist in `previous` keep their state.
+    pub fn new(cfg: &Config, previous: Option<&Runtime>, plugins: PluginSet) -> Self {
         let pools = cfg
             .pools
             .iter()
@@ -58,12 +62,14 @@ impl Runtime {
                 let old = previous
                     .and_then(|r| r.pools.get(&p.name))
                     .map(|a| a.as_ref());
-                (p.name.clone(), Arc::new(Pool::new(p, old)))
+                let plugin = p.plugin.as_deref().and_then(|n| plugins.get(n)).cloned();
+                (p.name.clone(), Arc::new(Pool::new(p, old, plugin)))
             })
             .collect();
         Self {
             router: Router::new(&cfg.routes),
             pools,
+            plugins,
         }
     }
 
@@ -75,6 +81,11 @@ impl Runtime {
     /// All pools.
     pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.pools.values()
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
     }
 }
 
@@ -102,10 +113,10 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy serving `cfg`.
-    pub fn new(cfg: &Config) -> Self {
+    /// A proxy serving `cfg` with its loaded `plugins`.
+    pub fn new(cfg: &Config, plugins: PluginSet) -> Self {
         Self {
-            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None)),
+            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None, plugins)),
         }
     }
 
@@ -115,9 +126,10 @@ impl Proxy {
     }
 
     /// Publishes a runtime for `cfg` (carrying over server state).
-    pub fn reload(&self, cfg: &Config) {
+    pub fn reload(&self, cfg: &Config, plugins: PluginSet) {
         let old = self.runtime.load_full();
-        self.runtime.store(Arc::new(Runtime::new(cfg, Some(&old))));
+        self.runtime
+            .store(Arc::new(Runtime::new(cfg, Some(&old), plugins)));
     }
 
     /// Serves one request.
@@ -170,7 +182,7 @@ impl Proxy {
             .router
             .find(&lcfg.name, &host, parts.uri.path())
             .ok_or(ProxyError::NoRoute)?;
-        let pool = rt.pool(route.pick_pool()).ok_or(ProxyError::NoRoute)?;
+        let mut pool_name = route.pick_pool();
 
         let peer_trusted = headers::Forwarding::is_trusted(conn.peer.ip(), &lcfg.trusted_proxies);
         let client_ip = headers::client_ip(conn.peer.ip(), &parts.headers, &lcfg.trusted_proxies);
@@ -196,10 +208,37 @@ impl Proxy {
             via: if h2 { "2" } else { "1.1" },
         }
         .apply(&mut h);
-        let uri = route
-            .rewrite(&path_and_query)
-            .parse()
-            .map_err(|_| ProxyError::BadRequest)?;
+
+        let mut plugin_path = None;
+        let mut plugin_pool = None;
+        if !route.cfg.plugins.is_empty() {
+            let view = on_request::View {
+                method: &parts.method,
+                path: &path_and_query,
+                host: &host,
+                client_ip: client_ip.to_string(),
+                route: &route.cfg.name,
+            };
+            match on_request::run(&rt.plugins, &route.cfg.plugins, view, &mut h, |p| {
+                rt.pools.contains_key(p)
+            })
+            .await?
+            {
+                on_request::Decision::Respond(r) => return Ok(r),
+                on_request::Decision::Forward { path, pool } => {
+                    (plugin_path, plugin_pool) = (path, pool)
+                }
+            }
+        }
+        if let Some(p) = &plugin_pool {
+            pool_name = p;
+        }
+        let pool = rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
+        let uri = match plugin_path {
+            Some(p) => p.parse(),
+            None => route.rewrite(&path_and_query).parse(),
+        }
+        .map_err(|_| ProxyError::BadRequest)?;
         // Only `hash` reads a key; don't build one for every request.
         let uses_key = pool.cfg.balance == "hash"
             || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");

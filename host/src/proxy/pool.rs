@@ -3,9 +3,11 @@
 //! a reload builds a new one that carries over the `Backend`s (and their
 //! counters and health) and connections of servers that still exist.
 
+use super::forward::Head;
 use super::upstream::ConnPool;
 use crate::balance::{self, Backend, Balancer, PickContext};
 use crate::config::PoolConfig;
+use crate::plugin::{Candidate, Hooks, PluginSlot, RequestInfo};
 use std::sync::Arc;
 
 /// One pool, ready to take requests.
@@ -17,12 +19,16 @@ pub struct Pool {
     /// Keep-alive connections, parallel to `servers`.
     pub conns: Vec<Arc<ConnPool>>,
     balancer: Box<dyn Balancer>,
+    /// For `balance = "plugin"`: the plugin's `pick-backend`.
+    plugin: Option<Arc<PluginSlot>>,
+    /// Server addresses by position (what `request-info` reports).
+    addresses: Arc<[String]>,
 }
 
 impl Pool {
     /// Builds the pool; servers found in `previous` (same address) keep their
     /// state and idle connections.
-    pub fn new(cfg: &PoolConfig, previous: Option<&Pool>) -> Self {
+    pub fn new(cfg: &PoolConfig, previous: Option<&Pool>, plugin: Option<Arc<PluginSlot>>) -> Self {
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut conns = Vec::with_capacity(cfg.servers.len());
         for s in &cfg.servers {
@@ -51,8 +57,8 @@ impl Pool {
                 }
             }
         }
-        // "plugin" balancing lands with the plugin platform; until then the
-        // pool's fallback algorithm places every request.
+        // For "plugin" pools the built-in balancer is the fallback: used
+        // when the plugin defers, fails, or is tripped.
         let algo = if cfg.balance == "plugin" {
             cfg.fallback.as_str()
         } else {
@@ -62,30 +68,92 @@ impl Pool {
             Some(b) => b,
             None => Box::new(FirstCandidate),
         };
+        let addresses = cfg.servers.iter().map(|s| s.address.clone()).collect();
+        let plugin = plugin.filter(|_| cfg.balance == "plugin");
         Self {
             cfg: cfg.clone(),
             servers,
             conns,
             balancer,
+            plugin,
+            addresses,
         }
     }
 
     /// The server for one try, or `None` when no server may take it
-    /// (`tried` lists servers this request already failed on).
-    pub fn pick(
+    /// (`tried` lists servers this request already failed on). A plugin
+    /// pool asks its plugin first; a deferral, a failure or an index out of
+    /// range falls back to the built-in algorithm.
+    pub async fn pick(
         &self,
         tried: &[usize],
         cands: &mut Vec<usize>,
         ctx: &PickContext<'_>,
+        head: &Head,
     ) -> Option<usize> {
         balance::candidates(&self.servers, tried, cands);
         if cands.is_empty() {
             return None;
         }
+        if let Some(p) = &self.plugin
+            && p.implements(Hooks::PICK_BACKEND)
+            && let Some(i) = self.ask_plugin(p, cands, ctx, head).await
+        {
+            return Some(i);
+        }
         let i = self.balancer.pick(&self.servers, cands, ctx);
         // A balancer must return a candidate; guard against a bug sending
         // traffic to a server that is down.
         Some(if cands.contains(&i) { i } else { cands[0] })
+    }
+
+    async fn ask_plugin(
+        &self,
+        p: &PluginSlot,
+        cands: &[usize],
+        ctx: &PickContext<'_>,
+        head: &Head,
+    ) -> Option<usize> {
+        let list: Vec<Candidate> = cands
+            .iter()
+            .map(|&i| {
+                let s = &self.servers[i];
+                Candidate {
+                    position: i as u32,
+                    weight: s.weight,
+                    active: s.active(),
+                    ewma_us: (s.ewma_latency() * 1e6).min(f64::from(u32::MAX)) as u32,
+                    health: if s.is_healthy() { 1.0 } else { 0.0 },
+                }
+            })
+            .collect();
+        let info = RequestInfo {
+            method: head.method.clone(),
+            path: head
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string(),
+            headers: head.headers.clone(),
+            client_ip: ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            pool: Arc::from(self.cfg.name.as_str()),
+            servers: self.addresses.clone(),
+        };
+        match p.pick_backend(info, &list).await {
+            Ok(Some(i)) => match cands.get(i as usize) {
+                Some(&c) => Some(c),
+                None => {
+                    p.failed(
+                        "pick-backend",
+                        crate::plugin::Outcome::Error,
+                        &format!("index {i} out of {} candidates", cands.len()),
+                    );
+                    None
+                }
+            },
+            // Deferred, failed, timed out or tripped: the fallback decides.
+            Ok(None) | Err(_) => None,
+        }
     }
 }
 

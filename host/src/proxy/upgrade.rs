@@ -53,7 +53,7 @@ pub async fn tunnel(
     let mut tried = Vec::new();
     // Connect failures may move on to another server; nothing was sent.
     let (idx, mut sender) = loop {
-        let Some(idx) = pool.pick(&tried, &mut cands, ctx) else {
+        let Some(idx) = pool.pick(&tried, &mut cands, ctx, &head).await else {
             return Err(if tried.is_empty() {
                 ProxyError::NoServer
             } else {

@@ -1,0 +1,67 @@
+//! `GET /api/plugins` and `PUT /api/plugins/{name}`.
+
+use super::{json, text};
+use crate::plugin::Hooks;
+use crate::proxy::Proxy;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+/// Every plugin: name, hooks, content hash, loaded-at, calls, errors.
+pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
+    let rt = proxy.runtime();
+    let plugins: Vec<serde_json::Value> = rt
+        .plugins()
+        .all()
+        .into_iter()
+        .map(|p| {
+            let g = p.generation();
+            let s = &p.stats;
+            let mut hooks = Vec::new();
+            for (flag, name) in [(Hooks::ON_REQUEST, "on-request"), (Hooks::PICK_BACKEND, "pick-backend"), (Hooks::ON_HEALTH, "on-health")] {
+                if g.hooks.contains(flag) {
+                    hooks.push(name);
+                }
+            }
+            let (errors, traps, timeouts) =
+                (s.errors.load(Ordering::Relaxed), s.traps.load(Ordering::Relaxed), s.timeouts.load(Ordering::Relaxed));
+            json!({
+                "name": &*p.name,
+                "path": p.cfg.path.display().to_string(),
+                "hooks": hooks,
+                "hash": g.hash,
+                "loaded_at": g.loaded_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                "calls": s.calls.load(Ordering::Relaxed),
+                "errors": errors + traps + timeouts,
+                "traps": traps,
+                "timeouts": timeouts,
+                "bad_answers": errors,
+                "tripped_calls": s.tripped.load(Ordering::Relaxed),
+                "tripped": p.is_tripped(),
+                "swaps": s.swaps.load(Ordering::Relaxed),
+                "on_error": if p.cfg.fail_closed { "fail_closed" } else { "fail_open" },
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &json!({ "plugins": plugins }))
+}
+
+/// Validates, `init`s and hot-swaps plugin `name` to `body`.
+pub async fn put(proxy: &Proxy, name: &str, body: Bytes) -> Response<Full<Bytes>> {
+    let rt = proxy.runtime();
+    let Some(slot) = rt.plugins().get(name).cloned() else {
+        return text(StatusCode::NOT_FOUND, "no such plugin\n");
+    };
+    match slot.swap(body.to_vec()).await {
+        Ok(()) => json(
+            StatusCode::OK,
+            &json!({ "name": name, "hash": slot.generation().hash, "swapped": true }),
+        ),
+        Err(e) => json(
+            StatusCode::BAD_REQUEST,
+            &json!({ "name": name, "swapped": false, "error": e.to_string() }),
+        ),
+    }
+}

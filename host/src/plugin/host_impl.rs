@@ -1,0 +1,205 @@
+//! What the host gives a plugin: the per-store state ([`StoreState`]), the
+//! `host` interface (log, clock, random, key-value store), the `context`
+//! interface (the `request-info` resource `pick-backend` reads on demand),
+//! and WASI with nothing granted — no preopened directories, no network
+//! (every socket address is refused), no environment; stderr goes to a small
+//! in-memory pipe that is logged when the plugin traps (a Rust panic message).
+
+use super::bindings::switchyard::plugin::{context, host, types};
+use super::kv::Kv;
+use http::HeaderMap;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Bytes of guest stderr kept (enough for a panic message).
+const STDERR_CAPACITY: usize = 4096;
+
+/// What `pick-backend` may read about its request (the `request-info` resource).
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// Method.
+    pub method: http::Method,
+    /// Path and query as received.
+    pub path: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Client address.
+    pub client_ip: String,
+    /// Pool name.
+    pub pool: Arc<str>,
+    /// The pool's server addresses, by position.
+    pub servers: Arc<[String]>,
+}
+
+/// Per-store (per-instance) state.
+pub struct StoreState {
+    /// Plugin name, for log lines.
+    pub plugin: Arc<str>,
+    /// The plugin's key-value store (shared by its instances and versions).
+    pub kv: Arc<Kv>,
+    /// Memory cap.
+    pub limits: StoreLimits,
+    /// Resources handed to the guest (request-info, WASI streams).
+    pub table: ResourceTable,
+    /// WASI context with nothing granted.
+    pub wasi: WasiCtx,
+    /// Guest stderr (a panic message lands here).
+    pub stderr: MemoryOutputPipe,
+    /// Wall-clock deadline of the call in progress.
+    pub deadline: Instant,
+    /// Set when the epoch callback stopped the guest for its deadline.
+    pub timed_out: bool,
+}
+
+impl StoreState {
+    /// Fresh state for one instance of `plugin`.
+    pub fn new(plugin: Arc<str>, kv: Arc<Kv>, memory: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let mut b = wasmtime_wasi::WasiCtxBuilder::new();
+        b.stderr(stderr.clone());
+        Self {
+            plugin,
+            kv,
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .trap_on_grow_failure(true)
+                .instances(4)
+                .build(),
+            table: ResourceTable::new(),
+            wasi: b.build(),
+            stderr,
+            deadline: Instant::now(),
+            timed_out: false,
+        }
+    }
+
+    /// The limiter wasmtime consults on every memory or table growth.
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+
+    /// What the guest wrote to stderr so far (lossy UTF-8, trimmed).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for StoreState {}
+
+impl host::Host for StoreState {
+    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        let plugin = &*self.plugin;
+        match level {
+            host::Level::Trace => tracing::trace!(plugin, "{message}"),
+            host::Level::Debug => tracing::debug!(plugin, "{message}"),
+            host::Level::Info => tracing::info!(plugin, "{message}"),
+            host::Level::Warn => tracing::warn!(plugin, "{message}"),
+            host::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn now_ns(&mut self) -> wasmtime::Result<u64> {
+        Ok(super::runtime::monotonic_ns())
+    }
+
+    fn random(&mut self) -> wasmtime::Result<u64> {
+        Ok(crate::balance::random_u64())
+    }
+
+    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.kv.get(&key))
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
+        self.kv.set(key, value);
+        Ok(())
+    }
+
+    fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.kv.delete(&key);
+        Ok(())
+    }
+
+    fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<i64> {
+        Ok(self.kv.incr(key, delta))
+    }
+}
+
+impl context::Host for StoreState {}
+
+impl context::HostRequestInfo for StoreState {
+    fn method(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.method.to_string())
+    }
+
+    fn path(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.path.clone())
+    }
+
+    fn header(
+        &mut self,
+        r: Resource<RequestInfo>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        let info = self.table.get(&r)?;
+        Ok(info
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string))
+    }
+
+    fn cookie(
+        &mut self,
+        r: Resource<RequestInfo>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        let info = self.table.get(&r)?;
+        Ok(info
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string()))
+    }
+
+    fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.client_ip.clone())
+    }
+
+    fn pool(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.pool.to_string())
+    }
+
+    fn server_address(
+        &mut self,
+        r: Resource<RequestInfo>,
+        position: u32,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&r)?.servers.get(position as usize).cloned())
+    }
+
+    fn drop(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<()> {
+        self.table.delete(r)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,30 @@
+//! The WebAssembly plugin host.
+//!
+//! - `bindings.rs`: `bindgen!` of wit/switchyard.wit, nothing else;
+//! - `host_impl.rs`: what the host offers a plugin (log, clock, random,
+//!   key-value store, the `request-info` resource, WASI with nothing granted);
+//! - `runtime.rs`: the engine, the linker, deadlines and memory limits;
+//! - `registry.rs`: loaded plugins, instance reuse, hot swap, counters;
+//! - `breaker.rs`: the trip switch (`trip_after` / `trip_for`);
+//! - `kv.rs`: the per-plugin key-value store that survives swaps;
+//! - `set.rs`: all plugins of a config, loaded together, and the file watcher.
+//!
+//! Wasmtime's types stay inside this module: the proxy sees [`PluginSlot`],
+//! the WIT record types re-exported here, and [`PluginError`].
+
+mod bindings;
+mod breaker;
+mod host_impl;
+mod kv;
+mod registry;
+mod runtime;
+mod set;
+
+pub use bindings::switchyard::plugin::types::Hooks;
+pub use bindings::switchyard::plugin::types::{
+    Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
+};
+pub use host_impl::RequestInfo;
+pub use registry::{Generation, Outcome, PluginSlot, Stats};
+pub use runtime::PluginError;
+pub use set::PluginSet;

@@ -1,0 +1,150 @@
+//! The plugin engine and its limits.
+//!
+//! 1. One [`Engine`] for the process, with epoch interruption; a background
+//!    thread advances the epoch every [`TICK`].
+//! 2. One [`Linker`] with the host interfaces and WASI (async bindings: a
+//!    guest writing to stderr must not block a tokio worker).
+//! 3. Per plugin version a compiled component pre-instantiated against the
+//!    linker ([`PluginPre`]); instances are made from it on demand.
+//! 4. Every call: the store's wall-clock deadline is re-armed, and the epoch
+//!    callback yields to tokio at every tick until the deadline passes, then
+//!    traps — so a looping guest never blocks a worker thread and is stopped
+//!    within its `timeout` plus one tick. Memory is capped by `StoreLimits`
+//!    (growth beyond it traps) and the wasm stack by `max_wasm_stack`.
+
+use super::bindings::{Plugin, PluginPre};
+use super::host_impl::StoreState;
+use super::kv::Kv;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+
+/// Epoch tick: the granularity of deadlines and of a looping guest's yields.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Guest wasm stack limit.
+const MAX_WASM_STACK: usize = 512 << 10;
+
+/// Why a plugin could not be loaded or called (wasmtime's errors stay here).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The engine could not be built.
+    #[error("plugin engine: {0}")]
+    Engine(String),
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// Path.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Not a valid component for the `plugin` world.
+    #[error("invalid component: {0}")]
+    Compile(String),
+    /// `init` returned an error.
+    #[error("init refused the config: {0}")]
+    Init(String),
+    /// The guest trapped (panic, out of memory, bad instruction).
+    #[error("trap: {0}")]
+    Trap(String),
+    /// The call ran past its `timeout`.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// Nanoseconds since the first call (the guest's monotonic clock).
+pub fn monotonic_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// The engine, the linker, and the epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+}
+
+impl Runtime {
+    /// The process-wide runtime (built on first use).
+    pub fn shared() -> Result<Arc<Runtime>, PluginError> {
+        static RT: OnceLock<Result<Arc<Runtime>, String>> = OnceLock::new();
+        RT.get_or_init(|| Runtime::build().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(PluginError::Engine)
+    }
+
+    fn build() -> Result<Runtime, PluginError> {
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK);
+        let engine = Engine::new(&cfg).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        Ok(Runtime { engine, linker })
+    }
+
+    /// Compiles component bytes and links them against the host (CPU-heavy:
+    /// call it off the request path, e.g. in `spawn_blocking`).
+    pub fn compile(&self, bytes: &[u8]) -> Result<PluginPre<StoreState>, PluginError> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        PluginPre::new(pre).map_err(|e| PluginError::Compile(format!("{e:#}")))
+    }
+
+    /// A new store for one instance of plugin `name`.
+    pub fn store(&self, name: Arc<str>, kv: Arc<Kv>, memory: usize) -> Store<StoreState> {
+        let mut store = Store::new(&self.engine, StoreState::new(name, kv, memory));
+        store.limiter(|s| s.limiter());
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                let mut ctx = ctx;
+                ctx.data_mut().timed_out = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // Not yet: let other tasks run, look again next tick.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+}
+
+/// Arms `store` for one call lasting at most `timeout`.
+pub fn arm(store: &mut Store<StoreState>, timeout: Duration) {
+    let s = store.data_mut();
+    s.deadline = Instant::now() + timeout;
+    s.timed_out = false;
+    store.set_epoch_deadline(1);
+}
+
+/// Classifies a failed call.
+pub fn classify(store: &Store<StoreState>, err: wasmtime::Error) -> PluginError {
+    if store.data().timed_out {
+        return PluginError::Timeout;
+    }
+    let stderr = store.data().stderr_text();
+    let msg = format!("{err:#}");
+    PluginError::Trap(if stderr.is_empty() {
+        msg
+    } else {
+        format!("{msg}; guest stderr: {stderr}")
+    })
+}
