@@ -452,3 +452,58 @@ pub fn status_of(text: &str) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+/// The repository root (the workspace holding this crate).
+pub fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Path of the compiled example plugin `name` (e.g. "canary",
+/// "header-router"). `scripts/setup` builds them; if they are missing, the
+/// first caller builds them (one cargo invocation for all), so a plain
+/// `cargo test` works too. A build failure fails the test — never a skip.
+pub fn plugin_path(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let root = repo_root();
+    let file = root
+        .join("plugins/target/wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    if !file.exists() {
+        let built = BUILT.get_or_init(|| {
+            let out = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root.join("plugins/Cargo.toml"))
+                .output()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "building plugins failed (did scripts/setup run `rustup target add wasm32-wasip2`?):\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        });
+        if let Err(e) = built {
+            panic!("{e}");
+        }
+    }
+    assert!(
+        file.exists(),
+        "plugin {name} not found at {}",
+        file.display()
+    );
+    file
+}
+
+/// `[plugin.NAME]` config lines for the compiled example `plugin` with
+/// extra `lines` (e.g. `on_error = "fail_closed"`).
+pub fn plugin_table(name: &str, plugin: &str, lines: &str) -> String {
+    format!(
+        "\n[plugin.{name}]\npath = \"{}\"\n{lines}\n",
+        plugin_path(plugin).display()
+    )
+}

@@ -64,7 +64,14 @@ pub fn monotonic_ns() -> u64 {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StoreState>,
+    /// Compiled components by content hash: swapping back to a version seen
+    /// before (a rollback, a flapping deploy, the same plugin under two
+    /// names) skips Cranelift.
+    compiled: std::sync::Mutex<std::collections::HashMap<u64, Component>>,
 }
+
+/// Compiled components kept (each holds its machine code).
+const COMPILED_CACHE: usize = 32;
 
 impl Runtime {
     /// The process-wide runtime (built on first use).
@@ -95,14 +102,32 @@ impl Runtime {
                 }
             })
             .map_err(|e| PluginError::Engine(e.to_string()))?;
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            linker,
+            compiled: Default::default(),
+        })
     }
 
     /// Compiles component bytes and links them against the host (CPU-heavy:
     /// call it off the request path, e.g. in `spawn_blocking`).
     pub fn compile(&self, bytes: &[u8]) -> Result<PluginPre<StoreState>, PluginError> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        let key = crate::balance::fnv1a(bytes) ^ (bytes.len() as u64).rotate_left(32);
+        let cached = self.compiled.lock().ok().and_then(|c| c.get(&key).cloned());
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+                if let Ok(mut cache) = self.compiled.lock() {
+                    if cache.len() >= COMPILED_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(key, c.clone());
+                }
+                c
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)

@@ -63,7 +63,9 @@ impl Runtime {
                     .and_then(|r| r.pools.get(&p.name))
                     .map(|a| a.as_ref());
                 let plugin = p.plugin.as_deref().and_then(|n| plugins.get(n)).cloned();
-                (p.name.clone(), Arc::new(Pool::new(p, old, plugin)))
+                let pool = Arc::new(Pool::new(p, old, plugin));
+                crate::health::active::spawn(&pool);
+                (p.name.clone(), pool)
             })
             .collect();
         Self {

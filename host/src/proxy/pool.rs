@@ -19,7 +19,8 @@ pub struct Pool {
     /// Keep-alive connections, parallel to `servers`.
     pub conns: Vec<Arc<ConnPool>>,
     balancer: Box<dyn Balancer>,
-    /// For `balance = "plugin"`: the plugin's `pick-backend`.
+    /// The pool's `plugin`: its `pick-backend` places requests when
+    /// `balance = "plugin"`; its `on-health` observes active checks.
     plugin: Option<Arc<PluginSlot>>,
     /// Server addresses by position (what `request-info` reports).
     addresses: Arc<[String]>,
@@ -69,7 +70,6 @@ impl Pool {
             None => Box::new(FirstCandidate),
         };
         let addresses = cfg.servers.iter().map(|s| s.address.clone()).collect();
-        let plugin = plugin.filter(|_| cfg.balance == "plugin");
         Self {
             cfg: cfg.clone(),
             servers,
@@ -96,6 +96,7 @@ impl Pool {
             return None;
         }
         if let Some(p) = &self.plugin
+            && self.cfg.balance == "plugin"
             && p.implements(Hooks::PICK_BACKEND)
             && let Some(i) = self.ask_plugin(p, cands, ctx, head).await
         {
@@ -105,6 +106,11 @@ impl Pool {
         // A balancer must return a candidate; guard against a bug sending
         // traffic to a server that is down.
         Some(if cands.contains(&i) { i } else { cands[0] })
+    }
+
+    /// The plugin whose `on-health` observes this pool's checks.
+    pub fn health_plugin(&self) -> Option<&Arc<PluginSlot>> {
+        self.plugin.as_ref()
     }
 
     async fn ask_plugin(

@@ -1,0 +1,586 @@
+//! The Wasm plugin platform end to end: real components compiled from
+//! `plugins/`, loaded by the real proxy, driven over real sockets, counted at
+//! the origins.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use switchyard_tests::{Origin, TestProxy, eventually, plugin_path, plugin_table, text};
+
+/// Listener `web`, an admin listener, pools `main` and `canary` with one
+/// origin each, one route to `main` running `plugins`; `extra` appended.
+fn two_pools(main: &Origin, canary: &Origin, route_plugins: &str, extra: &str) -> String {
+    format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"main\"\nplugins = [{route_plugins}]\n\n[pool.main]\nservers = [{{ address = \"{}\" }}]\n\n[pool.canary]\nservers = [{{ address = \"{}\" }}]\n{extra}",
+        main.addr, canary.addr
+    )
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path).body(Full::default()).expect("request")
+}
+
+fn get_with(path: &str, name: &str, value: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header(name, value)
+        .body(Full::default())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn canary_splits_by_percent_and_honours_overrides() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"canary\"",
+        &plugin_table("canary", "canary", "config = { percent = 30 }"),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    for _ in 0..20 {
+        assert_eq!(
+            proxy.send(get_with("/", "x-canary", "always")).await.body,
+            "canary"
+        );
+        assert_eq!(
+            proxy.send(get_with("/", "x-canary", "never")).await.body,
+            "main"
+        );
+    }
+    assert_eq!((main.hits(), canary.hits()), (20, 20));
+    let mut to_canary = 0;
+    for _ in 0..1000 {
+        if proxy.get("/").await.body == "canary" {
+            to_canary += 1;
+        }
+    }
+    assert!(
+        (230..=370).contains(&to_canary),
+        "30% of 1000 expected, got {to_canary}"
+    );
+    // The upstream request says what was decided.
+    let seen = canary.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.headers.get("x-canary").is_some_and(|v| v == "1"))
+    );
+}
+
+#[tokio::test]
+async fn header_router_chooses_the_pool() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"router\"",
+        &plugin_table(
+            "router",
+            "header-router",
+            "config = { header = \"x-pool\", routes = { beta = \"canary\" } }",
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    for _ in 0..10 {
+        assert_eq!(
+            proxy.send(get_with("/", "x-pool", "beta")).await.body,
+            "canary"
+        );
+        assert_eq!(
+            proxy.send(get_with("/", "x-pool", "other")).await.body,
+            "main"
+        );
+        assert_eq!(proxy.get("/").await.body, "main");
+    }
+    assert_eq!((main.hits(), canary.hits()), (20, 10));
+}
+
+#[tokio::test]
+async fn request_guard_answers_403_itself_and_marks_what_it_lets_through() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"guard\"",
+        &plugin_table(
+            "guard",
+            "request-guard",
+            "config = { deny_paths = [\"/admin\"] }",
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let r = proxy.get("/admin/users").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (403, "forbidden by request-guard\n")
+    );
+    let r = proxy.get("/public").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "main"));
+    assert_eq!(main.hits(), 1, "the denied request never reached an origin");
+    assert_eq!(
+        main.seen()[0]
+            .headers
+            .get("x-guarded")
+            .map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+}
+
+#[tokio::test]
+async fn least_latency_plugin_avoids_a_slow_server() {
+    let fast_a = Origin::start("a").await;
+    let fast_b = Origin::start("b").await;
+    let slow = Origin::with("slow", |_| async {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        text(200, "slow")
+    })
+    .await;
+    let cfg = format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"plugin\"\nplugin = \"ll\"\nservers = [{{ address = \"{}\" }}, {{ address = \"{}\" }}, {{ address = \"{}\" }}]\n{}",
+        fast_a.addr,
+        slow.addr,
+        fast_b.addr,
+        plugin_table("ll", "least-latency", "")
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    // Warm-up: every server gets measured.
+    for _ in 0..30 {
+        assert_eq!(proxy.get("/").await.status, 200);
+    }
+    let before = slow.hits();
+    for _ in 0..200 {
+        assert_eq!(proxy.get("/").await.status, 200);
+    }
+    let slow_share = slow.hits() - before;
+    assert!(slow_share <= 10, "slow server got {slow_share} of 200");
+    assert_eq!(fast_a.hits() + fast_b.hits() + slow.hits(), 230);
+}
+
+#[tokio::test]
+async fn maglev_plugin_keeps_a_key_on_one_server_and_spreads_keys() {
+    let origins = [
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    ];
+    let servers: Vec<String> = origins
+        .iter()
+        .map(|o| format!("{{ address = \"{}\" }}", o.addr))
+        .collect();
+    let cfg = format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"plugin\"\nplugin = \"maglev\"\nservers = [{}]\n{}",
+        servers.join(", "),
+        plugin_table("maglev", "maglev", "config = { header = \"x-user\" }")
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let mut placed = std::collections::HashMap::new();
+    for user in 0..60 {
+        let key = format!("user-{user}");
+        let first = proxy.send(get_with("/", "x-user", &key)).await.body;
+        for _ in 0..3 {
+            assert_eq!(
+                proxy.send(get_with("/", "x-user", &key)).await.body,
+                first,
+                "key {key} moved"
+            );
+        }
+        *placed.entry(first).or_insert(0) += 1;
+    }
+    assert_eq!(
+        placed.len(),
+        3,
+        "60 keys should reach all 3 servers: {placed:?}"
+    );
+}
+
+#[tokio::test]
+async fn health_override_takes_a_draining_server_out() {
+    let drain = Arc::new(AtomicUsize::new(0));
+    let d = drain.clone();
+    let a = Origin::with("a", move |s| {
+        let d = d.clone();
+        async move {
+            let mut r = text(200, "a");
+            if s.uri.path() == "/health" && d.load(Ordering::SeqCst) == 1 {
+                r.headers_mut()
+                    .insert("x-drain", http::HeaderValue::from_static("1"));
+            }
+            r
+        }
+    })
+    .await;
+    let b = Origin::start("b").await;
+    let cfg = format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nplugin = \"ho\"\nhealth = {{ path = \"/health\", interval = \"50ms\", timeout = \"500ms\", rise = 1, fall = 2 }}\nservers = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n{}",
+        a.addr,
+        b.addr,
+        plugin_table("ho", "health-override", "")
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let pool = proxy
+        .server()
+        .proxy()
+        .runtime()
+        .pool("app")
+        .cloned()
+        .expect("pool");
+    // 200 + X-Drain: 1 is healthy to the host but unhealthy to the plugin.
+    drain.store(1, Ordering::SeqCst);
+    assert!(
+        eventually(Duration::from_secs(3), || !pool.servers[0].is_healthy()).await,
+        "plugin verdict not applied"
+    );
+    let before = a
+        .seen()
+        .iter()
+        .filter(|s| s.uri.path() != "/health")
+        .count();
+    for _ in 0..20 {
+        assert_eq!(proxy.get("/").await.body, "b");
+    }
+    assert_eq!(
+        a.seen()
+            .iter()
+            .filter(|s| s.uri.path() != "/health")
+            .count(),
+        before
+    );
+    drain.store(0, Ordering::SeqCst);
+    assert!(
+        eventually(Duration::from_secs(3), || pool.servers[0].is_healthy()).await,
+        "server did not come back"
+    );
+}
+
+// Two workers, like a real deployment: one may be running the guest while
+// the other serves; the guest must also yield, so even one worker is never
+// blocked for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_plugin_is_stopped_at_its_timeout_and_others_keep_flowing() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = format!(
+        "{}\n[[route]]\npath_prefix = \"/free\"\npool = \"canary\"\n",
+        two_pools(
+            &main,
+            &canary,
+            "\"loop\"",
+            &plugin_table("loop", "bad-loop", "timeout = \"100ms\"\ntrip_after = 1000")
+        )
+    );
+    let proxy = Arc::new(TestProxy::start(&cfg).await);
+    let looping = {
+        let p = proxy.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = p.get("/").await;
+            (r.status, r.body, t.elapsed())
+        })
+    };
+    // While the guest spins, the proxy still serves other routes promptly.
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert_eq!(proxy.get("/free").await.body, "canary");
+        assert!(
+            t.elapsed() < Duration::from_millis(90),
+            "blocked for {:?}",
+            t.elapsed()
+        );
+    }
+    let (status, body, took) = looping.await.expect("task");
+    // fail_open: forwarded unchanged after the timeout.
+    assert_eq!((status, body.as_str()), (200, "main"));
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_millis(600),
+        "took {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn panicking_and_memory_hungry_plugins_follow_on_error() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npath_prefix = \"/open\"\npool = \"main\"\nplugins = [\"panic_open\"]\n\n[[route]]\npath_prefix = \"/closed\"\npool = \"main\"\nplugins = [\"panic_closed\"]\n\n[[route]]\npath_prefix = \"/memory\"\npool = \"main\"\nplugins = [\"memory\"]\n\n[pool.main]\nservers = [{{ address = \"{}\" }}]\n\n[pool.canary]\nservers = [{{ address = \"{}\" }}]\n{}{}{}",
+        main.addr,
+        canary.addr,
+        plugin_table("panic_open", "bad-panic", "trip_after = 1000"),
+        plugin_table(
+            "panic_closed",
+            "bad-panic",
+            "on_error = \"fail_closed\"\ntrip_after = 1000"
+        ),
+        plugin_table(
+            "memory",
+            "bad-memory",
+            "memory = \"16MiB\"\non_error = \"fail_closed\"\ntrip_after = 1000"
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    for _ in 0..5 {
+        assert_eq!(proxy.get("/open").await.status, 200);
+        let r = proxy.get("/closed").await;
+        assert_eq!((r.status, r.body.as_str()), (503, "plugin failed\n"));
+        assert_eq!(proxy.get("/memory").await.status, 503);
+    }
+    assert_eq!(main.hits(), 5, "only fail_open requests reached the origin");
+    let rt = proxy.server().proxy().runtime();
+    let traps = |n: &str| {
+        rt.plugins()
+            .get(n)
+            .expect("plugin")
+            .stats
+            .traps
+            .load(Ordering::Relaxed)
+    };
+    let timeouts = |n: &str| {
+        rt.plugins()
+            .get(n)
+            .expect("plugin")
+            .stats
+            .timeouts
+            .load(Ordering::Relaxed)
+    };
+    assert_eq!((traps("panic_open"), traps("panic_closed")), (5, 5));
+    // The memory bomb traps at its cap (or, on a very busy machine, runs out
+    // of time first): either way every call failed and was handled.
+    assert_eq!(traps("memory") + timeouts("memory"), 5);
+}
+
+#[tokio::test]
+async fn a_tripped_plugin_is_skipped_then_one_trial_decides() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"p\"",
+        &plugin_table(
+            "p",
+            "bad-panic",
+            "on_error = \"fail_closed\"\ntrip_after = 3\ntrip_for = \"300ms\"",
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    for _ in 0..6 {
+        assert_eq!(proxy.get("/").await.status, 503);
+    }
+    let rt = proxy.server().proxy().runtime();
+    let stats = &rt.plugins().get("p").expect("plugin").stats;
+    assert_eq!(stats.traps.load(Ordering::Relaxed), 3, "3 traps trip it");
+    assert_eq!(
+        stats.tripped.load(Ordering::Relaxed),
+        3,
+        "then calls are skipped"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await; // let trip_for pass
+    assert_eq!(proxy.get("/").await.status, 503);
+    assert_eq!(
+        stats.traps.load(Ordering::Relaxed),
+        4,
+        "exactly one trial call after trip_for"
+    );
+    assert_eq!(proxy.get("/").await.status, 503);
+    assert_eq!(
+        stats.tripped.load(Ordering::Relaxed),
+        4,
+        "the failed trial tripped it again"
+    );
+}
+
+/// PUT /api/plugins/NAME with `bytes`; returns (status, body).
+async fn put_plugin(
+    admin: std::net::SocketAddr,
+    name: &str,
+    bytes: Vec<u8>,
+    token: Option<&str>,
+    origin: Option<&str>,
+) -> (u16, String) {
+    let mut req = Request::put(format!("/api/plugins/{name}")).header("host", admin.to_string());
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let r = switchyard_tests::send_once(
+        admin,
+        req.body(Full::new(Bytes::from(bytes))).expect("request"),
+    )
+    .await;
+    (r.status, r.body)
+}
+
+#[tokio::test]
+async fn admin_put_swaps_and_refuses_bad_versions_and_foreign_sites() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"p\"",
+        &plugin_table("p", "request-guard", "config = { deny_paths = [] }"),
+    )
+    .replace(
+        "bind = \"127.0.0.1:0\"\n\n[[listener]]",
+        "bind = \"127.0.0.1:0\"\ntoken = \"s3cret\"\n\n[[listener]]",
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let admin = proxy.server().addr("admin").expect("admin listener");
+    let guard = std::fs::read(plugin_path("request-guard")).expect("read");
+    let canary_wasm = std::fs::read(plugin_path("canary")).expect("read");
+    // No token: 401; foreign Origin: 403 even with the token; nothing changes.
+    assert_eq!(
+        put_plugin(admin, "p", guard.clone(), None, None).await.0,
+        401
+    );
+    assert_eq!(
+        put_plugin(
+            admin,
+            "p",
+            guard.clone(),
+            Some("s3cret"),
+            Some("https://evil.example")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        put_plugin(admin, "nope", guard.clone(), Some("s3cret"), None)
+            .await
+            .0,
+        404
+    );
+    // Garbage, and a component whose init refuses the config (canary does
+    // not know `deny_paths`): 400, the running version stays.
+    let (status, body) = put_plugin(admin, "p", b"not wasm".to_vec(), Some("s3cret"), None).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = put_plugin(admin, "p", canary_wasm, Some("s3cret"), None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("init"), "{body}");
+    let r = proxy.get("/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        main.seen()
+            .last()
+            .and_then(|s| s.headers.get("x-guarded").cloned()),
+        Some(http::HeaderValue::from_static("1"))
+    );
+    // A good one: 200, and GET /api/plugins reports the swap.
+    let (status, body) = put_plugin(admin, "p", guard, Some("s3cret"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let list = switchyard_tests::send_once(admin, get("/api/plugins")).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("\"name\":\"p\"") && list.body.contains("\"swaps\":1"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("on-request"), "{}", list.body);
+}
+
+#[tokio::test]
+async fn kv_state_survives_a_hot_swap() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"g\"",
+        &plugin_table(
+            "g",
+            "request-guard",
+            "config = { deny_paths = [\"/deny\"] }",
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    for _ in 0..3 {
+        assert_eq!(proxy.get("/deny").await.status, 403);
+    }
+    let slot = proxy
+        .server()
+        .proxy()
+        .runtime()
+        .plugins()
+        .get("g")
+        .cloned()
+        .expect("plugin");
+    let kv = slot.kv();
+    let bytes = std::fs::read(plugin_path("request-guard")).expect("read");
+    slot.swap(bytes).await.expect("swap");
+    assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 1);
+    // The new instance starts with fresh memory; the count lives in the KV.
+    assert_eq!(proxy.get("/deny").await.status, 403);
+    let denied = kv
+        .get("denied")
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(i64::from_le_bytes);
+    assert_eq!(denied, Some(4));
+}
+
+#[tokio::test]
+async fn a_hundred_swaps_under_load_drop_nothing() {
+    let main = Origin::start("main").await;
+    let canary = Origin::start("canary").await;
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"v\"",
+        &plugin_table("v", "canary", "timeout = \"5s\""),
+    );
+    let proxy = Arc::new(TestProxy::start(&cfg).await);
+    let slot = proxy
+        .server()
+        .proxy()
+        .runtime()
+        .plugins()
+        .get("v")
+        .cloned()
+        .expect("plugin");
+    let version_a = std::fs::read(plugin_path("canary")).expect("read");
+    let version_b = std::fs::read(plugin_path("request-guard")).expect("read");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (p, stop) = (proxy.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0usize, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                let r = p.get("/").await;
+                if r.status == 200 {
+                    ok += 1
+                } else {
+                    failed += 1
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    for i in 0..100 {
+        let bytes = if i % 2 == 0 {
+            version_b.clone()
+        } else {
+            version_a.clone()
+        };
+        slot.swap(bytes).await.expect("swap");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for l in load {
+        let (o, f) = l.await.expect("load task");
+        ok += o;
+        failed += f;
+    }
+    assert_eq!(failed, 0);
+    assert!(ok > 100, "load ran: {ok}");
+    assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 100);
+    let failures =
+        slot.stats.traps.load(Ordering::Relaxed) + slot.stats.timeouts.load(Ordering::Relaxed);
+    assert_eq!(failures, 0, "no plugin call failed");
+    // Every request went through exactly one version: canary (x-canary: 0)
+    // or request-guard (x-guarded: 1), never both, never neither.
+    for s in main.seen().into_iter().chain(canary.seen()) {
+        let a = s.headers.contains_key("x-canary");
+        let b = s.headers.contains_key("x-guarded");
+        assert!(a ^ b, "a request saw {} versions", if a { 2 } else { 0 });
+    }
+    assert_eq!(main.hits() + canary.hits(), ok);
+}
