@@ -1,0 +1,29 @@
+//! bad-memory: a misbehaving plugin whose on-request allocates until it fails.
+//!
+//! For testing the host's per-instance memory limit (`[plugin.X] memory`):
+//! growth past it fails, the allocation error traps, and the host must
+//! follow `on_error`.
+//!
+//! Config: none.
+
+#![forbid(unsafe_code)]
+
+use switchyard_sdk::{Action, Config, Plugin, Request, export_plugin};
+
+struct BadMemory;
+
+impl Plugin for BadMemory {
+    fn new(_config: Config) -> Result<Self, String> {
+        Ok(BadMemory)
+    }
+
+    fn on_request(&self, _req: Request) -> Action {
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        loop {
+            // Filled with ones so every page is really touched.
+            chunks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+        }
+    }
+}
+
+export_plugin!(BadMemory, hooks = [on_request]);

@@ -1,0 +1,256 @@
+//! `export_plugin!`: turns a `Plugin` type into the component's exports.
+//!
+//! The macro only declares the per-instance slot and a `Guest` impl that
+//! forwards to the functions in [`__private`]; the logic lives there, where
+//! it is type-checked once and unit-tested natively.
+
+/// Exports a [`Plugin`](crate::Plugin) type as the plugin's hooks.
+///
+/// ```ignore
+/// switchyard_sdk::export_plugin!(Canary);                         // all hooks
+/// switchyard_sdk::export_plugin!(Canary, hooks = [on_request]);   // only these
+/// ```
+///
+/// `hooks` lists what the plugin really implements (`on_request`,
+/// `pick_backend`, `on_health`); the host skips calling the others. Without
+/// it all three are declared, which is correct but makes the host call
+/// defaults it could have skipped.
+///
+/// Each instance keeps one value of the type, built by `init` (a later
+/// `init` replaces it; a failed one keeps the old value). A hook called
+/// before any successful `init` returns its default. Use the macro once per
+/// crate, at the top level of `lib.rs`.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty $(,)?) => {
+        $crate::export_plugin!($plugin, hooks = [on_request, pick_backend, on_health]);
+    };
+    ($plugin:ty, hooks = [$($hook:ident),* $(,)?] $(,)?) => {
+        const _: () = {
+            $crate::__guest_impl!(SwitchyardExports, $plugin, [$($hook),*]);
+            $crate::bindings::export!(SwitchyardExports with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// The `Guest` impl behind [`export_plugin!`], without the wasm exports (so
+/// it can be tested natively).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __guest_impl {
+    ($exports:ident, $plugin:ty, [$($hook:ident),*]) => {
+        ::std::thread_local! {
+            static PLUGIN: $crate::__private::Slot<$plugin> =
+                const { $crate::__private::Slot::new(::core::option::Option::None) };
+        }
+
+        struct $exports;
+
+        impl $crate::bindings::Guest for $exports {
+            fn init(
+                config: ::std::string::String,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::init(&PLUGIN, config)
+            }
+
+            fn declared_hooks() -> $crate::Hooks {
+                $crate::Hooks::empty() $(| $crate::__private::hooks::$hook)*
+            }
+
+            fn on_request(req: $crate::Request) -> $crate::Action {
+                $crate::__private::on_request(&PLUGIN, req)
+            }
+
+            fn pick_backend(
+                req: &$crate::RequestInfo,
+                candidates: ::std::vec::Vec<$crate::Candidate>,
+            ) -> ::core::option::Option<u32> {
+                $crate::__private::pick_backend(&PLUGIN, req, &candidates)
+            }
+
+            fn on_health(server: $crate::Server, obs: $crate::Observation) -> $crate::Verdict {
+                $crate::__private::on_health(&PLUGIN, server, obs)
+            }
+        }
+    };
+}
+
+/// What the macros expand to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::{
+        Action, Candidate, Config, Observation, Plugin, Request, RequestInfo, Server, Verdict,
+    };
+    use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    /// An instance's plugin value: `None` until the first successful `init`.
+    pub type Slot<T> = RefCell<Option<T>>;
+
+    /// Hook names accepted by `export_plugin!(T, hooks = [...])`; a typo is
+    /// a compile error naming this module.
+    #[allow(non_upper_case_globals)]
+    pub mod hooks {
+        use crate::Hooks;
+        /// `on-request`.
+        pub const on_request: Hooks = Hooks::ON_REQUEST;
+        /// `pick-backend`.
+        pub const pick_backend: Hooks = Hooks::PICK_BACKEND;
+        /// `on-health`.
+        pub const on_health: Hooks = Hooks::ON_HEALTH;
+    }
+
+    /// `init`: builds a new value and replaces the old one; an error keeps it.
+    pub fn init<T: Plugin>(slot: &'static LocalKey<Slot<T>>, config: String) -> Result<(), String> {
+        let plugin = T::new(Config::new(config))?;
+        // Swap first, drop after: the old value's `Drop` runs without a borrow held.
+        let old = slot.with(|s| s.replace(Some(plugin)));
+        drop(old);
+        Ok(())
+    }
+
+    /// `on-request`, [`Action::proceed`] before `init`.
+    pub fn on_request<T: Plugin>(slot: &'static LocalKey<Slot<T>>, req: Request) -> Action {
+        slot.with(|s| match &*s.borrow() {
+            Some(plugin) => plugin.on_request(req),
+            None => Action::proceed(),
+        })
+    }
+
+    /// `pick-backend`, `None` before `init`.
+    pub fn pick_backend<T: Plugin>(
+        slot: &'static LocalKey<Slot<T>>,
+        req: &RequestInfo,
+        candidates: &[Candidate],
+    ) -> Option<u32> {
+        slot.with(|s| match &*s.borrow() {
+            Some(plugin) => plugin.pick_backend(req, candidates),
+            None => None,
+        })
+    }
+
+    /// `on-health`, [`Verdict::Keep`] before `init`.
+    pub fn on_health<T: Plugin>(
+        slot: &'static LocalKey<Slot<T>>,
+        server: Server,
+        obs: Observation,
+    ) -> Verdict {
+        slot.with(|s| match &*s.borrow() {
+            Some(plugin) => plugin.on_health(server, obs),
+            None => Verdict::Keep,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bindings::Guest;
+    use crate::{Action, Config, Forward, Hooks, Observation, Plugin, Request, Server, Verdict};
+
+    /// Routes every request to its configured pool; never fails health.
+    struct ToPool {
+        pool: String,
+    }
+
+    impl Plugin for ToPool {
+        fn new(config: Config) -> Result<Self, String> {
+            match config.as_str() {
+                "bad" => Err("bad config".into()),
+                pool => Ok(ToPool { pool: pool.into() }),
+            }
+        }
+
+        fn on_request(&self, _req: Request) -> Action {
+            Forward::new().with_pool(self.pool.clone()).into()
+        }
+
+        fn on_health(&self, _server: Server, _obs: Observation) -> Verdict {
+            Verdict::Healthy
+        }
+    }
+
+    fn request() -> Request {
+        Request {
+            method: "GET".into(),
+            path: "/".into(),
+            host: "h".into(),
+            client_ip: "127.0.0.1".into(),
+            route: "r".into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn check() -> (Server, Observation) {
+        let server = Server {
+            pool: "p".into(),
+            address: "127.0.0.1:1".into(),
+            position: 0,
+        };
+        let obs = Observation {
+            status: Some(200),
+            latency_us: 10,
+            error: None,
+            headers: Vec::new(),
+            host_says_healthy: true,
+        };
+        (server, obs)
+    }
+
+    fn pool_of(action: Action) -> Option<String> {
+        match action {
+            Action::Continue(f) => f.pool,
+            Action::Respond(r) => panic!("unexpected response {}", r.status),
+        }
+    }
+
+    mod partial {
+        use super::*;
+        crate::__guest_impl!(Exports, ToPool, [on_request, on_health]);
+
+        #[test]
+        fn declares_listed_hooks() {
+            assert_eq!(
+                Exports::declared_hooks(),
+                Hooks::ON_REQUEST | Hooks::ON_HEALTH
+            );
+        }
+
+        #[test]
+        fn defaults_before_init_then_plugin_then_replaced() {
+            assert_eq!(Exports::on_request(request()), Action::proceed());
+            let (server, obs) = check();
+            assert_eq!(Exports::on_health(server, obs), Verdict::Keep);
+
+            Exports::init("blue".into()).expect("init");
+            assert_eq!(
+                pool_of(Exports::on_request(request())).as_deref(),
+                Some("blue")
+            );
+            let (server, obs) = check();
+            assert_eq!(Exports::on_health(server, obs), Verdict::Healthy);
+
+            Exports::init("green".into()).expect("re-init");
+            assert_eq!(
+                pool_of(Exports::on_request(request())).as_deref(),
+                Some("green")
+            );
+
+            // A failed init keeps the running value.
+            assert_eq!(Exports::init("bad".into()), Err("bad config".into()));
+            assert_eq!(
+                pool_of(Exports::on_request(request())).as_deref(),
+                Some("green")
+            );
+        }
+    }
+
+    mod all {
+        use super::*;
+        crate::__guest_impl!(Exports, ToPool, [on_request, pick_backend, on_health]);
+
+        #[test]
+        fn declares_listed_hooks() {
+            assert_eq!(Exports::declared_hooks(), Hooks::all());
+        }
+    }
+}
