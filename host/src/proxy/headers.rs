@@ -29,6 +29,11 @@ pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers and every header `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Fast path: one pass over the names instead of nine hashed lookups;
+    // most messages carry none of these (or only `Connection`).
+    if !h.keys().any(|n| HOP_BY_HOP.iter().any(|hop| hop == n)) {
+        return;
+    }
     if h.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
@@ -112,13 +117,18 @@ impl Forwarding<'_> {
 
     /// Rewrites a request's headers for the upstream (after hop-by-hop removal).
     pub fn apply(&self, h: &mut HeaderMap) {
-        let peer = canonical(self.peer).to_string();
+        let peer_ip = canonical(self.peer);
+        let peer = peer_ip.to_string();
+        let peer_value = HeaderValue::from_str(&peer).ok();
         // X-Forwarded-For: always appended (as NGINX's $proxy_add_x_forwarded_for).
-        let xff = match joined(h, &X_FORWARDED_FOR) {
-            Some(prev) => format!("{prev}, {peer}"),
-            None => peer,
-        };
-        set(h, &X_FORWARDED_FOR, &xff);
+        match joined(h, &X_FORWARDED_FOR) {
+            Some(prev) => set(h, &X_FORWARDED_FOR, &format!("{prev}, {peer}")),
+            None => {
+                if let Some(v) = &peer_value {
+                    h.insert(&X_FORWARDED_FOR, v.clone());
+                }
+            }
+        }
         if !self.peer_trusted {
             h.remove(&X_FORWARDED_PROTO);
             h.remove(&X_FORWARDED_HOST);
@@ -132,13 +142,27 @@ impl Forwarding<'_> {
         {
             h.insert(&X_FORWARDED_HOST, host.clone());
         }
-        set(h, &X_REAL_IP, &self.client_ip.to_string());
+        match &peer_value {
+            Some(v) if self.client_ip == peer_ip => {
+                h.insert(&X_REAL_IP, v.clone());
+            }
+            _ => set(h, &X_REAL_IP, &self.client_ip.to_string()),
+        }
         append_via(h, self.via);
     }
 }
 
 /// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`).
 pub fn append_via(h: &mut HeaderMap, proto: &str) {
+    if !h.contains_key(header::VIA) {
+        let v = match proto {
+            "1.1" => HeaderValue::from_static("1.1 switchyard"),
+            "2" => HeaderValue::from_static("2 switchyard"),
+            _ => return set(h, &header::VIA, &format!("{proto} switchyard")),
+        };
+        h.insert(header::VIA, v);
+        return;
+    }
     let v = match joined(h, &header::VIA) {
         Some(prev) => format!("{prev}, {proto} switchyard"),
         None => format!("{proto} switchyard"),

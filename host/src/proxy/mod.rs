@@ -236,11 +236,22 @@ impl Proxy {
             pool_name = p;
         }
         let pool = rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
-        let uri = match plugin_path {
-            Some(p) => p.parse(),
-            None => route.rewrite(&path_and_query).parse(),
+        let uri = match (
+            plugin_path,
+            route.cfg.strip_prefix,
+            parts.uri.path_and_query(),
+        ) {
+            (Some(p), _, _) => p.parse::<http::Uri>().ok(),
+            // The common case: the path goes upstream as received; reuse the
+            // parsed (shared) bytes instead of printing and parsing again.
+            (None, false, Some(pq)) => {
+                let mut up = http::uri::Parts::default();
+                up.path_and_query = Some(pq.clone());
+                http::Uri::from_parts(up).ok()
+            }
+            (None, _, _) => route.rewrite(&path_and_query).parse::<http::Uri>().ok(),
         }
-        .map_err(|_| ProxyError::BadRequest)?;
+        .ok_or(ProxyError::BadRequest)?;
         // Only `hash` reads a key; don't build one for every request.
         let uses_key = pool.cfg.balance == "hash"
             || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");

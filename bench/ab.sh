@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/ab.sh - A/B (/C...) comparison of switchyard binaries, many short interleaved rounds.
+#
+# peerbench.sh compares one proxy against nginx/haproxy; to judge a code change
+# (a few % at most) the box's noise (often ±10% between runs of the *same* binary
+# here) needs more, shorter, interleaved rounds and paired ratios. This script:
+#   - starts the same 3 nginx backends as peerbench (127.0.0.1:9001-9003, `return 200 "ok"`),
+#   - for ROUNDS rounds, for each binary in turn: starts it with CONFIG pinned to
+#     PIN_PROXY, warms up 1 s, runs `wrk -t1 -c64 -dSECS` pinned to PIN_LOAD,
+#     records rps and the proxy's CPU µs per request, stops it,
+#   - prints per-binary medians and the median of per-round paired rps ratios
+#     against the first binary (the baseline).
+#
+# Usage:
+#   bench/ab.sh [-r ROUNDS] [-d SECS] [-c CONFIG] BASE_BINARY OTHER_BINARY...
+# Defaults: -r 8 -d 5 -c bench/switchyard.toml; pinning proxy=1, load+backends=0
+# (override with PIN_PROXY / PIN_LOAD env). Needs nginx, wrk, taskset.
+# Build the variants into separate target dirs (or copy the binary away after
+# each build) so they do not overwrite each other. Not part of the test suite.
+set -euo pipefail
+
+ROUNDS=8; SECS=5; CONFIG="$(dirname "$0")/switchyard.toml"
+PIN_PROXY=${PIN_PROXY:-1}; PIN_LOAD=${PIN_LOAD:-0}
+while getopts "r:d:c:" o; do
+  case $o in r) ROUNDS=$OPTARG;; d) SECS=$OPTARG;; c) CONFIG=$OPTARG;; *) exit 2;; esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 2 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2; }
+BINS=("$@")
+for b in "${BINS[@]}"; do [ -x "$b" ] || { echo "ab.sh: $b is not executable" >&2; exit 1; }; done
+
+for p in 8080 9001 9002 9003; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "ab.sh: port $p busy" >&2; exit 1; fi
+done
+
+DIR=$(mktemp -d /tmp/switchyard-ab.XXXXXX)
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_bg CPUS LOG CMD... -> $STARTED (own session; nice -20 incl. autogroup, like peerbench)
+start_bg() {
+  local cpus=$1 log=$2; shift 2
+  setsid taskset -c "$cpus" sh -c 'echo -20 >/proc/self/autogroup 2>/dev/null; exec nice -n -20 "$@"' sh "$@" >"$log" 2>&1 </dev/null &
+  STARTED=$!
+  PIDS+=("$STARTED")
+}
+wait_port() { local i; for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "ab.sh: nothing on :$1" >&2; exit 1; }
+stop() {
+  local pid=$1 i keep=() p
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+  for i in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/8080") 2>/dev/null || return 0; sleep 0.1; done
+}
+
+mkdir -p "$DIR/be/logs"
+{
+  echo "worker_processes 1; daemon off; master_process on; pid $DIR/be/nginx.pid;"
+  echo "error_log $DIR/be/logs/error.log warn; worker_rlimit_nofile 16384;"
+  echo "events { worker_connections 8000; }"
+  echo "http { access_log off; default_type text/plain; keepalive_requests 10000000; keepalive_timeout 300s;"
+  for i in 1 2 3; do echo "  server { listen 127.0.0.1:900$i backlog=4096; location / { add_header X-Backend $i; return 200 \"ok\"; } }"; done
+  echo "}"
+} >"$DIR/be/nginx.conf"
+start_bg "$PIN_LOAD" "$DIR/be/out.log" nginx -p "$DIR/be" -c "$DIR/be/nginx.conf"
+for p in 9001 9002 9003; do wait_port $p; done
+
+HZ=$(getconf CLK_TCK)
+declare -A RPS US
+for ((r = 1; r <= ROUNDS; r++)); do
+  for ((i = 0; i < ${#BINS[@]}; i++)); do
+    start_bg "$PIN_PROXY" "$DIR/proxy.log" "${BINS[$i]}" run -c "$CONFIG"
+    pid=$STARTED
+    wait_port 8080
+    taskset -c "$PIN_LOAD" wrk -t1 -c64 -d1s http://127.0.0.1:8080/ >/dev/null
+    t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+    out=$(taskset -c "$PIN_LOAD" nice -n -20 wrk -t1 -c64 -d"${SECS}s" http://127.0.0.1:8080/)
+    t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+    stop "$pid"
+    rps=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' <<<"$out")
+    errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out")
+    us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v r="$rps" -v d="$SECS" 'BEGIN{printf "%.2f", t/hz*1e6/(r*d)}')
+    RPS[$i,$r]=$rps; US[$i,$r]=$us
+    echo "round $r bin$i rps=$rps us_per_req=$us ${errs:+ERRORS: $errs}" >&2
+  done
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+for ((i = 0; i < ${#BINS[@]}; i++)); do
+  rs=(); us=(); rat=(); urat=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    rs+=("${RPS[$i,$r]}"); us+=("${US[$i,$r]}")
+    rat+=("$(awk -v a="${RPS[$i,$r]}" -v b="${RPS[0,$r]}" 'BEGIN{printf "%.4f", a/b}')")
+    urat+=("$(awk -v a="${US[$i,$r]}" -v b="${US[0,$r]}" 'BEGIN{printf "%.4f", a/b}')")
+  done
+  printf 'bin%d rps=%.0f us_per_req=%s rps_vs_bin0=%s us_vs_bin0=%s  %s\n' "$i" "$(median "${rs[@]}")" \
+    "$(median "${us[@]}")" "$(median "${rat[@]}")" "$(median "${urat[@]}")" "${BINS[$i]}"
+done
