@@ -38,3 +38,24 @@ fn every_example_config_loads() {
         errors.join("\n")
     );
 }
+
+/// What `switchyard check` adds to parsing: every plugin an example names
+/// compiles and `init`s with the example's config.
+#[tokio::test]
+async fn every_example_plugin_compiles_and_inits() {
+    // Builds the example plugins if scripts/setup has not (never a skip).
+    let _ = switchyard_tests::plugin_path("canary");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut loaded = 0;
+    for f in toml_files(&dir) {
+        let cfg = Config::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        if let Err((name, e)) = switchyard::plugin::PluginSet::load(&cfg.plugins, None).await {
+            panic!("{}: plugin {name}: {e}", f.display());
+        }
+        loaded += cfg.plugins.len();
+    }
+    assert!(
+        loaded >= 3,
+        "examples name at least 3 plugins, {loaded} loaded"
+    );
+}

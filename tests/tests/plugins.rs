@@ -584,3 +584,65 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
     }
     assert_eq!(main.hits() + canary.hits(), ok);
 }
+
+#[tokio::test]
+async fn watch_hot_swaps_when_the_file_is_replaced() {
+    let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
+    let dir = std::env::temp_dir().join(format!("switchyard-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("live.wasm");
+    std::fs::copy(plugin_path("canary"), &file).expect("copy");
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "\"live\"",
+        &format!(
+            "\n[plugin.live]\npath = \"{}\"\nwatch = true\nconfig = {{ }}\n",
+            file.display()
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let slot = proxy
+        .server()
+        .proxy()
+        .runtime()
+        .plugins()
+        .get("live")
+        .cloned()
+        .expect("plugin");
+    assert_eq!(
+        proxy.send(get_with("/", "x-canary", "never")).await.status,
+        200
+    );
+    assert!(main.seen()[0].headers.contains_key("x-canary"));
+    // Replace the file the way a build or deploy does: write aside, rename over.
+    let staged = dir.join("live.wasm.tmp");
+    std::fs::copy(plugin_path("request-guard"), &staged).expect("copy");
+    std::fs::rename(&staged, &file).expect("rename");
+    assert!(
+        eventually(Duration::from_secs(10), || slot
+            .stats
+            .swaps
+            .load(Ordering::Relaxed)
+            == 1)
+        .await,
+        "the watcher did not swap"
+    );
+    assert_eq!(proxy.get("/").await.status, 200);
+    let last = main.seen().pop().expect("a request");
+    assert!(last.headers.contains_key("x-guarded") && !last.headers.contains_key("x-canary"));
+    // A broken file is refused; the running version stays.
+    std::fs::write(&staged, b"not a component").expect("write");
+    std::fs::rename(&staged, &file).expect("rename");
+    tokio::time::sleep(Duration::from_millis(500)).await; // give the watcher its chance to (wrongly) swap
+    assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 1);
+    assert_eq!(proxy.get("/").await.status, 200);
+    assert!(
+        main.seen()
+            .pop()
+            .expect("a request")
+            .headers
+            .contains_key("x-guarded")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

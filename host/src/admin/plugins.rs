@@ -41,6 +41,7 @@ pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
                 "tripped_calls": s.tripped.load(Ordering::Relaxed),
                 "tripped": p.is_tripped(),
                 "swaps": s.swaps.load(Ordering::Relaxed),
+                "avg_call_us": s.nanos.load(Ordering::Relaxed) / s.calls.load(Ordering::Relaxed).max(1) / 1000,
                 "on_error": if p.cfg.fail_closed { "fail_closed" } else { "fail_open" },
             })
         })

@@ -61,6 +61,11 @@ impl StoreState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let mut b = wasmtime_wasi::WasiCtxBuilder::new();
         b.stderr(stderr.clone());
+        // Explicit, though these are already the defaults: no sockets at all
+        // (every address is refused anyway), no name lookups.
+        b.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         Self {
             plugin,
             kv,
