@@ -176,15 +176,7 @@ impl context::HostRequestInfo for StoreState {
         name: String,
     ) -> wasmtime::Result<Option<String>> {
         let info = self.table.get(&r)?;
-        Ok(info
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string()))
+        Ok(crate::proxy::headers::cookie(&info.headers, &name).map(str::to_string))
     }
 
     fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {

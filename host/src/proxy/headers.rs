@@ -152,6 +152,17 @@ impl Forwarding<'_> {
     }
 }
 
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`).
 pub fn append_via(h: &mut HeaderMap, proto: &str) {
     if !h.contains_key(header::VIA) {

@@ -351,14 +351,7 @@ fn hash_key(
                 .to_vec(),
         ),
         HashKey::Header(name) => h.get(name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Cookie(name) => h
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_bytes().to_vec()),
+        HashKey::Cookie(name) => headers::cookie(h, name).map(|v| v.as_bytes().to_vec()),
         HashKey::Query(name) => parts
             .uri
             .query()
