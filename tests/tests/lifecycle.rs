@@ -139,3 +139,57 @@ async fn shutdown_timeout_bounds_the_wait_for_a_request_that_never_ends() {
     assert!(took >= Duration::from_millis(200), "{took:?}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+#[tokio::test]
+async fn an_http2_connection_gets_goaway_and_its_stream_in_flight_finishes() {
+    let gate = Gate::new();
+    let o = gated("o", &gate).await;
+    let mut proxy = TestProxy::start(&pool_config(&[&o], "round_robin", "")).await;
+    let tcp = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    let (mut h2, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("h2c handshake");
+    let conn_task = tokio::spawn(conn);
+    let h2_get = |path: &str| {
+        Request::get(format!("http://app.example{path}"))
+            .body(Full::<Bytes>::default())
+            .expect("request")
+    };
+    let r = read_answer(h2.send_request(h2_get("/")).await.expect("answer")).await;
+    assert_eq!(r.status, 200);
+
+    let slow = h2.send_request(h2_get("/slow"));
+    let in_flight = tokio::spawn(async move { read_answer(slow.await.expect("answer")).await });
+    assert!(eventually(WAIT, || o.hits() == 2).await);
+    let shutdown = begin_shutdown(&mut proxy);
+    assert!(until_refused(proxy.addr, WAIT).await);
+    // GOAWAY: the connection takes no new streams...
+    let refused = tokio::time::timeout(WAIT, async {
+        loop {
+            if h2.ready().await.is_err() || h2.send_request(h2_get("/")).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        refused.is_ok(),
+        "new streams still accepted after shutdown began"
+    );
+    // ...but the stream in flight completes, and then the connection ends.
+    gate.open();
+    let r = in_flight.await.expect("client task");
+    assert_eq!((r.status, r.body.as_str()), (200, "o"));
+    assert!(
+        tokio::time::timeout(WAIT, conn_task).await.is_ok(),
+        "connection not closed"
+    );
+    assert!(shutdown.await.expect("shutdown task").0);
+    assert_eq!(o.hits(), 2, "no stream after GOAWAY reached the origin");
+}
