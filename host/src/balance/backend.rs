@@ -49,6 +49,19 @@ pub struct Backend {
     state: AtomicU8,
     /// Peak-EWMA latency in seconds and when it was last updated.
     ewma: Mutex<(f64, Instant)>,
+    /// Passive checks: held down until this many nanoseconds after
+    /// [`EPOCH`] (0 = not held down). Read on every pick, so an atomic.
+    passive_until: AtomicU64,
+    /// Passive checks: failures in the current `fail_timeout` window.
+    passive_window: Mutex<(Instant, u32)>,
+}
+
+/// The zero of `passive_until`.
+static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+fn nanos_since_epoch() -> u64 {
+    // Never 0 for a real deadline: 0 means "not held down".
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
 }
 
 impl Backend {
@@ -72,6 +85,8 @@ impl Backend {
             healthy: AtomicBool::new(true),
             state: AtomicU8::new(ServerState::Enabled as u8),
             ewma: Mutex::new((0.0, Instant::now())),
+            passive_until: AtomicU64::new(0),
+            passive_window: Mutex::new((Instant::now(), 0)),
         }
     }
 
@@ -79,6 +94,7 @@ impl Backend {
     pub fn is_available(&self) -> bool {
         self.state() == ServerState::Enabled
             && self.is_healthy()
+            && !self.is_passively_down()
             && (self.max_conns == 0 || self.active() < self.max_conns)
     }
 
@@ -97,9 +113,37 @@ impl Backend {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// Counts one failed try.
-    pub fn record_failure(&self) {
+    /// Counts one failed try (connect error, timeout, 502/504 — not 503,
+    /// which is a server shedding load) and runs the passive check: NGINX's
+    /// `max_fails` failures within `fail_timeout` hold the server down for
+    /// `fail_timeout`, after which it is tried again. `max_fails = 0` or
+    /// `fail_timeout = 0` turns passive checks off.
+    pub fn record_failure(&self, max_fails: u32, fail_timeout: Duration) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        if max_fails == 0 || fail_timeout.is_zero() {
+            return;
+        }
+        let Ok(mut w) = self.passive_window.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if now.saturating_duration_since(w.0) > fail_timeout {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        if w.1 >= max_fails {
+            *w = (now, 0);
+            let until = nanos_since_epoch() + fail_timeout.as_nanos() as u64;
+            self.passive_until.store(until, Ordering::Relaxed);
+            tracing::warn!(server = %self.address, failures = max_fails, ?fail_timeout, "server held down (passive check)");
+        }
+    }
+
+    /// Do passive checks hold this server down now?
+    pub fn is_passively_down(&self) -> bool {
+        let until = self.passive_until.load(Ordering::Relaxed);
+        // The clock is read only while a server is (or was) held down.
+        until != 0 && nanos_since_epoch() < until
     }
 
     /// Health as the checks see it.

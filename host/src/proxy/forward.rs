@@ -86,12 +86,12 @@ pub async fn forward(
 
         let conn = match timeout_at(deadline, pool.conns[idx].get(cfg.connect_timeout)).await {
             Err(_) => {
-                backend.record_failure();
+                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 return Err(ProxyError::Timeout);
             }
             Ok(Err(e)) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
-                backend.record_failure();
+                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 last = Some(Err(ProxyError::Upstream));
                 continue; // nothing was sent: always safe to try elsewhere
             }
@@ -109,7 +109,7 @@ pub async fn forward(
         match timeout_at(deadline, sender.try_send_request(req)).await {
             Err(_) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
-                backend.record_failure();
+                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 return Err(ProxyError::Timeout);
             }
             Ok(Ok(resp)) => {
@@ -118,7 +118,7 @@ pub async fn forward(
                 let bad =
                     status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT;
                 if bad {
-                    backend.record_failure();
+                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
                 let resp = into_client_response(
                     resp,
@@ -150,7 +150,7 @@ pub async fn forward(
                 }
                 let stale = conn.reused && err.is_incomplete_message();
                 if !stale {
-                    backend.record_failure();
+                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %err, "upstream request failed");
                 last = Some(Err(ProxyError::Upstream));

@@ -67,7 +67,7 @@ pub async fn tunnel(
         {
             Ok(s) => break (idx, s),
             Err(e) => {
-                pool.servers[idx].record_failure();
+                pool.servers[idx].record_failure(pool.cfg.max_fails, pool.cfg.fail_timeout);
                 tracing::warn!(pool = %pool.cfg.name, error = %e, "upstream connect failed (upgrade)");
                 if tried.len() > pool.cfg.retries as usize {
                     return Err(ProxyError::Upstream);
@@ -87,7 +87,7 @@ pub async fn tunnel(
     {
         Err(_) => return Err(ProxyError::Timeout),
         Ok(Err(e)) => {
-            backend.record_failure();
+            backend.record_failure(pool.cfg.max_fails, pool.cfg.fail_timeout);
             tracing::warn!(pool = %pool.cfg.name, server = %backend.address, error = %e, "upgrade request failed");
             return Err(ProxyError::Upstream);
         }
