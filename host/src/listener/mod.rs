@@ -6,6 +6,7 @@
 
 pub mod guard;
 pub mod in_flight;
+pub mod per_ip;
 
 use crate::proxy::{ConnCtx, ListenerCtx, Proxy};
 use guard::{FramingGuard, GuardLimits};
@@ -52,6 +53,7 @@ pub async fn serve(
     // Over max_connections we stop accepting: new connections wait in the
     // backlog until a slot frees (as NGINX and HAProxy do).
     let slots = Arc::new(Semaphore::new(ctx.cfg.max_connections));
+    let per_ip = per_ip::PerIp::new(ctx.cfg.max_connections_per_ip);
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -69,6 +71,10 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        let Some(ip_slot) = per_ip.admit(peer.ip()) else {
+            tracker.spawn(per_ip::refuse(stream));
+            continue;
+        };
         let conn = ConnCtx {
             listener: ctx.clone(),
             peer,
@@ -76,6 +82,7 @@ pub async fn serve(
         let (builder, proxy, shutdown) = (builder.clone(), proxy.clone(), shutdown.clone());
         tracker.spawn(async move {
             serve_conn(stream, conn, limits, &builder, proxy, shutdown).await;
+            drop(ip_slot);
             drop(permit);
         });
     }
