@@ -507,3 +507,18 @@ pub fn plugin_table(name: &str, plugin: &str, lines: &str) -> String {
         plugin_path(plugin).display()
     )
 }
+
+/// An origin answering its name; requests to `/slow` wait at `gate` first.
+pub async fn gated(name: &str, gate: &Gate) -> Origin {
+    let (n, gate) = (name.to_string(), gate.clone());
+    Origin::with(name, move |s: Seen| {
+        let (n, gate) = (n.clone(), gate.clone());
+        async move {
+            if s.uri.path() == "/slow" {
+                gate.wait().await;
+            }
+            text(200, &n)
+        }
+    })
+    .await
+}

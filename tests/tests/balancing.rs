@@ -12,27 +12,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 use switchyard::balance::ServerState;
 use switchyard_tests::{
-    Answer, Gate, Origin, Seen, TestProxy, dead_addr, eventually, pool_config, pool_config_servers,
-    pool_config_weighted, send_once, text, with_listener_lines,
+    Answer, Gate, Origin, TestProxy, dead_addr, eventually, gated, pool_config,
+    pool_config_servers, pool_config_weighted, send_once, text, with_listener_lines,
 };
 use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// An origin answering its name; requests to `/slow` wait at `gate` first.
-async fn gated(name: &str, gate: &Gate) -> Origin {
-    let (n, gate) = (name.to_string(), gate.clone());
-    Origin::with(name, move |s: Seen| {
-        let (n, gate) = (n.clone(), gate.clone());
-        async move {
-            if s.uri.path() == "/slow" {
-                gate.wait().await;
-            }
-            text(200, &n)
-        }
-    })
-    .await
-}
 
 /// Starts `GET /slow` on its own connection; the answer comes when the gate opens.
 fn slow(proxy: &TestProxy) -> JoinHandle<Answer> {

@@ -9,26 +9,11 @@ use http::Request;
 use http_body_util::Full;
 use std::time::{Duration, Instant};
 use switchyard_tests::{
-    Gate, Origin, Seen, TestProxy, eventually, http1_connect, pool_config, read_answer, text,
+    Gate, Origin, TestProxy, eventually, gated, http1_connect, pool_config, read_answer,
     until_refused,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// An origin answering its name; requests to `/slow` wait at `gate` first.
-async fn gated(name: &str, gate: &Gate) -> Origin {
-    let (n, gate) = (name.to_string(), gate.clone());
-    Origin::with(name, move |s: Seen| {
-        let (n, gate) = (n.clone(), gate.clone());
-        async move {
-            if s.uri.path() == "/slow" {
-                gate.wait().await;
-            }
-            text(200, &n)
-        }
-    })
-    .await
-}
 
 fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(path)

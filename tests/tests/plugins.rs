@@ -365,14 +365,17 @@ async fn a_tripped_plugin_is_skipped_then_one_trial_decides() {
         assert_eq!(proxy.get("/").await.status, 503);
     }
     let rt = proxy.server().proxy().runtime();
-    let stats = &rt.plugins().get("p").expect("plugin").stats;
+    let slot = rt.plugins().get("p").expect("plugin");
+    let stats = &slot.stats;
     assert_eq!(stats.traps.load(Ordering::Relaxed), 3, "3 traps trip it");
     assert_eq!(
         stats.tripped.load(Ordering::Relaxed),
         3,
         "then calls are skipped"
     );
-    tokio::time::sleep(Duration::from_millis(350)).await; // let trip_for pass
+    assert!(slot.is_tripped());
+    // Wait for trip_for to pass (polled, not slept).
+    assert!(eventually(Duration::from_secs(3), || !slot.is_tripped()).await);
     assert_eq!(proxy.get("/").await.status, 503);
     assert_eq!(
         stats.traps.load(Ordering::Relaxed),

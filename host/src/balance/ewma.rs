@@ -5,7 +5,7 @@
 //! Slow servers shed load quickly (the peak estimate jumps on one slow
 //! response), and the random pair keeps proxies from herding.
 
-use super::p2c::two_distinct;
+use super::p2c::two_choices;
 use super::{Backend, Balancer, PickContext};
 use std::sync::Arc;
 
@@ -53,17 +53,7 @@ impl Balancer for PeakEwma {
         candidates: &[usize],
         _ctx: &PickContext<'_>,
     ) -> usize {
-        if let [only] = candidates {
-            return *only;
-        }
-        let (a, b) = two_distinct(candidates.len());
-        let (a, b) = (candidates[a], candidates[b]);
-        // On a tie `a` wins; it is already a random one of the two.
-        if cost(&servers[a]) <= cost(&servers[b]) {
-            a
-        } else {
-            b
-        }
+        two_choices(candidates, |a, b| cost(&servers[a]) <= cost(&servers[b]))
     }
 }
 

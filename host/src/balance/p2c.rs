@@ -27,6 +27,18 @@ pub(crate) fn two_distinct(n: usize) -> (usize, usize) {
     (a, if b >= a { b + 1 } else { b })
 }
 
+/// Power of two choices over `candidates` (non-empty): two distinct random
+/// candidates, the one `better(a, b)` prefers (`a` on a tie — it is already
+/// a random one of the two). Shared by `p2c` and `ewma`.
+pub(crate) fn two_choices(candidates: &[usize], better: impl Fn(usize, usize) -> bool) -> usize {
+    if let [only] = candidates {
+        return *only;
+    }
+    let (a, b) = two_distinct(candidates.len());
+    let (a, b) = (candidates[a], candidates[b]);
+    if better(a, b) { a } else { b }
+}
+
 impl Balancer for PowerOfTwo {
     fn pick(
         &self,
@@ -34,16 +46,11 @@ impl Balancer for PowerOfTwo {
         candidates: &[usize],
         _ctx: &PickContext<'_>,
     ) -> usize {
-        if let [only] = candidates {
-            return *only;
-        }
-        let (a, b) = two_distinct(candidates.len());
-        let (a, b) = (candidates[a], candidates[b]);
         // active_a / weight_a <= active_b / weight_b, exactly, in u64.
-        let load_a = u64::from(servers[a].active()) * u64::from(servers[b].weight);
-        let load_b = u64::from(servers[b].active()) * u64::from(servers[a].weight);
-        // On a tie `a` wins; it is already a random one of the two.
-        if load_a <= load_b { a } else { b }
+        two_choices(candidates, |a, b| {
+            u64::from(servers[a].active()) * u64::from(servers[b].weight)
+                <= u64::from(servers[b].active()) * u64::from(servers[a].weight)
+        })
     }
 }
 

@@ -166,14 +166,11 @@ impl Proxy {
             .and_then(|h| h.to_str().ok())
             .map(route::normalise_host)
             .unwrap_or_default();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+        // Borrowed, not copied: the request path is measured per request.
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
 
         if let Some(base) = &lcfg.redirect_https {
-            return Ok(redirect(base, &path_and_query));
+            return Ok(redirect(base, path_and_query));
         }
         let content_length = body.size_hint().exact();
         if content_length.is_some_and(|n| n > lcfg.max_body_bytes) {
@@ -216,7 +213,7 @@ impl Proxy {
         if !route.cfg.plugins.is_empty() {
             let view = on_request::View {
                 method: &parts.method,
-                path: &path_and_query,
+                path: path_and_query,
                 host: &host,
                 client_ip: client_ip.to_string(),
                 route: &route.cfg.name,
@@ -249,7 +246,7 @@ impl Proxy {
                 up.path_and_query = Some(pq.clone());
                 http::Uri::from_parts(up).ok()
             }
-            (None, _, _) => route.rewrite(&path_and_query).parse::<http::Uri>().ok(),
+            (None, _, _) => route.rewrite(path_and_query).parse::<http::Uri>().ok(),
         }
         .ok_or(ProxyError::BadRequest)?;
         // Only `hash` reads a key; don't build one for every request.
