@@ -54,14 +54,46 @@ pub struct Backend {
     passive_until: AtomicU64,
     /// Passive checks: failures in the current `fail_timeout` window.
     passive_window: Mutex<(Instant, u32)>,
+    /// The pool's `slow_start` in nanoseconds (0 = off); set by the pool,
+    /// which may change it on reload.
+    slow_start: AtomicU64,
+    /// When the server last came back (nanoseconds after [`EPOCH`]; 0 = no
+    /// ramp in progress): its effective weight ramps up from then.
+    ramp_from: AtomicU64,
 }
 
-/// The zero of `passive_until`.
+/// Weights are scaled by this in [`Backend::effective_weight`], so a ramping
+/// weight-1 server can still carry a fraction of its weight.
+pub const WEIGHT_SCALE: u64 = 1024;
+
+/// The zero of `passive_until` and `ramp_from`.
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 fn nanos_since_epoch() -> u64 {
+    #[cfg(test)]
+    if let Some(t) = fake_clock::now() {
+        return t;
+    }
     // Never 0 for a real deadline: 0 means "not held down".
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
+}
+
+/// Unit tests move this module's clock by hand (per thread), so a slow
+/// start's ramp can be sampled at exact points without sleeping.
+#[cfg(test)]
+pub(crate) mod fake_clock {
+    use std::cell::Cell;
+    thread_local! {
+        static NOW: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+    /// The faked time, if a test set one.
+    pub fn now() -> Option<u64> {
+        NOW.with(Cell::get)
+    }
+    /// Sets this thread's clock (nanoseconds; must be > 0).
+    pub fn set(nanos: u64) {
+        NOW.with(|n| n.set(Some(nanos)));
+    }
 }
 
 impl Backend {
@@ -87,6 +119,62 @@ impl Backend {
             ewma: Mutex::new((0.0, Instant::now())),
             passive_until: AtomicU64::new(0),
             passive_window: Mutex::new((Instant::now(), 0)),
+            slow_start: AtomicU64::new(0),
+            ramp_from: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the pool's `slow_start` (the pool calls this on every build,
+    /// so a reload's new value applies to servers carried over).
+    pub fn set_slow_start(&self, d: Duration) {
+        self.slow_start.store(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The weight balancers use, scaled by [`WEIGHT_SCALE`]: the configured
+    /// weight, except while the server ramps up after coming back (health
+    /// check up, passive hold over, enabled again), when it grows linearly
+    /// from ~0 to the full weight over the pool's `slow_start` (NGINX's and
+    /// HAProxy's `slow_start`/`slowstart`). Never 0, so a ramping server
+    /// still takes a trickle.
+    pub fn effective_weight(&self) -> u64 {
+        let full = u64::from(self.weight) * WEIGHT_SCALE;
+        let from = self.ramp_from.load(Ordering::Relaxed);
+        if from == 0 {
+            return full;
+        }
+        let span = self.slow_start.load(Ordering::Relaxed);
+        let now = nanos_since_epoch();
+        if span == 0 || now >= from.saturating_add(span) {
+            // The ramp is over: later reads skip the clock.
+            let _ = self
+                .ramp_from
+                .compare_exchange(from, 0, Ordering::Relaxed, Ordering::Relaxed);
+            return full;
+        }
+        let elapsed = now.saturating_sub(from);
+        let w = (u128::from(full) * u128::from(elapsed) / u128::from(span)) as u64;
+        w.max(1)
+    }
+
+    /// How far into its slow start the server is, in `0.0..=1.0` (1 = at
+    /// full weight). Key-based balancers (`hash`, `ip_hash`), whose weights
+    /// fix where keys live, admit this fraction of the keys instead.
+    pub fn ramp_fraction(&self) -> f64 {
+        if self.ramp_from.load(Ordering::Relaxed) == 0 {
+            return 1.0;
+        }
+        let full = u64::from(self.weight) * WEIGHT_SCALE;
+        self.effective_weight() as f64 / full as f64
+    }
+
+    /// Starts a slow-start ramp at `at` (nanoseconds after [`EPOCH`]), when
+    /// the pool has a `slow_start`.
+    fn start_ramp(&self, at: u64) {
+        if self.slow_start.load(Ordering::Relaxed) != 0 {
+            self.ramp_from.store(at, Ordering::Relaxed);
         }
     }
 
@@ -135,6 +223,8 @@ impl Backend {
             *w = (now, 0);
             let until = nanos_since_epoch() + fail_timeout.as_nanos() as u64;
             self.passive_until.store(until, Ordering::Relaxed);
+            // It comes back when the hold ends: ramp from then.
+            self.start_ramp(until);
             tracing::warn!(server = %self.address, failures = max_fails, ?fail_timeout, "server held down (passive check)");
         }
     }
@@ -151,9 +241,13 @@ impl Backend {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// Sets health (health checks call this).
+    /// Sets health (health checks call this). Coming back up starts a
+    /// slow start.
     pub fn set_healthy(&self, up: bool) {
-        self.healthy.store(up, Ordering::Relaxed);
+        let was = self.healthy.swap(up, Ordering::Relaxed);
+        if up && !was {
+            self.start_ramp(nanos_since_epoch());
+        }
     }
 
     /// The operator's setting.
@@ -165,9 +259,14 @@ impl Backend {
         }
     }
 
-    /// Changes the operator's setting (drain / enable / disable).
+    /// Changes the operator's setting (drain / enable / disable). Enabling
+    /// a drained or disabled server starts a slow start (as HAProxy's
+    /// `slowstart` after maintenance).
     pub fn set_state(&self, state: ServerState) {
-        self.state.store(state as u8, Ordering::Relaxed);
+        let was = self.state.swap(state as u8, Ordering::Relaxed);
+        if state == ServerState::Enabled && was != ServerState::Enabled as u8 {
+            self.start_ramp(nanos_since_epoch());
+        }
     }
 
     /// Marks a request as started; the guard ends it when dropped.

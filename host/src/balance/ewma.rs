@@ -33,7 +33,7 @@ fn cost(s: &Backend) -> f64 {
     // Real samples are positive; the `> 0.0` test also sends a NaN, which
     // would lose every comparison, to the no-history branch.
     if latency > 0.0 {
-        return latency * (active + 1.0) / f64::from(s.weight);
+        return latency * (active + 1.0) / s.effective_weight() as f64;
     }
     // No history (as Finagle's `PeakEwma`): free while idle, so the server
     // is probed at once. A fixed latency guess starved it: behind servers

@@ -97,7 +97,7 @@ mod tests {
     fn pick(h: &IpHash, s: &[Arc<Backend>], cands: &[usize], ip: &str) -> usize {
         let ctx = PickContext {
             client_ip: ip.parse().ok(),
-            hash_key: None,
+            ..Default::default()
         };
         h.pick(s, cands, &ctx)
     }

@@ -23,12 +23,12 @@ impl LeastConn {
     }
 }
 
-/// Compares the loads `active / weight` of two servers exactly: by
-/// cross-multiplication in u64 (u32 × u32 cannot overflow), so no float
+/// Compares the loads `active / effective weight` of two servers exactly:
+/// by cross-multiplication in u128 (u32 × u64 cannot overflow), so no float
 /// rounding makes distinct loads equal or equal loads distinct.
 fn cmp_load(a: &Backend, b: &Backend) -> Cmp {
-    let lhs = u64::from(a.active()) * u64::from(b.weight);
-    let rhs = u64::from(b.active()) * u64::from(a.weight);
+    let lhs = u128::from(a.active()) * u128::from(b.effective_weight());
+    let rhs = u128::from(b.active()) * u128::from(a.effective_weight());
     lhs.cmp(&rhs)
 }
 

@@ -22,8 +22,9 @@ mod least_conn;
 mod p2c;
 mod random;
 mod round_robin;
+pub mod slow_start;
 
-pub use backend::{ActiveGuard, Backend, ServerState};
+pub use backend::{ActiveGuard, Backend, ServerState, WEIGHT_SCALE};
 
 use std::net::IpAddr;
 
@@ -36,6 +37,11 @@ pub struct PickContext<'a> {
     /// `None` when the request lacks it (then `hash` falls back to
     /// round-robin order, as NGINX does for an empty key).
     pub hash_key: Option<&'a [u8]>,
+    /// The server the request's sticky cookie pins it to (pools with
+    /// `sticky`), tried first while it can take the request.
+    pub pinned: Option<usize>,
+    /// A sticky cookie set on the answer gets `Secure` (TLS listener).
+    pub secure: bool,
 }
 
 /// One balancing algorithm.
@@ -211,6 +217,7 @@ mod tests {
         let ctx = PickContext {
             client_ip: ip,
             hash_key: Some(b"k"),
+            ..Default::default()
         };
         for name in ALGORITHMS {
             let b = build(name, &s).unwrap_or_else(|| panic!("{name} not built"));

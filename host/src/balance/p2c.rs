@@ -46,10 +46,11 @@ impl Balancer for PowerOfTwo {
         candidates: &[usize],
         _ctx: &PickContext<'_>,
     ) -> usize {
-        // active_a / weight_a <= active_b / weight_b, exactly, in u64.
+        // active_a / weight_a <= active_b / weight_b, exactly, in u128
+        // (effective weights: lower while a server slow-starts).
         two_choices(candidates, |a, b| {
-            u64::from(servers[a].active()) * u64::from(servers[b].weight)
-                <= u64::from(servers[b].active()) * u64::from(servers[a].weight)
+            u128::from(servers[a].active()) * u128::from(servers[b].effective_weight())
+                <= u128::from(servers[b].active()) * u128::from(servers[a].effective_weight())
         })
     }
 }

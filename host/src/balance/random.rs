@@ -31,11 +31,11 @@ impl Balancer for Random {
         // u64: a sum of u32 weights may exceed u32 (and usize on 32-bit).
         let total: u64 = candidates
             .iter()
-            .map(|&i| u64::from(servers[i].weight))
+            .map(|&i| servers[i].effective_weight())
             .sum();
         let mut r = random_below(usize::try_from(total).unwrap_or(usize::MAX)) as u64;
         for &i in candidates {
-            let w = u64::from(servers[i].weight);
+            let w = servers[i].effective_weight();
             if r < w {
                 return i;
             }

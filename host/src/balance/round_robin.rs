@@ -51,7 +51,8 @@ impl Balancer for RoundRobin {
         let mut best = candidates[0];
         let mut best_current = i64::MIN;
         for &i in candidates {
-            let weight = i64::from(servers[i].weight);
+            // Effective weight: lower while the server slow-starts.
+            let weight = servers[i].effective_weight() as i64;
             current[i] += weight;
             total += weight;
             // Strictly greater: ties go to the earlier server, as in NGINX.

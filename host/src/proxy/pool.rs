@@ -4,6 +4,7 @@
 //! counters and health) and connections of servers that still exist.
 
 use super::forward::Head;
+use super::sticky::Sticky;
 use super::upstream::ConnPool;
 use crate::balance::{self, Backend, Balancer, PickContext};
 use crate::config::PoolConfig;
@@ -24,6 +25,11 @@ pub struct Pool {
     plugin: Option<Arc<PluginSlot>>,
     /// Server addresses by position (what `request-info` reports).
     addresses: Arc<[String]>,
+    /// The sticky cookie, for pools with `sticky`.
+    pub sticky: Option<Arc<Sticky>>,
+    /// The balancer places by key (`hash`, `ip_hash`): slow start admits
+    /// keys instead of ramping weights (see [`balance::slow_start::admits`]).
+    key_based: bool,
 }
 
 impl Pool {
@@ -69,7 +75,15 @@ impl Pool {
             Some(b) => b,
             None => Box::new(FirstCandidate),
         };
-        let addresses = cfg.servers.iter().map(|s| s.address.clone()).collect();
+        for s in &servers {
+            s.set_slow_start(cfg.slow_start);
+        }
+        let addresses: Arc<[String]> = cfg.servers.iter().map(|s| s.address.clone()).collect();
+        let sticky = cfg
+            .sticky
+            .as_ref()
+            .and_then(|(name, age)| Sticky::new(&cfg.name, name, *age, &addresses))
+            .map(Arc::new);
         Self {
             cfg: cfg.clone(),
             servers,
@@ -77,6 +91,8 @@ impl Pool {
             balancer,
             plugin,
             addresses,
+            sticky,
+            key_based: matches!(algo, "hash" | "ip_hash"),
         }
     }
 
@@ -91,6 +107,12 @@ impl Pool {
         ctx: &PickContext<'_>,
         head: &Head,
     ) -> Option<usize> {
+        if let Some(i) = ctx.pinned
+            && !tried.contains(&i)
+            && self.servers.get(i).is_some_and(|s| Sticky::honours(s))
+        {
+            return Some(i);
+        }
         balance::candidates(&self.servers, tried, cands);
         if cands.is_empty() {
             return None;
@@ -102,10 +124,25 @@ impl Pool {
         {
             return Some(i);
         }
-        let i = self.balancer.pick(&self.servers, cands, ctx);
+        let mut i = self.balancer.pick(&self.servers, cands, ctx);
+        // Only a server in its slow start can refuse a key: the key is
+        // looked at (and an address printed) on that rare path alone.
+        if self.key_based && self.servers[i].ramp_fraction() < 1.0 {
+            let ip = ctx.client_ip.map(|ip| ip.to_string());
+            let key = ctx.hash_key.or(ip.as_deref().map(str::as_bytes));
+            while cands.len() > 1 && !balance::slow_start::admits(&self.servers[i], key) {
+                cands.retain(|&c| c != i);
+                i = self.balancer.pick(&self.servers, cands, ctx);
+            }
+        }
         // A balancer must return a candidate; guard against a bug sending
         // traffic to a server that is down.
         Some(if cands.contains(&i) { i } else { cands[0] })
+    }
+
+    /// The server the request's sticky cookie names (sticky pools only).
+    pub fn pinned(&self, h: &http::HeaderMap) -> Option<usize> {
+        self.sticky.as_ref().and_then(|s| s.pinned(h))
     }
 
     /// The plugin whose `on-health` observes this pool's checks.
