@@ -523,6 +523,16 @@ impl Validator<'_> {
                 Some(hc)
             }
         };
+        if let Some(st) = &p.sticky {
+            // RFC 6265 cookie-name = token.
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if st.cookie.is_empty() || !st.cookie.chars().all(token) {
+                return Err(self.err(
+                    &k("sticky.cookie"),
+                    "sticky.cookie must be a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+                ));
+            }
+        }
         Ok(PoolConfig {
             servers,
             balance,

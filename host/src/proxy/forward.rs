@@ -120,7 +120,7 @@ pub async fn forward(
                 if bad {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
-                let resp = into_client_response(
+                let mut resp = into_client_response(
                     resp,
                     Box::new(ReturnToPool {
                         pool: pool.conns[idx].clone(),
@@ -132,6 +132,13 @@ pub async fn forward(
                     last = Some(Ok(resp));
                     continue;
                 }
+                super::sticky::stamp(
+                    pool.sticky.as_ref(),
+                    resp.headers_mut(),
+                    idx,
+                    ctx.pinned,
+                    ctx.secure,
+                );
                 return Ok(resp);
             }
             Ok(Err(mut e)) => {

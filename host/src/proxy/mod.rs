@@ -20,6 +20,7 @@ pub mod headers;
 pub mod on_request;
 pub mod pool;
 pub mod route;
+pub mod sticky;
 pub mod upgrade;
 pub mod upstream;
 
@@ -260,6 +261,8 @@ impl Proxy {
         let ctx = PickContext {
             client_ip: Some(client_ip),
             hash_key: hash_key.as_deref(),
+            pinned: pool.pinned(&h),
+            secure: conn.listener.scheme == "https",
         };
         let head = forward::Head {
             method: parts.method.clone(),

@@ -107,6 +107,13 @@ pub async fn tunnel(
     if let Some(v) = upgrade_value {
         rparts.headers.insert(header::UPGRADE, v);
     }
+    super::sticky::stamp(
+        pool.sticky.as_ref(),
+        &mut rparts.headers,
+        idx,
+        ctx.pinned,
+        ctx.secure,
+    );
     let out = super::Response::from_parts(rparts, RespBody::empty());
     // The tunnel holds the server's active count while it lasts.
     let held = active;
