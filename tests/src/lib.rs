@@ -54,6 +54,8 @@ pub struct Origin {
     pub name: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     task: JoinHandle<()>,
+    /// Its open connections' tasks ([`Origin::kill`] aborts them).
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Origin {
@@ -78,11 +80,13 @@ impl Origin {
         let addr = listener.local_addr().expect("origin addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (log, origin_name) = (seen.clone(), name.to_string());
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let conn_tasks = conns.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (log, handler, origin_name) =
                     (log.clone(), handler.clone(), origin_name.clone());
-                tokio::spawn(async move {
+                let conn = tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (log, handler, origin_name) =
                             (log.clone(), handler.clone(), origin_name.clone());
@@ -111,6 +115,10 @@ impl Origin {
                         .with_upgrades()
                         .await;
                 });
+                conn_tasks
+                    .lock()
+                    .expect("origin conns")
+                    .push(conn.abort_handle());
             }
         });
         Origin {
@@ -118,6 +126,7 @@ impl Origin {
             name: name.to_string(),
             seen,
             task,
+            conns,
         }
     }
 
@@ -134,6 +143,16 @@ impl Origin {
     /// Stops accepting new connections (open ones finish).
     pub fn stop(&self) {
         self.task.abort();
+    }
+
+    /// Dies as a crashed server does: stops accepting and drops every open
+    /// connection, requests in flight included (their sockets close
+    /// without an answer).
+    pub fn kill(&self) {
+        self.task.abort();
+        for c in self.conns.lock().expect("origin conns").drain(..) {
+            c.abort();
+        }
     }
 }
 
@@ -215,6 +234,16 @@ impl TestProxy {
     /// The running server.
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("server running")
+    }
+
+    /// Pool `name` of the current runtime (its servers' live state).
+    pub fn pool(&self, name: &str) -> Arc<switchyard::proxy::pool::Pool> {
+        self.server()
+            .proxy()
+            .runtime()
+            .pool(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no pool {name}"))
     }
 
     /// GET `path` over a pooled keep-alive HTTP/1.1 connection.
@@ -521,4 +550,24 @@ pub async fn gated(name: &str, gate: &Gate) -> Origin {
         }
     })
     .await
+}
+
+/// An origin answering its name whose `GET /health` answers 503 while the
+/// returned flag is set (for active health checks).
+pub async fn checked(name: &str) -> (Origin, Arc<std::sync::atomic::AtomicBool>) {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, n) = (failing.clone(), name.to_string());
+    let origin = Origin::with(name, move |s: Seen| {
+        let fail = flag.load(std::sync::atomic::Ordering::Relaxed);
+        let n = n.clone();
+        async move {
+            if s.uri.path() == "/health" && fail {
+                text(503, "failing check")
+            } else {
+                text(200, &n)
+            }
+        }
+    })
+    .await;
+    (origin, failing)
 }

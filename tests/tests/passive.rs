@@ -24,13 +24,7 @@ async fn max_fails_within_fail_timeout_hold_a_server_down_then_it_is_tried_again
     };
     // Round robin: bad, good, bad (2nd failure: held down), good.
     assert_eq!(statuses, [502, 200, 502, 200]);
-    let pool = proxy
-        .server()
-        .proxy()
-        .runtime()
-        .pool("app")
-        .cloned()
-        .expect("pool");
+    let pool = proxy.pool("app");
     assert!(pool.servers[0].is_passively_down());
     for _ in 0..10 {
         assert_eq!(proxy.get("/").await.body, "good");
