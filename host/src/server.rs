@@ -11,13 +11,16 @@
 //! [`run`] wraps those in a tokio runtime of `workers` threads and the
 //! signals: SIGTERM/SIGINT shut down, SIGHUP reloads the file.
 
-use crate::config::Config;
+use crate::config::{Config, ListenerConfig};
 use crate::listener;
 use crate::plugin::PluginSet;
-use crate::proxy::{ListenerCtx, Proxy};
+use crate::proxy::Proxy;
+use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -65,19 +68,66 @@ pub enum ReloadError {
         /// Why.
         source: crate::plugin::PluginError,
     },
+    /// A new listener address could not be bound.
+    #[error("listener {name:?}: cannot bind {addr}: {source}")]
+    Bind {
+        /// Listener name.
+        name: String,
+        /// Address.
+        addr: SocketAddr,
+        /// OS error.
+        source: std::io::Error,
+    },
 }
 
 /// A started proxy.
 pub struct Server {
+    shared: Arc<Shared>,
+    /// The admin listener's accept loop; it outlives the drain so probes
+    /// can watch it (`/ready` answers 503 meanwhile).
+    admin: Option<JoinHandle<()>>,
+    admin_stop: CancellationToken,
+}
+
+/// What the server and its admin API share: the proxy, the bound
+/// listeners, and what reload and shutdown need.
+pub struct Shared {
     proxy: Arc<Proxy>,
-    addrs: Vec<(String, SocketAddr)>,
+    listeners: std::sync::Mutex<Vec<Bound>>,
+    admin_addr: Option<SocketAddr>,
+    /// Serialises reloads (SIGHUP and `POST /api/reload` may race).
+    reloading: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    acceptors: Vec<JoinHandle<()>>,
-    shutdown_timeout: Duration,
+    shutdown_timeout: std::sync::Mutex<Duration>,
     path: std::path::PathBuf,
     /// Watches `watch = true` plugin files while it lives.
     watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    /// Config loaded and listeners bound, not shutting down: `/ready`.
+    ready: AtomicBool,
+    started: std::time::Instant,
+}
+
+/// One bound listener.
+struct Bound {
+    name: String,
+    /// The configured address (port 0 stays 0 here).
+    bind: SocketAddr,
+    /// The address actually bound.
+    addr: SocketAddr,
+    settings: Arc<ArcSwap<listener::Settings>>,
+    /// Stops this listener alone (a reload removed it); a child of the
+    /// server's shutdown token.
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// What a reload does to one listener of the new config.
+enum Plan {
+    /// Same address: keep the socket, swap the settings.
+    Keep(usize, ListenerConfig),
+    /// New or moved: this freshly bound socket.
+    Bind(ListenerConfig, TcpListener),
 }
 
 impl Server {
@@ -90,93 +140,279 @@ impl Server {
         let proxy = Arc::new(Proxy::new(&cfg, plugins));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let mut bound = Vec::new();
+        let mut sockets = Vec::new();
         for l in &cfg.listeners {
-            let tcp = listener::bind(l.bind).map_err(|source| StartError::Bind {
-                name: l.name.clone(),
-                addr: l.bind,
-                source,
-            })?;
-            let addr = tcp.local_addr().unwrap_or(l.bind);
-            bound.push((l.clone(), tcp, addr));
+            let tcp = bind(&l.name, l.bind)?;
+            sockets.push((l.clone(), tcp));
         }
-        let mut addrs = Vec::new();
-        let mut acceptors = Vec::new();
-        if let Some(a) = &cfg.admin {
-            if !a.bind.ip().is_loopback() && a.token.is_none() {
+        let admin_tcp = match &cfg.admin {
+            Some(a) if !a.bind.ip().is_loopback() && a.token.is_none() => {
                 return Err(StartError::AdminWithoutToken(a.bind));
             }
-            let tcp = listener::bind(a.bind).map_err(|source| StartError::Bind {
-                name: "admin".into(),
-                addr: a.bind,
-                source,
-            })?;
-            let addr = tcp.local_addr().unwrap_or(a.bind);
-            tracing::info!(%addr, "admin listening");
-            addrs.push(("admin".to_string(), addr));
-            let admin = Arc::new(crate::admin::Admin {
-                proxy: proxy.clone(),
-                token: a.token.clone(),
-                addr,
-            });
-            acceptors.push(tokio::spawn(crate::admin::serve(
-                tcp,
-                admin,
-                shutdown.clone(),
-            )));
-        }
-        for (l, tcp, addr) in bound {
-            tracing::info!(listener = %l.name, %addr, "listening");
-            addrs.push((l.name.clone(), addr));
-            let scheme = if l.tls.is_some() { "https" } else { "http" };
-            let ctx = Arc::new(ListenerCtx { cfg: l, scheme });
-            acceptors.push(tokio::spawn(listener::serve(
-                tcp,
-                ctx,
-                proxy.clone(),
-                shutdown.clone(),
-                tracker.clone(),
-            )));
-        }
-        Ok(Server {
+            Some(a) => Some((bind("admin", a.bind)?, a.token.clone())),
+            None => None,
+        };
+        let admin_addr = admin_tcp.as_ref().map(|(t, _)| {
+            t.local_addr()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+        });
+        let shared = Arc::new(Shared {
             proxy,
-            addrs,
+            listeners: std::sync::Mutex::new(Vec::new()),
+            admin_addr,
+            reloading: tokio::sync::Mutex::new(()),
             shutdown,
             tracker,
-            acceptors,
-            shutdown_timeout: cfg.shutdown_timeout,
-            path: cfg.path,
+            shutdown_timeout: std::sync::Mutex::new(cfg.shutdown_timeout),
+            path: cfg.path.clone(),
             watcher,
+            ready: AtomicBool::new(false),
+            started: std::time::Instant::now(),
+        });
+        let bound: Vec<Bound> = sockets
+            .into_iter()
+            .map(|(l, tcp)| shared.serve(l, tcp, None))
+            .collect();
+        shared.lock_listeners().extend(bound);
+        let admin_stop = CancellationToken::new();
+        let admin = admin_tcp.map(|(tcp, token)| {
+            let addr = tcp
+                .local_addr()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+            tracing::info!(%addr, "admin listening");
+            let admin = Arc::new(crate::admin::Admin {
+                proxy: shared.proxy.clone(),
+                control: shared.clone(),
+                token,
+                addr,
+            });
+            tokio::spawn(crate::admin::serve(tcp, admin, admin_stop.clone()))
+        });
+        shared.ready.store(true, Ordering::Relaxed);
+        Ok(Server {
+            shared,
+            admin,
+            admin_stop,
         })
     }
 
     /// The bound address of listener `name` (`"admin"` for the admin listener).
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
-        self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+        self.shared.addr(name)
     }
 
     /// The proxy (its runtime: pools, servers, counters).
     pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.shared.proxy
+    }
+
+    /// What the admin API drives: reload, readiness.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Publishes `cfg` (see [`Shared::reload`]).
+    pub async fn reload(&self, cfg: &Config) -> Result<(), ReloadError> {
+        self.shared.reload(cfg).await
+    }
+
+    /// Re-reads the config file this server was started from and reloads it.
+    pub async fn reload_file(&self) -> Result<(), ReloadError> {
+        self.shared.reload_file().await
+    }
+
+    /// Stops accepting, asks every connection to finish, and waits up to
+    /// `shutdown_timeout`. `/ready` answers 503 from the first moment; the
+    /// admin listener stays up until the drain is over. Returns `true` when
+    /// everything finished in time.
+    pub async fn shutdown(self) -> bool {
+        let shared = &self.shared;
+        shared.ready.store(false, Ordering::Relaxed);
+        shared.shutdown.cancel();
+        let tasks: Vec<JoinHandle<()>> =
+            shared.lock_listeners().drain(..).map(|b| b.task).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        shared.tracker.close();
+        let timeout = shared
+            .shutdown_timeout
+            .lock()
+            .map_or(Duration::from_secs(10), |t| *t);
+        let done = tokio::time::timeout(timeout, shared.tracker.wait())
+            .await
+            .is_ok();
+        if !done {
+            tracing::warn!(
+                ?timeout,
+                "shutdown timeout passed with requests still in flight"
+            );
+        }
+        self.admin_stop.cancel();
+        if let Some(a) = self.admin {
+            let _ = a.await;
+        }
+        done
+    }
+}
+
+impl Shared {
+    fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<Bound>> {
+        // The list is plain data, valid whatever a panicking holder left.
+        self.listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The bound address of listener `name` (`"admin"` for the admin listener).
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        if name == "admin" {
+            return self.admin_addr;
+        }
+        self.lock_listeners()
+            .iter()
+            .find(|b| b.name == name)
+            .map(|b| b.addr)
+    }
+
+    /// The proxy.
+    pub fn proxy(&self) -> &Arc<Proxy> {
         &self.proxy
     }
 
-    /// Publishes `cfg`'s routes, pools and plugins. Servers that still exist
-    /// keep their counters, health and idle connections; unchanged plugins
-    /// keep running, changed ones keep their key-value store; requests in
-    /// flight finish on the config they started with. If a plugin of the new
-    /// config fails to load, nothing changes.
+    /// Config loaded, listeners bound, not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// How long the server has been running.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Starts accepting on `tcp` for listener `cfg`.
+    fn serve(
+        &self,
+        cfg: ListenerConfig,
+        tcp: TcpListener,
+        previous: Option<&listener::Settings>,
+    ) -> Bound {
+        let addr = tcp.local_addr().unwrap_or(cfg.bind);
+        tracing::info!(listener = %cfg.name, %addr, "listening");
+        let (name, bind) = (cfg.name.clone(), cfg.bind);
+        let settings = Arc::new(ArcSwap::new(listener::Settings::new(cfg, previous)));
+        let stop = self.shutdown.child_token();
+        let task = tokio::spawn(listener::serve(
+            tcp,
+            settings.clone(),
+            self.proxy.clone(),
+            stop.clone(),
+            self.tracker.clone(),
+        ));
+        Bound {
+            name,
+            bind,
+            addr,
+            settings,
+            stop,
+            task,
+        }
+    }
+
+    /// Publishes `cfg`, hitlessly. Everything that can fail happens first —
+    /// plugins load and `init`, new listener addresses are bound — and if
+    /// any of it fails nothing changes. Then: the new routes, pools and
+    /// plugins are published (servers that still exist keep their counters,
+    /// health and idle connections; requests in flight finish on the config
+    /// they started with); listeners whose address is unchanged keep their
+    /// socket and get the new settings (certificates included) for new
+    /// connections; new ones start accepting; removed ones stop accepting
+    /// and drain their connections. The admin listener is not rebound.
     pub async fn reload(&self, cfg: &Config) -> Result<(), ReloadError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let old = self.proxy.runtime();
         let plugins = PluginSet::load(&cfg.plugins, Some(old.plugins()))
             .await
             .map_err(|(name, source)| ReloadError::Plugin { name, source })?;
+        let plans = self.plan(cfg)?;
         let watcher = plugins.watch();
         self.proxy.reload(cfg, plugins);
         if let Ok(mut w) = self.watcher.lock() {
             *w = watcher;
         }
+        if let Ok(mut t) = self.shutdown_timeout.lock() {
+            *t = cfg.shutdown_timeout;
+        }
+        let mut listeners = self.lock_listeners();
+        let mut old: Vec<Option<Bound>> = listeners.drain(..).map(Some).collect();
+        for plan in plans {
+            match plan {
+                Plan::Keep(i, l) => {
+                    if let Some(mut b) = old[i].take() {
+                        let next = listener::Settings::new(l, Some(&b.settings.load()));
+                        b.name = next.ctx.cfg.name.clone();
+                        b.settings.store(next);
+                        listeners.push(b);
+                    }
+                }
+                Plan::Bind(l, tcp) => {
+                    let previous = old
+                        .iter()
+                        .flatten()
+                        .find(|b| b.name == l.name)
+                        .map(|b| b.settings.load_full());
+                    let b = self.serve(l, tcp, previous.as_deref());
+                    listeners.push(b);
+                }
+            }
+        }
+        for b in old.into_iter().flatten() {
+            tracing::info!(listener = %b.name, addr = %b.addr, "listener removed: draining");
+            b.stop.cancel();
+        }
+        drop(listeners);
         tracing::info!(config = %cfg.path.display(), "config reloaded");
         Ok(())
+    }
+
+    /// Matches the new config's listeners to the bound ones (same name and
+    /// address, else same fixed address) and binds the rest — before
+    /// anything changes, so a port in use refuses the whole reload.
+    fn plan(&self, cfg: &Config) -> Result<Vec<Plan>, ReloadError> {
+        let current: Vec<(String, SocketAddr)> = self
+            .lock_listeners()
+            .iter()
+            .map(|b| (b.name.clone(), b.bind))
+            .collect();
+        let mut taken = vec![false; current.len()];
+        let mut plans = Vec::new();
+        for l in &cfg.listeners {
+            let same_name = current
+                .iter()
+                .enumerate()
+                .position(|(i, (n, a))| !taken[i] && *n == l.name && *a == l.bind);
+            let same_addr = || {
+                current
+                    .iter()
+                    .enumerate()
+                    .position(|(i, (_, a))| !taken[i] && *a == l.bind && l.bind.port() != 0)
+            };
+            match same_name.or_else(same_addr) {
+                Some(i) => {
+                    taken[i] = true;
+                    plans.push(Plan::Keep(i, l.clone()));
+                }
+                None => {
+                    let tcp = listener::bind(l.bind).map_err(|source| ReloadError::Bind {
+                        name: l.name.clone(),
+                        addr: l.bind,
+                        source,
+                    })?;
+                    plans.push(Plan::Bind(l.clone(), tcp));
+                }
+            }
+        }
+        Ok(plans)
     }
 
     /// Re-reads the config file this server was started from and reloads it.
@@ -184,23 +420,15 @@ impl Server {
         let cfg = Config::load(&self.path)?;
         self.reload(&cfg).await
     }
+}
 
-    /// Stops accepting, asks every connection to finish, and waits up to
-    /// `shutdown_timeout`. Returns `true` when everything finished in time.
-    pub async fn shutdown(self) -> bool {
-        self.shutdown.cancel();
-        for a in self.acceptors {
-            let _ = a.await;
-        }
-        self.tracker.close();
-        let done = tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
-            .await
-            .is_ok();
-        if !done {
-            tracing::warn!(timeout = ?self.shutdown_timeout, "shutdown timeout passed with requests still in flight");
-        }
-        done
-    }
+/// Binds listener `name` at `addr`.
+fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    listener::bind(addr).map_err(|source| StartError::Bind {
+        name: name.to_string(),
+        addr,
+        source,
+    })
 }
 
 /// Runs `cfg` until SIGTERM/SIGINT; SIGHUP reloads the config file.

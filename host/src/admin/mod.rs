@@ -6,9 +6,10 @@
 //! 2. **token**: with `token` set, `Authorization: Bearer <token>` is
 //!    required (compared in constant time), else 401.
 //!
-//! Endpoints so far: `GET /health`, `/live`, `/ready`; `GET /api/plugins`;
-//! `PUT /api/plugins/{name}` (body = component bytes: validate, init,
-//! hot-swap). The operations issue adds metrics, pools and reload here.
+//! Endpoints so far: `GET /health`, `/live`, `/ready` (503 once shutdown
+//! began); `GET /api/plugins`; `PUT /api/plugins/{name}` (body = component
+//! bytes: validate, init, hot-swap); `POST /api/reload` (200, or 422 with
+//! the reason and the running config kept).
 
 mod plugins;
 
@@ -32,6 +33,8 @@ const MAX_BODY: usize = 64 << 20;
 pub struct Admin {
     /// The proxy it administers.
     pub proxy: Arc<Proxy>,
+    /// The server around it: reload, readiness.
+    pub control: Arc<crate::server::Shared>,
     /// Bearer token for mutating endpoints.
     pub token: Option<String>,
     /// Its own bound address (for the same-site check).
@@ -99,7 +102,21 @@ impl Admin {
         let path = req.uri().path().to_string();
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (req.method().clone(), segs.as_slice()) {
-            (Method::GET, ["health"] | ["live"] | ["ready"]) => text(StatusCode::OK, "ok\n"),
+            (Method::GET, ["health"] | ["live"]) => text(StatusCode::OK, "ok\n"),
+            // Not ready while shutting down: orchestrators stop sending
+            // before the listeners close.
+            (Method::GET, ["ready"]) => match self.control.is_ready() {
+                true => text(StatusCode::OK, "ready\n"),
+                false => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+            },
+            (Method::POST, ["api", "reload"]) => match self.control.reload_file().await {
+                Ok(()) => json(StatusCode::OK, &serde_json::json!({ "status": "reloaded" })),
+                // The running config stays; the answer says why (file:line: key).
+                Err(e) => json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &serde_json::json!({ "status": "refused", "error": e.to_string() }),
+                ),
+            },
             (Method::GET, ["api", "plugins"]) => plugins::list(&self.proxy),
             (Method::PUT, ["api", "plugins", name]) => {
                 let name = name.to_string();
@@ -111,7 +128,7 @@ impl Admin {
                 };
                 plugins::put(&self.proxy, &name, body).await
             }
-            (_, ["health" | "live" | "ready"] | ["api", "plugins", ..]) => {
+            (_, ["health" | "live" | "ready"] | ["api", "plugins" | "reload", ..]) => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),

@@ -3,12 +3,18 @@
 //! knowledge) with hyper. On shutdown a listener stops accepting and asks
 //! every open connection to finish: HTTP/1.1 answers its in-flight request
 //! with `Connection: close`, HTTP/2 sends GOAWAY.
+//!
+//! A listener's settings ([`Settings`]) sit behind an `ArcSwap`: a reload
+//! that keeps its address swaps them in place, so the socket stays open and
+//! new connections get the new settings while open ones keep theirs.
 
 pub mod guard;
 pub mod in_flight;
 pub mod per_ip;
 
+use crate::config::ListenerConfig;
 use crate::proxy::{ConnCtx, ListenerCtx, Proxy};
+use arc_swap::ArcSwap;
 use guard::{FramingGuard, GuardLimits};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -35,26 +41,62 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// Accepts on `tcp` until `shutdown`; every connection task is tracked by
-/// `tracker` so shutdown can wait for them.
+/// What a listener applies to each new connection, built once per config.
+pub struct Settings {
+    /// Settings requests see.
+    pub ctx: Arc<ListenerCtx>,
+    limits: GuardLimits,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    /// `max_connections`: over it we stop accepting; new connections wait
+    /// in the backlog until a slot frees (as NGINX and HAProxy do).
+    slots: Arc<Semaphore>,
+    per_ip: Arc<per_ip::PerIp>,
+}
+
+impl Settings {
+    /// Settings for `cfg`. Connection counts carry over from `previous`
+    /// when the limits are unchanged (a reload must not reset them).
+    pub fn new(cfg: ListenerConfig, previous: Option<&Settings>) -> Arc<Settings> {
+        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+        let same_limits = previous.filter(|p| {
+            p.ctx.cfg.max_connections == cfg.max_connections
+                && p.ctx.cfg.max_connections_per_ip == cfg.max_connections_per_ip
+        });
+        let (slots, per_ip) = match same_limits {
+            Some(p) => (p.slots.clone(), p.per_ip.clone()),
+            None => (
+                Arc::new(Semaphore::new(cfg.max_connections)),
+                per_ip::PerIp::new(cfg.max_connections_per_ip),
+            ),
+        };
+        let ctx = ListenerCtx { cfg, scheme };
+        Arc::new(Settings {
+            limits: GuardLimits {
+                max_header_bytes: ctx.cfg.max_header_bytes,
+                header_timeout: ctx.cfg.header_timeout,
+                idle_timeout: ctx.cfg.idle_timeout,
+            },
+            builder: Arc::new(http_builder(&ctx)),
+            slots,
+            per_ip,
+            ctx: Arc::new(ctx),
+        })
+    }
+}
+
+/// Accepts on `tcp` until `shutdown` (the server's, or this listener's own
+/// when a reload removes it); every connection task is tracked by
+/// `tracker` so shutdown can wait for them, and drains on `shutdown`.
 pub async fn serve(
     tcp: TcpListener,
-    ctx: Arc<ListenerCtx>,
+    settings: Arc<ArcSwap<Settings>>,
     proxy: Arc<Proxy>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let limits = GuardLimits {
-        max_header_bytes: ctx.cfg.max_header_bytes,
-        header_timeout: ctx.cfg.header_timeout,
-        idle_timeout: ctx.cfg.idle_timeout,
-    };
-    let builder = Arc::new(http_builder(&ctx));
-    // Over max_connections we stop accepting: new connections wait in the
-    // backlog until a slot frees (as NGINX and HAProxy do).
-    let slots = Arc::new(Semaphore::new(ctx.cfg.max_connections));
-    let per_ip = per_ip::PerIp::new(ctx.cfg.max_connections_per_ip);
+    let name = settings.load().ctx.cfg.name.clone();
     loop {
+        let slots = settings.load().slots.clone();
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.cancelled() => break,
@@ -64,29 +106,32 @@ pub async fn serve(
                 Ok(x) => x,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(listener = %ctx.cfg.name, error = %e, "accept failed");
+                    tracing::warn!(listener = %name, error = %e, "accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.cancelled() => break,
         };
-        let Some(ip_slot) = per_ip.admit(peer.ip()) else {
+        // Settings as of now: a reload may have swapped them while we waited.
+        let s = settings.load_full();
+        let Some(ip_slot) = s.per_ip.admit(peer.ip()) else {
             tracker.spawn(per_ip::refuse(stream));
             continue;
         };
         let conn = ConnCtx {
-            listener: ctx.clone(),
+            listener: s.ctx.clone(),
             peer,
         };
-        let (builder, proxy, shutdown) = (builder.clone(), proxy.clone(), shutdown.clone());
+        let (builder, limits) = (s.builder.clone(), s.limits);
+        let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
         tracker.spawn(async move {
             serve_conn(stream, conn, limits, &builder, proxy, shutdown).await;
             drop(ip_slot);
             drop(permit);
         });
     }
-    tracing::info!(listener = %ctx.cfg.name, "stopped accepting");
+    tracing::info!(listener = %name, "stopped accepting");
 }
 
 fn http_builder(ctx: &ListenerCtx) -> auto::Builder<TokioExecutor> {
