@@ -78,6 +78,8 @@ pub struct Server {
     path: std::path::PathBuf,
     /// Watches `watch = true` plugin files while it lives.
     watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    /// TLS listeners' handshake configs, by listener name (reload swaps them).
+    tls: Vec<(String, Arc<crate::tls::Acceptor>)>,
 }
 
 impl Server {
@@ -102,6 +104,7 @@ impl Server {
         }
         let mut addrs = Vec::new();
         let mut acceptors = Vec::new();
+        let mut tls = Vec::new();
         if let Some(a) = &cfg.admin {
             if !a.bind.ip().is_loopback() && a.token.is_none() {
                 return Err(StartError::AdminWithoutToken(a.bind));
@@ -129,11 +132,21 @@ impl Server {
             tracing::info!(listener = %l.name, %addr, "listening");
             addrs.push((l.name.clone(), addr));
             let scheme = if l.tls.is_some() { "https" } else { "http" };
+            let acceptor = l.tls.as_ref().map(|t| {
+                Arc::new(crate::tls::Acceptor::new(
+                    t.server.clone(),
+                    l.header_timeout,
+                ))
+            });
+            if let Some(a) = &acceptor {
+                tls.push((l.name.clone(), a.clone()));
+            }
             let ctx = Arc::new(ListenerCtx { cfg: l, scheme });
             acceptors.push(tokio::spawn(listener::serve(
                 tcp,
                 ctx,
                 proxy.clone(),
+                acceptor,
                 shutdown.clone(),
                 tracker.clone(),
             )));
@@ -147,6 +160,7 @@ impl Server {
             shutdown_timeout: cfg.shutdown_timeout,
             path: cfg.path,
             watcher,
+            tls,
         })
     }
 
@@ -172,11 +186,32 @@ impl Server {
             .map_err(|(name, source)| ReloadError::Plugin { name, source })?;
         let watcher = plugins.watch();
         self.proxy.reload(cfg, plugins);
+        self.reload_certificates(cfg);
         if let Ok(mut w) = self.watcher.lock() {
             *w = watcher;
         }
         tracing::info!(config = %cfg.path.display(), "config reloaded");
         Ok(())
+    }
+
+    /// Gives every running TLS listener that `cfg` still has with `tls` the
+    /// certificates `cfg` loaded: new handshakes use them, established
+    /// connections keep theirs. (Config validation already read and checked
+    /// them, so a broken certificate never gets this far.)
+    pub fn reload_certificates(&self, cfg: &Config) {
+        for (name, acceptor) in &self.tls {
+            let Some(l) = cfg.listeners.iter().find(|l| &l.name == name) else {
+                continue;
+            };
+            match &l.tls {
+                Some(t) => acceptor.store(t.server.clone()),
+                // Listeners are not rebound on reload yet: say so.
+                None => tracing::warn!(
+                    listener = %name,
+                    "tls removed from a running listener: it keeps serving TLS until restarted"
+                ),
+            }
+        }
     }
 
     /// Re-reads the config file this server was started from and reloads it.

@@ -1,8 +1,10 @@
-//! Listeners: accept connections within `max_connections`, put each behind
-//! the [`guard::FramingGuard`], and serve HTTP/1.1 and HTTP/2 (prior
-//! knowledge) with hyper. On shutdown a listener stops accepting and asks
-//! every open connection to finish: HTTP/1.1 answers its in-flight request
-//! with `Connection: close`, HTTP/2 sends GOAWAY.
+//! Listeners: accept connections within `max_connections`, on a TLS
+//! listener run the handshake first (within `header_timeout`), put each
+//! behind the [`guard::FramingGuard`], and serve HTTP/1.1 and HTTP/2 (prior
+//! knowledge, or ALPN `h2` over TLS) with hyper. On shutdown a listener
+//! stops accepting and asks every open connection to finish: HTTP/1.1
+//! answers its in-flight request with `Connection: close`, HTTP/2 sends
+//! GOAWAY.
 
 pub mod guard;
 pub mod in_flight;
@@ -17,7 +19,8 @@ use in_flight::Tracked;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,11 +39,13 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts on `tcp` until `shutdown`; every connection task is tracked by
-/// `tracker` so shutdown can wait for them.
+/// `tracker` so shutdown can wait for them. With `tls`, every connection
+/// is a TLS one handshaken by it.
 pub async fn serve(
     tcp: TcpListener,
     ctx: Arc<ListenerCtx>,
     proxy: Arc<Proxy>,
+    tls: Option<Arc<crate::tls::Acceptor>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -71,8 +76,22 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        let _ = stream.set_nodelay(true);
         let Some(ip_slot) = per_ip.admit(peer.ip()) else {
-            tracker.spawn(per_ip::refuse(stream));
+            match &tls {
+                // The 429 must be spoken in TLS to be read at all.
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    tracker.spawn(async move {
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            per_ip::refuse(s).await;
+                        }
+                    });
+                }
+                None => {
+                    tracker.spawn(per_ip::refuse(stream));
+                }
+            }
             continue;
         };
         let conn = ConnCtx {
@@ -80,11 +99,35 @@ pub async fn serve(
             peer,
         };
         let (builder, proxy, shutdown) = (builder.clone(), proxy.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            serve_conn(stream, conn, limits, &builder, proxy, shutdown).await;
-            drop(ip_slot);
-            drop(permit);
-        });
+        // Two separate tasks rather than one with a branch: the plain
+        // connection's future stays as small as it was without TLS.
+        match &tls {
+            None => {
+                tracker.spawn(async move {
+                    serve_conn(stream, conn, limits, &builder, proxy, shutdown).await;
+                    drop(ip_slot);
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tracker.spawn(async move {
+                    let handshake = tokio::select! {
+                        r = acceptor.accept(stream) => r,
+                        // Not yet a client of ours: nothing to drain.
+                        _ = shutdown.cancelled() => return,
+                    };
+                    match handshake {
+                        Ok(s) => serve_conn(s, conn, limits, &builder, proxy, shutdown).await,
+                        Err(e) => {
+                            tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed")
+                        }
+                    }
+                    drop(ip_slot);
+                    drop(permit);
+                });
+            }
+        }
     }
     tracing::info!(listener = %ctx.cfg.name, "stopped accepting");
 }
@@ -105,15 +148,17 @@ fn http_builder(ctx: &ListenerCtx) -> auto::Builder<TokioExecutor> {
     b
 }
 
-async fn serve_conn(
-    stream: TcpStream,
+/// Serves one connection (plain TCP or TLS) until it ends or `shutdown`.
+async fn serve_conn<IO>(
+    stream: IO,
     conn: ConnCtx,
     limits: GuardLimits,
     builder: &auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
     shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let guard = FramingGuard::new(stream, limits);
     let in_flight = guard.in_flight();
     let io = TokioIo::new(guard);
