@@ -16,3 +16,4 @@ pub mod listener;
 pub mod plugin;
 pub mod proxy;
 pub mod server;
+pub mod tls;

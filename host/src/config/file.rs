@@ -57,9 +57,10 @@ pub struct Listener {
     pub name: String,
     /// Required: "IP:PORT".
     pub bind: String,
-    /// PEM certificate and key (TLS lands with the operations issue).
+    /// PEM certificate and key: one `{ cert, key }` table, or an array of
+    /// them chosen by SNI (the first is the default).
     #[serde(default)]
-    pub tls: Option<Tls>,
+    pub tls: Option<TlsFiles>,
     /// Plain listener answers 308 to this URL + path and query.
     #[serde(default)]
     pub redirect_https: Option<String>,
@@ -94,6 +95,37 @@ pub struct Tls {
     pub cert: String,
     /// PEM private key file.
     pub key: String,
+}
+
+/// `tls = { cert, key }` or `tls = [{ cert, key }, ...]`.
+#[derive(Debug)]
+pub enum TlsFiles {
+    /// One certificate.
+    One(Tls),
+    /// Several, chosen by SNI.
+    Many(Vec<Tls>),
+}
+
+impl<'de> Deserialize<'de> for TlsFiles {
+    // Hand-written rather than `#[serde(untagged)]`: untagged swallows the
+    // inner error ("unknown key", "missing key") and its path.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TlsFiles;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table { cert, key } or an array of such tables")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<TlsFiles, A::Error> {
+                Tls::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(TlsFiles::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, s: A) -> Result<TlsFiles, A::Error> {
+                Vec::<Tls>::deserialize(serde::de::value::SeqAccessDeserializer::new(s))
+                    .map(TlsFiles::Many)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// `[[route]]`.

@@ -84,8 +84,9 @@ pub struct ListenerConfig {
     pub name: String,
     /// Listen address.
     pub bind: SocketAddr,
-    /// Certificate and key paths (resolved against the config's directory).
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Certificates, loaded and checked (paths resolved against the
+    /// config's directory); the first is the default.
+    pub tls: Option<crate::tls::TlsConfig>,
     /// Answer every request with 308 to this base URL.
     pub redirect_https: Option<String>,
     /// Open connections at most (default 10000).
@@ -393,6 +394,13 @@ impl Validator<'_> {
                 format!("redirect_https must be an https:// URL, not {url:?}"),
             ));
         }
+        if l.redirect_https.is_some() && l.tls.is_some() {
+            // It would send https clients to https forever.
+            return Err(self.err(
+                &k("redirect_https"),
+                format!("listener[{i}].redirect_https is for plain listeners; this one has tls"),
+            ));
+        }
         let max_connections = l.max_connections.unwrap_or(10_000);
         if max_connections == 0 {
             return Err(self.err(&k("max_connections"), "max_connections must be at least 1"));
@@ -404,10 +412,12 @@ impl Validator<'_> {
                 "max_header_bytes must be between 1KiB and 1MiB",
             ));
         }
+        let tls = match l.tls {
+            Some(t) => Some(self.tls(i, t)?),
+            None => None,
+        };
         Ok(ListenerConfig {
-            tls: l
-                .tls
-                .map(|t| (self.base.join(t.cert), self.base.join(t.key))),
+            tls,
             name: l.name,
             bind,
             redirect_https: l
@@ -420,6 +430,35 @@ impl Validator<'_> {
             header_timeout: l.header_timeout.unwrap_or(Duration::from_secs(10)),
             idle_timeout: l.idle_timeout.unwrap_or(Duration::from_secs(60)),
             trusted_proxies,
+        })
+    }
+
+    /// Loads `listener[i].tls` now, so a bad certificate is a config error.
+    fn tls(&self, i: usize, t: file::TlsFiles) -> Result<crate::tls::TlsConfig, ConfigError> {
+        let (list, array) = match t {
+            file::TlsFiles::One(t) => (vec![t], false),
+            file::TlsFiles::Many(v) => (v, true),
+        };
+        if list.is_empty() {
+            return Err(self.err(
+                &format!("listener[{i}].tls"),
+                format!("listener[{i}].tls: the array is empty; give at least one {{ cert, key }}"),
+            ));
+        }
+        let certs = list
+            .into_iter()
+            .map(|t| crate::tls::CertFiles {
+                cert: self.base.join(t.cert),
+                key: self.base.join(t.key),
+            })
+            .collect();
+        crate::tls::TlsConfig::load(certs).map_err(|e| {
+            let key = if array {
+                format!("listener[{i}].tls[{}].{}", e.index, e.field.name())
+            } else {
+                format!("listener[{i}].tls.{}", e.field.name())
+            };
+            self.err(&key, format!("{key}: {}", e.message))
         })
     }
 

@@ -1,12 +1,15 @@
-//! Listeners: accept connections within `max_connections`, put each behind
-//! the [`guard::FramingGuard`], and serve HTTP/1.1 and HTTP/2 (prior
-//! knowledge) with hyper. On shutdown a listener stops accepting and asks
-//! every open connection to finish: HTTP/1.1 answers its in-flight request
-//! with `Connection: close`, HTTP/2 sends GOAWAY.
+//! Listeners: accept connections within `max_connections`, on a TLS
+//! listener run the handshake first (within `header_timeout`), put each
+//! behind the [`guard::FramingGuard`], and serve HTTP/1.1 and HTTP/2 (prior
+//! knowledge, or ALPN `h2` over TLS) with hyper. On shutdown a listener
+//! stops accepting and asks every open connection to finish: HTTP/1.1
+//! answers its in-flight request with `Connection: close`, HTTP/2 sends
+//! GOAWAY.
 //!
-//! A listener's settings ([`Settings`]) sit behind an `ArcSwap`: a reload
-//! that keeps its address swaps them in place, so the socket stays open and
-//! new connections get the new settings while open ones keep theirs.
+//! A listener's settings ([`Settings`]: limits, TLS certificates) sit
+//! behind an `ArcSwap`: a reload that keeps its address swaps them in
+//! place, so the socket stays open and new connections get the new settings
+//! (and certificates) while open ones keep theirs.
 
 pub mod guard;
 pub mod in_flight;
@@ -23,7 +26,8 @@ use in_flight::Tracked;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,6 +55,8 @@ pub struct Settings {
     /// in the backlog until a slot frees (as NGINX and HAProxy do).
     slots: Arc<Semaphore>,
     per_ip: Arc<per_ip::PerIp>,
+    /// TLS listeners: the handshake (certificates as of this config).
+    tls: Option<Arc<crate::tls::Acceptor>>,
 }
 
 impl Settings {
@@ -69,6 +75,12 @@ impl Settings {
                 per_ip::PerIp::new(cfg.max_connections_per_ip),
             ),
         };
+        let tls = cfg.tls.as_ref().map(|t| {
+            Arc::new(crate::tls::Acceptor::new(
+                t.server.clone(),
+                cfg.header_timeout,
+            ))
+        });
         let ctx = ListenerCtx { cfg, scheme };
         Arc::new(Settings {
             limits: GuardLimits {
@@ -79,6 +91,7 @@ impl Settings {
             builder: Arc::new(http_builder(&ctx)),
             slots,
             per_ip,
+            tls,
             ctx: Arc::new(ctx),
         })
     }
@@ -86,7 +99,8 @@ impl Settings {
 
 /// Accepts on `tcp` until `shutdown` (the server's, or this listener's own
 /// when a reload removes it); every connection task is tracked by
-/// `tracker` so shutdown can wait for them, and drains on `shutdown`.
+/// `tracker` so shutdown can wait for them, and drains on `shutdown`. On a
+/// TLS listener every connection is handshaken first.
 pub async fn serve(
     tcp: TcpListener,
     settings: Arc<ArcSwap<Settings>>,
@@ -115,8 +129,22 @@ pub async fn serve(
         };
         // Settings as of now: a reload may have swapped them while we waited.
         let s = settings.load_full();
+        let _ = stream.set_nodelay(true);
         let Some(ip_slot) = s.per_ip.admit(peer.ip()) else {
-            tracker.spawn(per_ip::refuse(stream));
+            match &s.tls {
+                // The 429 must be spoken in TLS to be read at all.
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    tracker.spawn(async move {
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            per_ip::refuse(s).await;
+                        }
+                    });
+                }
+                None => {
+                    tracker.spawn(per_ip::refuse(stream));
+                }
+            }
             continue;
         };
         let conn = ConnCtx {
@@ -125,11 +153,35 @@ pub async fn serve(
         };
         let (builder, limits) = (s.builder.clone(), s.limits);
         let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            serve_conn(stream, conn, limits, &builder, proxy, shutdown).await;
-            drop(ip_slot);
-            drop(permit);
-        });
+        // Two separate tasks rather than one with a branch: the plain
+        // connection's future stays as small as it was without TLS.
+        match &s.tls {
+            None => {
+                tracker.spawn(async move {
+                    serve_conn(stream, conn, limits, &builder, proxy, shutdown).await;
+                    drop(ip_slot);
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tracker.spawn(async move {
+                    let handshake = tokio::select! {
+                        r = acceptor.accept(stream) => r,
+                        // Not yet a client of ours: nothing to drain.
+                        _ = shutdown.cancelled() => return,
+                    };
+                    match handshake {
+                        Ok(s) => serve_conn(s, conn, limits, &builder, proxy, shutdown).await,
+                        Err(e) => {
+                            tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed")
+                        }
+                    }
+                    drop(ip_slot);
+                    drop(permit);
+                });
+            }
+        }
     }
     tracing::info!(listener = %name, "stopped accepting");
 }
@@ -150,15 +202,17 @@ fn http_builder(ctx: &ListenerCtx) -> auto::Builder<TokioExecutor> {
     b
 }
 
-async fn serve_conn(
-    stream: TcpStream,
+/// Serves one connection (plain TCP or TLS) until it ends or `shutdown`.
+async fn serve_conn<IO>(
+    stream: IO,
     conn: ConnCtx,
     limits: GuardLimits,
     builder: &auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
     shutdown: CancellationToken,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let guard = FramingGuard::new(stream, limits);
     let in_flight = guard.in_flight();
     let io = TokioIo::new(guard);

@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Open connections per address on one listener.
 #[derive(Debug, Default)]
@@ -65,7 +64,7 @@ impl Drop for Slot {
 }
 
 /// Answers a refused connection and closes it.
-pub async fn refuse(mut stream: TcpStream) {
+pub async fn refuse<IO: AsyncWrite + Unpin>(mut stream: IO) {
     let body = "too many connections from your address\n";
     let resp = format!(
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\nretry-after: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
