@@ -10,6 +10,8 @@
 //! assert_eq!(a.hits(), 1);                          // 4. counted at the backend
 //! ```
 
+pub mod pki;
+
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};

@@ -9,122 +9,15 @@ use bytes::Bytes;
 use http::{Request, Version};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use rustls::pki_types::CertificateDer;
 use std::time::{Duration, Instant};
 use switchyard::config::Config;
 use switchyard::server::Server;
+use switchyard_tests::pki::*;
 use switchyard_tests::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-
-/// A test certificate authority; clients trust it and nothing else.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-/// A leaf certificate and its key, PEM, plus the DER the client will see.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("ca key");
-        Pki {
-            ca: CertifiedIssuer::self_signed(params, key).expect("ca cert"),
-        }
-    }
-
-    /// A leaf for `names` (DNS names or IP addresses) signed by the CA.
-    fn leaf(&self, names: &[&str]) -> Leaf {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = CertificateParams::new(names)
-            .expect("leaf params")
-            .signed_by(&key, &self.ca)
-            .expect("leaf cert");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().clone(),
-        }
-    }
-
-    fn roots(&self) -> RootCertStore {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.der().clone()).expect("trust the test CA");
-        roots
-    }
-
-    /// A client config trusting only the CA, offering `alpn` and `versions`.
-    fn client(
-        &self,
-        alpn: &[&[u8]],
-        versions: &[&'static SupportedProtocolVersion],
-    ) -> Arc<ClientConfig> {
-        let mut c =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(versions)
-                .expect("versions")
-                .with_root_certificates(self.roots())
-                .with_no_client_auth();
-        c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Arc::new(c)
-    }
-}
-
-const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// Writes `leaf` as `dir/<stem>.pem` + `dir/<stem>.key`.
-fn write_leaf(dir: &Path, stem: &str, leaf: &Leaf) {
-    std::fs::write(dir.join(format!("{stem}.pem")), &leaf.cert_pem).expect("write cert");
-    std::fs::write(dir.join(format!("{stem}.key")), &leaf.key_pem).expect("write key");
-}
-
-/// `tls = { ... }` naming `dir/<stem>.pem` and `.key` by absolute path.
-fn tls_line(dir: &Path, stem: &str) -> String {
-    format!(
-        "tls = {{ cert = \"{}\", key = \"{}\" }}",
-        dir.join(format!("{stem}.pem")).display(),
-        dir.join(format!("{stem}.key")).display()
-    )
-}
-
-/// A TLS connection to `addr` presenting `name` (a DNS name sends SNI, an
-/// IP address sends none).
-async fn connect(addr: SocketAddr, name: &str, cfg: Arc<ClientConfig>) -> TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let server_name = ServerName::try_from(name.to_string()).expect("server name");
-    tokio_rustls::TlsConnector::from(cfg)
-        .connect(server_name, tcp)
-        .await
-        .expect("TLS handshake")
-}
-
-/// The leaf certificate the server presented.
-fn peer_leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
-    tls.get_ref().1.peer_certificates().expect("peer certs")[0].clone()
-}
 
 /// The subjectAltName DNS names of `der`.
 fn dns_names(der: &CertificateDer<'_>) -> Vec<String> {
