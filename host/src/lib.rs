@@ -15,4 +15,5 @@ pub mod health;
 pub mod listener;
 pub mod plugin;
 pub mod proxy;
+pub mod ratelimit;
 pub mod server;
