@@ -220,8 +220,9 @@ pub struct HealthConfig {
     pub host: Option<String>,
 }
 
-/// `[rate_limit.NAME]` with defaults applied.
-#[derive(Debug, Clone)]
+/// `[rate_limit.NAME]` with defaults applied. Equal configs mean a reload
+/// keeps the limit's state.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitConfig {
     /// Name.
     pub name: String,
@@ -693,6 +694,11 @@ impl Validator<'_> {
                 &k("store"),
                 format!("store must be \"local\" or \"redis://...\", not {store:?}"),
             ));
+        }
+        if store != "local"
+            && let Err(e) = crate::ratelimit::redis::check_url(&store)
+        {
+            return Err(self.err(&k("store"), format!("{store:?}: {e}")));
         }
         Ok(RateLimitConfig {
             name,
