@@ -696,7 +696,7 @@ impl Validator<'_> {
             ));
         }
         if store != "local"
-            && let Err(e) = crate::ratelimit::redis::check_url(&store)
+            && let Err(e) = crate::ratelimit::redis::parse_url(&store)
         {
             return Err(self.err(&k("store"), format!("{store:?}: {e}")));
         }

@@ -46,7 +46,9 @@ impl ProxyError {
             ProxyError::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
             ProxyError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
             ProxyError::PluginFailed => (StatusCode::SERVICE_UNAVAILABLE, "plugin failed\n"),
-            ProxyError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too many requests\n"),
+            ProxyError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many requests\n")
+            }
         }
     }
 

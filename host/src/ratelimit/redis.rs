@@ -6,8 +6,9 @@
 //!    a connection is made and called by `EVALSHA`, loaded again on
 //!    `NOSCRIPT` (a Redis restart or `SCRIPT FLUSH`). Keys expire at their
 //!    TAT, so idle keys hold no memory in Redis either.
-//! 2. Every call has [`CALL_TIMEOUT`] (5 ms). A timeout or error opens the
-//!    breaker at once: from then on every request is decided by the local
+//! 2. Every call has a timeout, [`CALL_TIMEOUT`] (5 ms) unless the URL says
+//!    otherwise (`redis://host:port/db?timeout=20ms`, e.g. for a Redis
+//!    farther away). A timeout or error opens the breaker at once: from then on every request is decided by the local
 //!    limiter with no Redis call and no added latency, and counted as a
 //!    fallback. The outage is logged once when it starts and once when it
 //!    ends, never per request.
@@ -28,9 +29,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Bound on one `EVALSHA` round trip: loopback or same-rack Redis answers
-/// in well under a millisecond; 5 ms of margin covers a busy event loop
-/// while keeping the worst case a request pays (once per outage) small.
+/// Default bound on one `EVALSHA` round trip: loopback or same-rack Redis
+/// answers in well under a millisecond; 5 ms of margin covers a busy event
+/// loop while keeping the worst case a request pays (once per outage) small.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(5);
 /// How often the probe tries to reconnect while the breaker is open.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -41,16 +42,36 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// arithmetic and `PX` stay in range for absurd rates.
 const MAX_US: u64 = 1 << 50;
 
-/// Checks that `url` is a Redis URL the client accepts (config time).
-pub fn check_url(url: &str) -> Result<(), String> {
-    redis::Client::open(url)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// A `store` URL taken apart: the URL for the Redis client, and our own
+/// `timeout` query parameter (removed from it).
+pub fn parse_url(store: &str) -> Result<(String, Duration), String> {
+    let (base, query) = store.split_once('?').unwrap_or((store, ""));
+    let mut timeout = CALL_TIMEOUT;
+    let mut rest = Vec::new();
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        match param.strip_prefix("timeout=") {
+            Some(t) => {
+                timeout = crate::config::units::parse_duration(t)?;
+                if timeout.is_zero() {
+                    return Err("timeout must be more than 0".into());
+                }
+            }
+            None => rest.push(param),
+        }
+    }
+    let url = match rest.is_empty() {
+        true => base.to_string(),
+        false => format!("{base}?{}", rest.join("&")),
+    };
+    redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+    Ok((url, timeout))
 }
 
 /// One limit's Redis connection and breaker.
 pub struct Store {
     client: redis::Client,
+    /// Bound on one call.
+    timeout: Duration,
     script: redis::Script,
     /// `limit name` prefix of every key: `switchyard:rl:{name}:`.
     prefix: Vec<u8>,
@@ -75,12 +96,16 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A store for limit `name` at `url`; its probe starts connecting at
-    /// once (on the current tokio runtime) and stops when the store is
-    /// dropped. `None` when `url` does not parse (config validation
-    /// prevents that).
-    pub fn start(name: &str, url: &str, gcra: &Gcra) -> Option<Arc<Store>> {
-        let client = match redis::Client::open(url) {
+    /// A store for limit `name` at `store` (the config's URL); its probe
+    /// starts connecting at once (on the current tokio runtime) and stops
+    /// when the store is dropped. `None` when the URL does not parse (config
+    /// validation prevents that).
+    pub fn start(name: &str, store: &str, gcra: &Gcra) -> Option<Arc<Store>> {
+        let opened = parse_url(store).and_then(|(url, timeout)| {
+            let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+            Ok((client, timeout))
+        });
+        let (client, timeout) = match opened {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(limit = name, error = %e, "rate limit store URL rejected; limiting locally");
@@ -89,6 +114,7 @@ impl Store {
         };
         let store = Arc::new(Store {
             client,
+            timeout,
             script: redis::Script::new(include_str!("gcra.lua")),
             prefix: format!("switchyard:rl:{name}:").into_bytes(),
             conn: ArcSwapOption::empty(),
@@ -125,11 +151,8 @@ impl Store {
         full.extend_from_slice(key);
         let mut call = self.script.prepare_invoke();
         call.key(full).arg(self.interval_us).arg(self.tolerance_us);
-        let answer = tokio::time::timeout(
-            CALL_TIMEOUT,
-            call.invoke_async::<(i64, i64)>(&mut conn),
-        )
-        .await;
+        let answer =
+            tokio::time::timeout(self.timeout, call.invoke_async::<(i64, i64)>(&mut conn)).await;
         let us = |v: i64| u64::try_from(v).unwrap_or(0).saturating_mul(1_000);
         match answer {
             Ok(Ok((1, delay))) => Some(Outcome::Allow { delay: us(delay) }),
@@ -141,7 +164,7 @@ impl Store {
                 None
             }
             Err(_) => {
-                self.trip("no answer within 5 ms");
+                self.trip(&format!("no answer within {:?}", self.timeout));
                 None
             }
         }
@@ -199,11 +222,40 @@ async fn probe(store: Weak<Store>, name: String) {
                 Err(e) if first => {
                     tracing::warn!(limit = %name, error = %e, "rate limit store unreachable; deciding locally until it is");
                 }
-                Err(e) => tracing::debug!(limit = %name, error = %e, "rate limit store still unreachable"),
+                Err(e) => {
+                    tracing::debug!(limit = %name, error = %e, "rate limit store still unreachable")
+                }
             }
             first = false;
         }
         drop(s);
         tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_parameter_is_ours_and_the_rest_goes_to_the_client() {
+        assert_eq!(
+            parse_url("redis://127.0.0.1:6379/0"),
+            Ok(("redis://127.0.0.1:6379/0".into(), CALL_TIMEOUT))
+        );
+        assert_eq!(
+            parse_url("redis://h:1/2?timeout=20ms"),
+            Ok(("redis://h:1/2".into(), Duration::from_millis(20)))
+        );
+        assert_eq!(
+            parse_url("redis://h:1/2?protocol=resp3&timeout=1s"),
+            Ok((
+                "redis://h:1/2?protocol=resp3".into(),
+                Duration::from_secs(1)
+            ))
+        );
+        assert!(parse_url("redis://h:1/2?timeout=soon").is_err());
+        assert!(parse_url("redis://h:1/2?timeout=0ms").is_err());
+        assert!(parse_url("redis://h:notaport/0").is_err());
     }
 }
