@@ -8,10 +8,10 @@
 //!    TAT, so idle keys hold no memory in Redis either.
 //! 2. Every call has a timeout, [`CALL_TIMEOUT`] (5 ms) unless the URL says
 //!    otherwise (`redis://host:port/db?timeout=20ms`, e.g. for a Redis
-//!    farther away). A timeout or error opens the breaker at once: from then on every request is decided by the local
-//!    limiter with no Redis call and no added latency, and counted as a
-//!    fallback. The outage is logged once when it starts and once when it
-//!    ends, never per request.
+//!    farther away). A timeout or error opens the breaker at once: from then
+//!    on every request is decided by the local limiter with no Redis call
+//!    and no added latency, and counted as a fallback. The outage is logged
+//!    once when it starts and once when it ends, never per request.
 //! 3. A background probe reconnects every [`PROBE_EVERY`] (1 s) while the
 //!    breaker is open — a fresh connection, `SCRIPT LOAD`, all within
 //!    [`CONNECT_TIMEOUT`] — and closes the breaker when that works. The
@@ -69,11 +69,13 @@ pub fn parse_url(store: &str) -> Result<(String, Duration), String> {
 
 /// One limit's Redis connection and breaker.
 pub struct Store {
+    /// The limit's name, for logs.
+    name: String,
     client: redis::Client,
     /// Bound on one call.
     timeout: Duration,
     script: redis::Script,
-    /// `limit name` prefix of every key: `switchyard:rl:{name}:`.
+    /// Prefix of every key: `switchyard:rl:{limit name}:`.
     prefix: Vec<u8>,
     /// `None` while the breaker is open.
     conn: ArcSwapOption<MultiplexedConnection>,
@@ -81,8 +83,9 @@ pub struct Store {
     open: AtomicBool,
     /// Requests decided locally because Redis was not usable.
     fallbacks: AtomicU64,
-    /// Arguments to the script: T and τ in µs, as decimal text.
+    /// The script's arguments: T in µs.
     interval_us: u64,
+    /// τ in µs.
     tolerance_us: u64,
 }
 
@@ -113,6 +116,7 @@ impl Store {
             }
         };
         let store = Arc::new(Store {
+            name: name.to_string(),
             client,
             timeout,
             script: redis::Script::new(include_str!("gcra.lua")),
@@ -123,7 +127,7 @@ impl Store {
             interval_us: (gcra.interval / 1_000).clamp(1, MAX_US),
             tolerance_us: (gcra.tolerance / 1_000).min(MAX_US),
         });
-        tokio::spawn(probe(Arc::downgrade(&store), name.to_string()));
+        tokio::spawn(probe(Arc::downgrade(&store)));
         Some(store)
     }
 
@@ -179,6 +183,7 @@ impl Store {
         {
             self.conn.store(None);
             tracing::warn!(
+                limit = %self.name,
                 store = %self.client.get_connection_info().addr(),
                 error = why,
                 "rate limit store unusable; deciding locally until it is back"
@@ -208,7 +213,7 @@ impl Store {
 }
 
 /// Reconnects while the breaker is open; ends when the store is dropped.
-async fn probe(store: Weak<Store>, name: String) {
+async fn probe(store: Weak<Store>) {
     let mut first = true;
     loop {
         let Some(s) = store.upgrade() else { return };
@@ -217,13 +222,13 @@ async fn probe(store: Weak<Store>, name: String) {
                 Ok(conn) => {
                     s.conn.store(Some(Arc::new(conn)));
                     s.open.store(false, Ordering::Release);
-                    tracing::info!(limit = %name, store = %s.client.get_connection_info().addr(), "rate limit store connected");
+                    tracing::info!(limit = %s.name, store = %s.client.get_connection_info().addr(), "rate limit store connected");
                 }
                 Err(e) if first => {
-                    tracing::warn!(limit = %name, error = %e, "rate limit store unreachable; deciding locally until it is");
+                    tracing::warn!(limit = %s.name, error = %e, "rate limit store unreachable; deciding locally until it is");
                 }
                 Err(e) => {
-                    tracing::debug!(limit = %name, error = %e, "rate limit store still unreachable")
+                    tracing::debug!(limit = %s.name, error = %e, "rate limit store still unreachable")
                 }
             }
             first = false;
