@@ -15,5 +15,6 @@ pub mod health;
 pub mod listener;
 pub mod plugin;
 pub mod proxy;
+pub mod ratelimit;
 pub mod server;
 pub mod tls;

@@ -25,6 +25,12 @@ pub struct Leaf {
     pub der: CertificateDer<'static>,
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pki {
     /// A fresh CA.
     pub fn new() -> Pki {

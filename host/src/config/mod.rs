@@ -221,8 +221,9 @@ pub struct HealthConfig {
     pub host: Option<String>,
 }
 
-/// `[rate_limit.NAME]` with defaults applied.
-#[derive(Debug, Clone)]
+/// `[rate_limit.NAME]` with defaults applied. Equal configs mean a reload
+/// keeps the limit's state.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitConfig {
     /// Name.
     pub name: String,
@@ -742,6 +743,11 @@ impl Validator<'_> {
                 &k("store"),
                 format!("store must be \"local\" or \"redis://...\", not {store:?}"),
             ));
+        }
+        if store != "local"
+            && let Err(e) = crate::ratelimit::redis::parse_url(&store)
+        {
+            return Err(self.err(&k("store"), format!("{store:?}: {e}")));
         }
         Ok(RateLimitConfig {
             name,

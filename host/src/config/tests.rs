@@ -150,3 +150,22 @@ fn hash_keys() {
     );
     assert!(err(&src).contains("unknown hash_key"));
 }
+
+#[test]
+fn rate_limit_store_url_and_timeout_are_checked() {
+    let with_store =
+        |store: &str| format!("{MINIMAL}\n[rate_limit.l]\nrate = \"1/s\"\nstore = \"{store}\"\n");
+    let ok = parse(&with_store("redis://127.0.0.1:6379/0?timeout=20ms")).expect("config");
+    assert_eq!(
+        ok.rate_limits[0].store,
+        "redis://127.0.0.1:6379/0?timeout=20ms"
+    );
+    let e = err(&with_store("redis://127.0.0.1:6379/0?timeout=soon"));
+    assert!(e.starts_with("test.toml:14: "), "{e}");
+    assert!(e.contains("invalid duration \"soon\""), "{e}");
+    let e = err(&with_store("memcached://x"));
+    assert!(
+        e.contains("store must be \"local\" or \"redis://...\""),
+        "{e}"
+    );
+}

@@ -27,6 +27,12 @@ pub enum ProxyError {
     /// An on-request plugin failed and its `on_error` is `fail_closed`.
     #[error("plugin failed")]
     PluginFailed,
+    /// The route's rate limit refused the request.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until a request would be admitted (`Retry-After`).
+        retry_after: u32,
+    },
 }
 
 impl ProxyError {
@@ -40,6 +46,9 @@ impl ProxyError {
             ProxyError::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
             ProxyError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
             ProxyError::PluginFailed => (StatusCode::SERVICE_UNAVAILABLE, "plugin failed\n"),
+            ProxyError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too many requests\n")
+            }
         }
     }
 
@@ -50,6 +59,10 @@ impl ProxyError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ProxyError::RateLimited { retry_after } = self {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         if matches!(self, ProxyError::BadRequest | ProxyError::BodyTooLarge) {
             // The rest of the client's body may still be on the wire.

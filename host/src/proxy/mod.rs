@@ -3,8 +3,9 @@
 //! 1. [`Proxy::handle`] loads the current [`Runtime`] once (config reloads
 //!    swap it whole; a request finishes on the one it started with);
 //! 2. limits: `redirect_https`, `max_body_bytes` by `Content-Length`;
-//! 3. route ([`route::Router`]) and pool (weighted `split`), then the
-//!    route's on-request plugins ([`on_request`]);
+//! 3. route ([`route::Router`]) and pool (weighted `split`), the route's
+//!    rate limit ([`crate::ratelimit`]: 429, or a wait with `nodelay =
+//!    false`), then the route's on-request plugins ([`on_request`]);
 //! 4. the upstream head: hop-by-hop headers out, forwarding headers in
 //!    ([`headers`]), path rewritten for `strip_prefix`;
 //! 5. the body: small bodies buffered (so retries can resend them), large
@@ -27,6 +28,7 @@ pub mod upstream;
 use crate::balance::PickContext;
 use crate::config::{Config, HashKey, ListenerConfig};
 use crate::plugin::PluginSet;
+use crate::ratelimit::{Decision, Limiter};
 use arc_swap::ArcSwap;
 use body::{ReqBody, RespBody};
 use bytes::{Bytes, BytesMut};
@@ -50,6 +52,7 @@ pub struct Runtime {
     router: Router,
     pools: HashMap<String, Arc<Pool>>,
     plugins: PluginSet,
+    rate_limits: HashMap<String, Arc<Limiter>>,
 }
 
 impl Runtime {
@@ -69,10 +72,25 @@ impl Runtime {
                 (p.name.clone(), pool)
             })
             .collect();
+        // A limit whose config did not change keeps its state (and its
+        // Redis connection) across a reload.
+        let rate_limits = cfg
+            .rate_limits
+            .iter()
+            .map(|c| {
+                let kept = previous
+                    .and_then(|r| r.rate_limits.get(&c.name))
+                    .filter(|l| l.config() == c)
+                    .cloned();
+                let limiter = kept.unwrap_or_else(|| Arc::new(Limiter::new(c)));
+                (c.name.clone(), limiter)
+            })
+            .collect();
         Self {
             router: Router::new(&cfg.routes),
             pools,
             plugins,
+            rate_limits,
         }
     }
 
@@ -89,6 +107,12 @@ impl Runtime {
     /// The loaded plugins.
     pub fn plugins(&self) -> &PluginSet {
         &self.plugins
+    }
+
+    /// Rate limits by name, with their counters (`rejected_total`,
+    /// `fallback_total`).
+    pub fn rate_limits(&self) -> impl Iterator<Item = (&str, &Arc<Limiter>)> {
+        self.rate_limits.iter().map(|(n, l)| (n.as_str(), l))
     }
 }
 
@@ -186,6 +210,16 @@ impl Proxy {
 
         let peer_trusted = headers::Forwarding::is_trusted(conn.peer.ip(), &lcfg.trusted_proxies);
         let client_ip = headers::client_ip(conn.peer.ip(), &parts.headers, &lcfg.trusted_proxies);
+        if let Some(limiter) = (route.cfg.rate_limit.as_ref()).and_then(|n| rt.rate_limits.get(n)) {
+            match limiter.admit(client_ip, &parts.headers).await {
+                Decision::Allow => {}
+                Decision::Delay(d) => tokio::time::sleep(d).await,
+                Decision::Reject { retry_after } => {
+                    let retry_after = Decision::retry_after_secs(retry_after);
+                    return Err(ProxyError::RateLimited { retry_after });
+                }
+            }
+        }
         let upgrade = if h2 {
             None
         } else {
