@@ -6,11 +6,16 @@
 //! 2. **token**: with `token` set, `Authorization: Bearer <token>` is
 //!    required (compared in constant time), else 401.
 //!
-//! Endpoints so far: `GET /health`, `/live`, `/ready`; `GET /api/plugins`;
-//! `PUT /api/plugins/{name}` (body = component bytes: validate, init,
-//! hot-swap). The operations issue adds metrics, pools and reload here.
+//! Endpoints: `GET /health`, `/live`, `/ready`; `GET /health/detailed`
+//! (health.rs); `GET /metrics` (metrics.rs); `GET /api/pools` and
+//! `POST /api/pools/{pool}/servers/{address}/{drain,enable,disable}`
+//! (pools.rs); `GET /api/plugins`; `PUT /api/plugins/{name}` (body =
+//! component bytes: validate, init, hot-swap; plugins.rs).
 
+mod health;
+mod metrics;
 mod plugins;
+mod pools;
 
 use crate::proxy::Proxy;
 use bytes::Bytes;
@@ -100,6 +105,12 @@ impl Admin {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (req.method().clone(), segs.as_slice()) {
             (Method::GET, ["health"] | ["live"] | ["ready"]) => text(StatusCode::OK, "ok\n"),
+            (Method::GET, ["health", "detailed"]) => health::detailed(&self.proxy),
+            (Method::GET, ["metrics"]) => metrics::render(&self.proxy),
+            (Method::GET, ["api", "pools"]) => pools::list(&self.proxy),
+            (Method::POST, ["api", "pools", pool, "servers", address, action]) => {
+                pools::action(&self.proxy, pool, address, action)
+            }
             (Method::GET, ["api", "plugins"]) => plugins::list(&self.proxy),
             (Method::PUT, ["api", "plugins", name]) => {
                 let name = name.to_string();
@@ -111,9 +122,12 @@ impl Admin {
                 };
                 plugins::put(&self.proxy, &name, body).await
             }
-            (_, ["health" | "live" | "ready"] | ["api", "plugins", ..]) => {
-                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-            }
+            (
+                _,
+                ["health" | "live" | "ready" | "metrics"]
+                | ["health", "detailed"]
+                | ["api", "plugins" | "pools", ..],
+            ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }
