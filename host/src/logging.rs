@@ -10,14 +10,16 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// The subscriber, writing to `writer`; `filter` is an `EnvFilter`
-/// directive such as `"info"`.
-pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl Subscriber + Send + Sync
+/// The subscriber, writing to `writer` (e.g. `std::io::stderr`, or a
+/// closure making writers); `filter` filters diagnostics, not access lines.
+/// `ansi` colours the diagnostics (for a terminal).
+pub fn subscriber<W>(writer: W, filter: EnvFilter, ansi: bool) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
     let diagnostics = tracing_subscriber::fmt::layer()
         .with_writer(writer.clone())
+        .with_ansi(ansi)
         .with_filter(filter.and(filter_fn(|m| m.target() != "access")));
     let access = tracing_subscriber::fmt::layer()
         .with_writer(writer)
@@ -31,10 +33,21 @@ where
         .with(access)
 }
 
+/// [`subscriber`] without colours and with an `EnvFilter` directive such
+/// as `"info"` or `"warn"` (an invalid one means `"info"`).
+pub fn subscriber_with<W>(writer: W, directive: &str) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"));
+    subscriber(writer, filter, false)
+}
+
 /// Installs [`subscriber`] on stderr for the whole process.
 pub fn init() {
     let filter =
         EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // try_init also forwards the `log` crate's records (wasmtime uses it).
-    let _ = subscriber(std::io::stderr, filter).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = subscriber(std::io::stderr, filter, ansi).try_init();
 }
