@@ -9,13 +9,15 @@
 //! Endpoints: `GET /health`, `/live`, `/ready`; `GET /health/detailed`
 //! (health.rs); `GET /metrics` (metrics.rs); `GET /api/pools` and
 //! `POST /api/pools/{pool}/servers/{address}/{drain,enable,disable}`
-//! (pools.rs); `GET /api/plugins`; `PUT /api/plugins/{name}` (body =
-//! component bytes: validate, init, hot-swap; plugins.rs).
+//! (pools.rs); `GET /stats` (stats.rs, stats.html); `GET /api/plugins`;
+//! `PUT /api/plugins/{name}` (body = component bytes: validate, init,
+//! hot-swap; plugins.rs).
 
 mod health;
 mod metrics;
 mod plugins;
 mod pools;
+mod stats;
 
 use crate::proxy::Proxy;
 use bytes::Bytes;
@@ -107,6 +109,7 @@ impl Admin {
             (Method::GET, ["health"] | ["live"] | ["ready"]) => text(StatusCode::OK, "ok\n"),
             (Method::GET, ["health", "detailed"]) => health::detailed(&self.proxy),
             (Method::GET, ["metrics"]) => metrics::render(&self.proxy),
+            (Method::GET, ["stats"]) => stats::page(),
             (Method::GET, ["api", "pools"]) => pools::list(&self.proxy),
             (Method::POST, ["api", "pools", pool, "servers", address, action]) => {
                 pools::action(&self.proxy, pool, address, action)
@@ -124,7 +127,7 @@ impl Admin {
             }
             (
                 _,
-                ["health" | "live" | "ready" | "metrics"]
+                ["health" | "live" | "ready" | "metrics" | "stats"]
                 | ["health", "detailed"]
                 | ["api", "plugins" | "pools", ..],
             ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
