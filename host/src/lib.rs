@@ -7,12 +7,15 @@
 //!
 //! A request's path through the code reads top to bottom in [`proxy`].
 
+pub mod access_log;
 pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod health;
 pub mod listener;
+pub mod logging;
+pub mod metrics;
 pub mod plugin;
 pub mod proxy;
 pub mod ratelimit;

@@ -50,13 +50,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    switchyard::logging::init();
     let cli = Cli::parse();
     let (run, check) = match cli.command {
         Some(Command::Run(r)) => (r, None),

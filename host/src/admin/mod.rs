@@ -6,12 +6,20 @@
 //! 2. **token**: with `token` set, `Authorization: Bearer <token>` is
 //!    required (compared in constant time), else 401.
 //!
-//! Endpoints so far: `GET /health`, `/live`, `/ready` (503 once shutdown
-//! began); `GET /api/plugins`; `PUT /api/plugins/{name}` (body = component
-//! bytes: validate, init, hot-swap); `POST /api/reload` (200, or 422 with
-//! the reason and the running config kept).
+//! Endpoints: `GET /health`, `/live`, `/ready` (503 once shutdown began);
+//! `GET /health/detailed` (health.rs); `GET /metrics` (metrics.rs);
+//! `GET /api/pools` and
+//! `POST /api/pools/{pool}/servers/{address}/{drain,enable,disable}`
+//! (pools.rs); `GET /stats` (stats.rs, stats.html); `GET /api/plugins`;
+//! `PUT /api/plugins/{name}` (body = component bytes: validate, init,
+//! hot-swap; plugins.rs); `POST /api/reload` (200, or 422 with the reason
+//! and the running config kept).
 
+mod health;
+mod metrics;
 mod plugins;
+mod pools;
+mod stats;
 
 use crate::proxy::Proxy;
 use bytes::Bytes;
@@ -117,6 +125,13 @@ impl Admin {
                     &serde_json::json!({ "status": "refused", "error": e.to_string() }),
                 ),
             },
+            (Method::GET, ["health", "detailed"]) => health::detailed(&self.proxy),
+            (Method::GET, ["metrics"]) => metrics::render(&self.proxy),
+            (Method::GET, ["stats"]) => stats::page(),
+            (Method::GET, ["api", "pools"]) => pools::list(&self.proxy),
+            (Method::POST, ["api", "pools", pool, "servers", address, action]) => {
+                pools::action(&self.proxy, pool, address, action)
+            }
             (Method::GET, ["api", "plugins"]) => plugins::list(&self.proxy),
             (Method::PUT, ["api", "plugins", name]) => {
                 let name = name.to_string();
@@ -128,9 +143,12 @@ impl Admin {
                 };
                 plugins::put(&self.proxy, &name, body).await
             }
-            (_, ["health" | "live" | "ready"] | ["api", "plugins" | "reload", ..]) => {
-                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-            }
+            (
+                _,
+                ["health" | "live" | "ready" | "metrics" | "stats"]
+                | ["health", "detailed"]
+                | ["api", "plugins" | "pools" | "reload", ..],
+            ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
     }

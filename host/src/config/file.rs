@@ -21,6 +21,9 @@ pub struct File {
     /// Admin listener; absent = none.
     #[serde(default)]
     pub admin: Option<Admin>,
+    /// Access log: "off" (default), "combined" or "json".
+    #[serde(default)]
+    pub access_log: Option<String>,
     /// `[[listener]]` tables.
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,

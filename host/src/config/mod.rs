@@ -56,6 +56,8 @@ pub struct Config {
     pub workers: usize,
     /// The admin listener, if any.
     pub admin: Option<AdminConfig>,
+    /// The access log's format, or off.
+    pub access_log: crate::access_log::AccessLog,
     /// Listeners in file order.
     pub listeners: Vec<ListenerConfig>,
     /// Routes in file order (the router sorts by specificity).
@@ -316,6 +318,15 @@ impl Validator<'_> {
             }),
             None => None,
         };
+        let access_log = match f.access_log.as_deref() {
+            None => crate::access_log::AccessLog::Off,
+            Some(s) => crate::access_log::AccessLog::parse(s).ok_or_else(|| {
+                self.err(
+                    "access_log",
+                    format!("access_log: {s:?} is not one of \"off\", \"combined\", \"json\""),
+                )
+            })?,
+        };
         let mut listeners = Vec::new();
         for (i, l) in f.listeners.into_iter().enumerate() {
             let l = self.listener(i, l)?;
@@ -350,6 +361,7 @@ impl Validator<'_> {
             shutdown_timeout: f.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
             workers: f.workers.unwrap_or(0),
             admin,
+            access_log,
             listeners,
             routes,
             pools,

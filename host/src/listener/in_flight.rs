@@ -5,6 +5,7 @@
 //! [`InFlight::busy`] to tell a kept-alive connection that is idle from one
 //! waiting for its response.
 
+use crate::metrics::Recorder;
 use crate::proxy::body::{BoxError, RespBody};
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -60,18 +61,21 @@ impl Drop for InFlightToken {
 }
 
 /// A response body that holds its request's [`InFlightToken`] until hyper
-/// drops it (written whole, or the connection gone).
+/// drops it (written whole, or the connection gone), and counts the bytes
+/// written into the request's [`Recorder`], which records when dropped.
 pub struct Tracked {
     body: RespBody,
     _token: InFlightToken,
+    rec: Recorder,
 }
 
 impl Tracked {
-    /// `body`, holding `token` until it is dropped.
-    pub fn new(body: RespBody, token: InFlightToken) -> Self {
+    /// `body`, holding `token` and `rec` until it is dropped.
+    pub fn new(body: RespBody, token: InFlightToken, rec: Recorder) -> Self {
         Self {
             body,
             _token: token,
+            rec,
         }
     }
 }
@@ -84,7 +88,14 @@ impl Body for Tracked {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &r
+            && let Some(d) = f.data_ref()
+        {
+            this.rec.sent(d.len());
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {

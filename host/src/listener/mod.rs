@@ -223,8 +223,8 @@ async fn serve_conn<IO>(
         let token = in_flight.start();
         let (proxy, conn) = (proxy.clone(), conn.clone());
         async move {
-            let resp = proxy.handle(req, &conn).await;
-            Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, token)))
+            let (resp, rec) = proxy.handle(req, &conn).await;
+            Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, token, rec)))
         }
     });
     let c = builder.serve_connection_with_upgrades(io, svc);

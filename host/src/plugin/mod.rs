@@ -25,6 +25,6 @@ pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
 };
 pub use host_impl::RequestInfo;
-pub use registry::{Generation, Outcome, PluginSlot, Stats};
+pub use registry::{Generation, HOOK_NAMES, Outcome, PluginSlot, Stats};
 pub use runtime::PluginError;
 pub use set::PluginSet;

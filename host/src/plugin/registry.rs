@@ -64,10 +64,48 @@ pub struct Stats {
     pub swaps: AtomicU64,
     /// Total time inside the plugin, nanoseconds.
     pub nanos: AtomicU64,
+    /// Calls by hook ([`HOOK_NAMES`] order) and outcome ([`Outcome::ALL`] order).
+    by_hook: [[AtomicU64; 5]; 3],
+}
+
+/// The hooks counted per call, in `Stats` order (the `hook` label).
+pub const HOOK_NAMES: [&str; 3] = ["on-request", "pick-backend", "on-health"];
+
+impl Outcome {
+    /// Every outcome, in `Stats` order.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Trap,
+        Outcome::Timeout,
+        Outcome::Tripped,
+    ];
+
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Trap => "trap",
+            Outcome::Timeout => "timeout",
+            Outcome::Tripped => "tripped",
+        }
+    }
 }
 
 impl Stats {
-    fn count(&self, o: Outcome) {
+    /// Calls of `hook` (one of [`HOOK_NAMES`]) that ended in `o`.
+    pub fn hook_calls(&self, hook: &str, o: Outcome) -> u64 {
+        HOOK_NAMES
+            .iter()
+            .position(|h| *h == hook)
+            .map_or(0, |h| self.by_hook[h][o as usize].load(Ordering::Relaxed))
+    }
+
+    fn count(&self, hook: &str, o: Outcome) {
+        if let Some(h) = HOOK_NAMES.iter().position(|n| *n == hook) {
+            self.by_hook[h][o as usize].fetch_add(1, Ordering::Relaxed);
+        }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let c = match o {
             Outcome::Ok => return,
@@ -186,7 +224,7 @@ impl PluginSlot {
         f: impl AsyncFnOnce(&Plugin, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, Outcome> {
         if self.breaker.admit() == Admit::No {
-            self.stats.count(Outcome::Tripped);
+            self.stats.count(hook, Outcome::Tripped);
             return Err(Outcome::Tripped);
         }
         let started = Instant::now();
@@ -222,7 +260,7 @@ impl PluginSlot {
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         match outcome {
             Ok(r) => {
-                self.stats.count(Outcome::Ok);
+                self.stats.count(hook, Outcome::Ok);
                 self.breaker
                     .record(true, self.cfg.trip_after, self.cfg.trip_for);
                 Ok(r)
@@ -241,7 +279,7 @@ impl PluginSlot {
     /// Counts a failure (a trap, a timeout, or an unusable answer) and
     /// feeds the trip switch.
     pub fn failed(&self, hook: &str, o: Outcome, why: &dyn std::fmt::Display) -> Outcome {
-        self.stats.count(o);
+        self.stats.count(hook, o);
         let tripped = self
             .breaker
             .record(false, self.cfg.trip_after, self.cfg.trip_for);

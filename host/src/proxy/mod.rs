@@ -25,8 +25,10 @@ pub mod sticky;
 pub mod upgrade;
 pub mod upstream;
 
+use crate::access_log::AccessLog;
 use crate::balance::PickContext;
 use crate::config::{Config, HashKey, ListenerConfig};
+use crate::metrics::{Recorder, Table};
 use crate::plugin::PluginSet;
 use crate::ratelimit::{Decision, Limiter};
 use arc_swap::ArcSwap;
@@ -53,6 +55,8 @@ pub struct Runtime {
     pools: HashMap<String, Arc<Pool>>,
     plugins: PluginSet,
     rate_limits: HashMap<String, Arc<Limiter>>,
+    metrics: Table,
+    access_log: AccessLog,
 }
 
 impl Runtime {
@@ -91,7 +95,14 @@ impl Runtime {
             pools,
             plugins,
             rate_limits,
+            metrics: Table::new(cfg, previous.map(|r| &r.metrics)),
+            access_log: cfg.access_log,
         }
+    }
+
+    /// The request counters.
+    pub fn metrics(&self) -> &Table {
+        &self.metrics
     }
 
     /// A pool by name.
@@ -137,6 +148,7 @@ pub struct ConnCtx {
 /// The proxy: the current runtime, swappable.
 pub struct Proxy {
     runtime: ArcSwap<Runtime>,
+    started: std::time::Instant,
 }
 
 impl Proxy {
@@ -144,7 +156,13 @@ impl Proxy {
     pub fn new(cfg: &Config, plugins: PluginSet) -> Self {
         Self {
             runtime: ArcSwap::from_pointee(Runtime::new(cfg, None, plugins)),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// When it started (for `uptime_s`).
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 
     /// The runtime requests see now.
@@ -159,20 +177,45 @@ impl Proxy {
             .store(Arc::new(Runtime::new(cfg, Some(&old), plugins)));
     }
 
-    /// Serves one request.
-    pub async fn handle(&self, req: Request<Incoming>, conn: &ConnCtx) -> Response<RespBody> {
-        let rt = self.runtime.load_full();
-        match self.pipeline(&rt, req, conn).await {
-            Ok(r) => r,
-            Err(e) => e.response(),
-        }
-    }
-
-    async fn pipeline(
+    /// Serves one request. The [`Recorder`] goes with the response body:
+    /// when that is dropped, the request is counted (and logged).
+    pub async fn handle(
         &self,
-        rt: &Runtime,
         req: Request<Incoming>,
         conn: &ConnCtx,
+    ) -> (Response<RespBody>, Recorder) {
+        let started = std::time::Instant::now();
+        let rt = self.runtime.load_full();
+        let log = rt.access_log.capture(&req, conn.peer.ip());
+        let mut at = Reached::default();
+        let resp = match self.pipeline(&rt, req, conn, &mut at).await {
+            Ok(r) => r,
+            Err(e) => e.response(),
+        };
+        // The server that answered: the one whose active count the body holds.
+        let server = match (resp.body(), at.pool) {
+            (
+                RespBody::Upstream {
+                    active: Some(g), ..
+                },
+                Some(p),
+            ) => p.servers.iter().position(|b| Arc::ptr_eq(b, g.backend())),
+            _ => None,
+        };
+        let cell = rt
+            .metrics
+            .cell(at.route, at.pool.map(|p| p.cfg.name.as_str()), server)
+            .clone();
+        let rec = Recorder::new(cell, resp.status().as_u16(), started, log);
+        (resp, rec)
+    }
+
+    async fn pipeline<'rt>(
+        &self,
+        rt: &'rt Runtime,
+        req: Request<Incoming>,
+        conn: &ConnCtx,
+        at: &mut Reached<'rt>,
     ) -> Result<Response<RespBody>, ProxyError> {
         let lcfg = &conn.listener.cfg;
         let (mut parts, body) = req.into_parts();
@@ -206,6 +249,7 @@ impl Proxy {
             .router
             .find(&lcfg.name, &host, parts.uri.path())
             .ok_or(ProxyError::NoRoute)?;
+        at.route = Some(route.index);
         let mut pool_name = route.pick_pool();
 
         let peer_trusted = headers::Forwarding::is_trusted(conn.peer.ip(), &lcfg.trusted_proxies);
@@ -268,6 +312,7 @@ impl Proxy {
             pool_name = p;
         }
         let pool = rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
+        at.pool = Some(pool);
         let uri = match (
             plugin_path,
             route.cfg.strip_prefix,
@@ -310,6 +355,15 @@ impl Proxy {
         let body = read_body(body, content_length, lcfg.max_body_bytes).await?;
         forward::forward(pool, head, body, &ctx).await
     }
+}
+
+/// How far a request got, for its metrics labels.
+#[derive(Default)]
+struct Reached<'rt> {
+    /// Index of its route.
+    route: Option<usize>,
+    /// Its pool.
+    pool: Option<&'rt Arc<Pool>>,
 }
 
 /// 308 to `base` + the request's path and query.

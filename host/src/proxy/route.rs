@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub struct Route {
     /// The config it came from.
     pub cfg: RouteConfig,
+    /// Its position in the file (what metrics index by).
+    pub index: usize,
     /// Sum of split weights.
     total_weight: u32,
 }
@@ -67,10 +69,12 @@ impl Router {
     pub fn new(routes: &[RouteConfig]) -> Self {
         let mut routes: Vec<Arc<Route>> = routes
             .iter()
-            .map(|cfg| {
+            .enumerate()
+            .map(|(index, cfg)| {
                 Arc::new(Route {
                     total_weight: cfg.targets.iter().map(|t| t.1).sum(),
                     cfg: cfg.clone(),
+                    index,
                 })
             })
             .collect();

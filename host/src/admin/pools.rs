@@ -1,0 +1,157 @@
+//! `GET /api/pools` and `POST /api/pools/{pool}/servers/{address}/{action}`.
+//!
+//! A server's `state` is the operator's setting when it is not `enabled`
+//! (`draining`, `disabled`), else what the health checks say (`up`,
+//! `down`). Beyond SPEC.md's fields each server shows `backup`,
+//! `max_conns`, `health` (`active`: the active checks' verdict; `passive`:
+//! `held_down` while `max_fails` keeps it out), `responses` and `errors`
+//! (responses it answered, and how many were 5xx), `bytes`, `p50_ms` and
+//! `p99_ms` (estimated from the duration histogram since start; `null`
+//! before the first response) and `ewma_ms`. Rates are left to the reader:
+//! the stats page derives req/s from two reads of `responses`.
+
+use super::{json, text};
+use crate::balance::{Backend, ServerState};
+use crate::metrics::Snapshot;
+use crate::proxy::{Proxy, Runtime, pool::Pool};
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// `up`, `down`, `draining` or `disabled`.
+pub fn state(b: &Backend) -> &'static str {
+    match b.state() {
+        ServerState::Draining => "draining",
+        ServerState::Disabled => "disabled",
+        ServerState::Enabled if b.is_healthy() && !b.is_passively_down() => "up",
+        ServerState::Enabled => "down",
+    }
+}
+
+/// Pools sorted by name.
+pub fn sorted(rt: &Runtime) -> Vec<&Arc<Pool>> {
+    let mut pools: Vec<_> = rt.pools().collect();
+    pools.sort_by(|a, b| a.cfg.name.cmp(&b.cfg.name));
+    pools
+}
+
+/// One server as JSON.
+fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
+    let b = &pool.servers[i];
+    let (mut lat, mut responses, mut errors, mut bytes) = (Snapshot::default(), 0, 0, 0);
+    for c in rt.metrics().server_cells(&pool.cfg.name, i) {
+        lat.add(&c.duration.snapshot());
+        for (code, n) in c.codes.snapshot() {
+            responses += n;
+            if code >= 500 {
+                errors += n;
+            }
+        }
+        bytes += c.bytes.load(Ordering::Relaxed);
+    }
+    let ms = |q| lat.quantile(q).map(|s| (s * 1e6).round() / 1e3);
+    json!({
+        "address": b.address,
+        "state": state(b),
+        "weight": b.weight,
+        "backup": b.backup,
+        "max_conns": b.max_conns,
+        "active": b.active(),
+        "requests": b.requests(),
+        "failures": b.failures(),
+        "responses": responses,
+        "errors": errors,
+        "bytes": bytes,
+        "p50_ms": ms(0.5),
+        "p99_ms": ms(0.99),
+        "ewma_ms": (b.ewma_latency() * 1e6).round() / 1e3,
+        "health": {
+            "active": if b.is_healthy() { "up" } else { "down" },
+            "passive": if b.is_passively_down() { "held_down" } else { "up" },
+        },
+    })
+}
+
+/// One pool as JSON.
+pub fn pool(rt: &Runtime, p: &Pool) -> Value {
+    let servers: Vec<Value> = (0..p.servers.len()).map(|i| server(rt, p, i)).collect();
+    json!({
+        "name": p.cfg.name,
+        "balance": p.cfg.balance,
+        "plugin": p.cfg.plugin,
+        "servers": servers,
+    })
+}
+
+/// `GET /api/pools`.
+pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
+    let rt = proxy.runtime();
+    let pools: Vec<Value> = sorted(&rt).into_iter().map(|p| pool(&rt, p)).collect();
+    json(StatusCode::OK, &json!({ "pools": pools }))
+}
+
+/// `POST /api/pools/{pool}/servers/{address}/{drain|enable|disable}`:
+/// changes the server's state; answers with the server as JSON.
+pub fn action(proxy: &Proxy, pool: &str, address: &str, action: &str) -> Response<Full<Bytes>> {
+    let to = match action {
+        "drain" => ServerState::Draining,
+        "enable" => ServerState::Enabled,
+        "disable" => ServerState::Disabled,
+        _ => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "unknown action: use drain, enable or disable\n",
+            );
+        }
+    };
+    let rt = proxy.runtime();
+    let Some(p) = rt.pool(&percent_decode(pool)) else {
+        return text(StatusCode::NOT_FOUND, "no such pool\n");
+    };
+    let address = percent_decode(address);
+    let Some(i) = p.servers.iter().position(|b| b.address == address) else {
+        return text(StatusCode::NOT_FOUND, "no such server in this pool\n");
+    };
+    p.servers[i].set_state(to);
+    tracing::info!(pool = %p.cfg.name, server = %address, action, "server state changed");
+    json(StatusCode::OK, &server(&rt, p, i))
+}
+
+/// `%XX` decoded (an IPv6 address arrives as `%5B::1%5D:80`); anything
+/// malformed stays as it was.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn addresses_decode() {
+        assert_eq!(percent_decode("%5B%3A%3A1%5D:80"), "[::1]:80");
+        assert_eq!(percent_decode("127.0.0.1:9001"), "127.0.0.1:9001");
+        assert_eq!(percent_decode("bad%zz"), "bad%zz");
+    }
+}

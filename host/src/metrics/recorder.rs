@@ -1,0 +1,52 @@
+//! [`Recorder`]: accounts for one request when its response is done.
+//!
+//! The listener keeps it beside the response body; it counts body bytes as
+//! they are written and, when hyper drops the body (written whole, or the
+//! client gone), records status, duration and bytes in the request's
+//! [`Cell`] and writes the access-log line if one is wanted. Per request
+//! that is one `Arc` clone and a few atomic adds; nothing is allocated
+//! unless the access log is on.
+
+use super::table::Cell;
+use crate::access_log::Entry;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One request's accounting, finished on drop.
+#[derive(Debug)]
+pub struct Recorder {
+    cell: Arc<Cell>,
+    status: u16,
+    started: Instant,
+    bytes: u64,
+    log: Option<Box<Entry>>,
+}
+
+impl Recorder {
+    /// A request that started at `started`, answered with `status`, counted
+    /// in `cell`; `log` is its access-log entry when the log is on.
+    pub fn new(cell: Arc<Cell>, status: u16, started: Instant, log: Option<Box<Entry>>) -> Self {
+        Self {
+            cell,
+            status,
+            started,
+            bytes: 0,
+            log,
+        }
+    }
+
+    /// Adds `n` response body bytes written.
+    pub fn sent(&mut self, n: usize) {
+        self.bytes += n as u64;
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let took = self.started.elapsed();
+        self.cell.record(self.status, took, self.bytes);
+        if let Some(e) = self.log.take() {
+            e.write(&self.cell, self.status, self.bytes, took);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The access log through the subscriber the binary installs
+//! (`switchyard::logging`), captured in memory: one line per request with
+//! client, method, path, status, bytes, duration, route, pool and server, in
+//! `json` or `combined`; nothing when it is off (the default).
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use serde_json::Value;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchyard_tests::{Origin, TestProxy, eventually, pool_config, text};
+
+/// Everything the subscriber wrote.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("capture")).into_owned()
+    }
+    /// Lines that are not diagnostics (those start with an RFC 3339
+    /// timestamp, `2026-11-24T14:39:08...`).
+    fn access_lines(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| !(l.len() > 11 && l.as_bytes()[4] == b'-' && l.as_bytes()[10] == b'T'))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Pool `app` over an origin answering 404 to /missing, routes `/` and
+/// nothing else; `access_log` set to `mode` (None: key absent).
+async fn start(mode: Option<&str>) -> (Origin, TestProxy) {
+    let a = Origin::with("a", |s| async move {
+        if s.uri.path() == "/missing" {
+            text(404, "not here")
+        } else {
+            text(200, "hello")
+        }
+    })
+    .await;
+    let mut cfg = pool_config(&[&a], "round_robin", "")
+        .replace("[[route]]\n", "[[route]]\nname = \"site\"\n");
+    if let Some(m) = mode {
+        cfg = format!("access_log = \"{m}\"\n{cfg}");
+    }
+    (a, TestProxy::start(&cfg).await)
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("user-agent", "probe/1.0 \"quoted\"")
+        .header("referer", "http://ref.example/")
+        .body(Full::default())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn json_lines_carry_every_field() {
+    let cap = Captured::default();
+    let w = cap.clone();
+    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
+        move || w.clone(),
+        "info",
+    ));
+    let (a, proxy) = start(Some("json")).await;
+
+    assert_eq!(proxy.send(get("/hello?x=1")).await.status, 200);
+    assert_eq!(proxy.send(get("/missing")).await.status, 404);
+    assert!(
+        eventually(Duration::from_secs(5), || cap.access_lines().len() == 2).await,
+        "{}",
+        cap.text()
+    );
+
+    let lines: Vec<Value> = cap
+        .access_lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let server = a.addr.to_string();
+    for (v, (path, status, bytes)) in lines
+        .iter()
+        .zip([("/hello?x=1", 200, 5), ("/missing", 404, 8)])
+    {
+        assert_eq!(v["client"], "127.0.0.1", "{v}");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["path"], path);
+        assert_eq!(v["protocol"], "HTTP/1.1");
+        assert_eq!(v["status"], status);
+        assert_eq!(v["bytes"], bytes);
+        assert_eq!(v["route"], "site");
+        assert_eq!(v["pool"], "app");
+        assert_eq!(v["server"], server.as_str());
+        assert_eq!(v["user_agent"], "probe/1.0 \"quoted\"");
+        assert_eq!(v["referer"], "http://ref.example/");
+        assert!(v["duration_ms"].as_f64().is_some_and(|d| d >= 0.0), "{v}");
+        assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn combined_lines_follow_the_combined_format() {
+    let cap = Captured::default();
+    let w = cap.clone();
+    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
+        move || w.clone(),
+        "info",
+    ));
+    let (a, proxy) = start(Some("combined")).await;
+
+    assert_eq!(proxy.send(get("/hello")).await.status, 200);
+    assert!(
+        eventually(Duration::from_secs(5), || cap.access_lines().len() == 1).await,
+        "{}",
+        cap.text()
+    );
+    let line = cap.access_lines().remove(0);
+    // 127.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /hello HTTP/1.1" 200 5 "ref" "ua" 0.001 route="site" pool="app" server="..."
+    let (head, rest) = line.split_once(" [").expect("time opens");
+    assert_eq!(head, "127.0.0.1 - -");
+    let (time, rest) = rest.split_once("] ").expect("time closes");
+    assert_eq!(time.len(), "10/Oct/2000:13:55:36 +0000".len(), "{time}");
+    assert!(time.ends_with(" +0000"), "{time}");
+    let (before_dur, after_dur) = rest
+        .split_once(r#" "probe/1.0 \x22quoted\x22" "#)
+        .unwrap_or_else(|| panic!("quotes in the user agent are escaped: {rest}"));
+    assert_eq!(
+        before_dur,
+        r#""GET /hello HTTP/1.1" 200 5 "http://ref.example/""#
+    );
+    let (dur, labels) = after_dur.split_once(' ').expect("duration");
+    assert!(
+        dur.parse::<f64>().is_ok_and(|d| d >= 0.0) && dur.contains('.'),
+        "{dur}"
+    );
+    assert_eq!(
+        labels,
+        format!(r#"route="site" pool="app" server="{}""#, a.addr)
+    );
+}
+
+#[tokio::test]
+async fn off_by_default() {
+    let cap = Captured::default();
+    let w = cap.clone();
+    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
+        move || w.clone(),
+        "info",
+    ));
+    let (a, proxy) = start(None).await;
+    for _ in 0..3 {
+        assert_eq!(proxy.send(get("/hello")).await.status, 200);
+    }
+    // Wait until the three are recorded (the log line would be written at
+    // the same moment), then look.
+    let rt = proxy.server().proxy().runtime();
+    let cell = rt.metrics().server_cells("app", 0)[0].clone();
+    assert!(
+        eventually(Duration::from_secs(5), || cell.duration.snapshot().count()
+            == 3)
+        .await
+    );
+    assert_eq!(a.hits(), 3);
+    assert_eq!(cap.access_lines(), Vec::<String>::new(), "{}", cap.text());
+}
