@@ -420,3 +420,36 @@ async fn proxies_share_a_redis_budget_and_fall_back_when_it_fails() {
     assert_eq!(la.fallback_total(), 5);
     assert_eq!(o.hits(), 21 + 25);
 }
+
+#[tokio::test]
+async fn refusals_are_counted_in_metrics_per_limit() {
+    let o = Origin::start("o").await;
+    let cfg = format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n{}",
+        limited(&pool_config(&[&o], "round_robin", ""), "rate = \"1/m\"")
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(proxy.send(get(&[])).await.status);
+    }
+    assert_eq!(statuses, [200, 429, 429]);
+    let admin = proxy.server().addr("admin").expect("admin");
+    let scrape = switchyard_tests::send_once(
+        admin,
+        Request::get("/metrics")
+            .body(Full::default())
+            .expect("request"),
+    )
+    .await
+    .body;
+    let lines: Vec<&str> = scrape.lines().collect();
+    assert!(
+        lines.contains(&"switchyard_rate_limited_total{limit=\"lim\"} 2"),
+        "{scrape}"
+    );
+    assert!(
+        lines.contains(&"switchyard_rate_limit_fallbacks_total{limit=\"lim\"} 0"),
+        "{scrape}"
+    );
+}

@@ -485,3 +485,28 @@ async fn the_framing_guard_and_per_ip_limit_apply_over_tls() {
     assert_eq!(status_of(&answer), 429, "{answer}");
     assert_eq!(a.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_sticky_cookie_set_over_tls_is_secure() {
+    let pki = Pki::new();
+    let dir = scratch("sticky");
+    write_leaf(&dir, "site", &pki.leaf(&["a.test"]));
+    let a = Origin::start("a").await;
+    let cfg = with_listener_lines(
+        &pool_config(
+            &[&a],
+            "round_robin",
+            "sticky = { cookie = \"SRV\", max_age = \"10m\" }",
+        ),
+        &tls_line(&dir, "site"),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let tls = connect(proxy.addr, "a.test", pki.client(&[b"http/1.1"], BOTH)).await;
+    let (_, r) = get1(&mut http1(tls).await, "a.test", "/").await;
+    let set = r.header("set-cookie");
+    assert!(set.starts_with("SRV="), "{set}");
+    assert!(
+        set.ends_with("; Path=/; Max-Age=600; HttpOnly; SameSite=Lax; Secure"),
+        "{set}"
+    );
+}
