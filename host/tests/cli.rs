@@ -246,3 +246,17 @@ fn bare_config_flag_runs_too() {
     let cfg = TempConfig::new("bare-ok", &valid_config());
     serves_then_exits_zero_on_sigterm(&["-c", cfg.path()]);
 }
+
+#[test]
+fn run_refuses_a_non_loopback_admin_bind_without_a_token() {
+    // Refused before the admin address is bound: nothing listens beyond loopback.
+    let text = format!("{}\n[admin]\nbind = \"0.0.0.0:0\"\n", valid_config());
+    let cfg = TempConfig::new("admin-no-token", &text);
+    let out = switchyard(&["run", "-c", cfg.path()]);
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("admin.bind 0.0.0.0:0 is not a loopback address: set admin.token"),
+        "{stderr}"
+    );
+}
