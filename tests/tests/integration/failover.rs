@@ -75,7 +75,12 @@ async fn killing_one_of_three_during_2000_concurrent_gets_fails_none_and_never_r
     );
 
     // Every POST id reached the backends at most once; each one answered
-    // 200 reached them exactly once.
+    // 200 reached them exactly once. The POSTs are awaited first: one still
+    // in flight would be missing from the origins' record.
+    let mut answers = Vec::new();
+    for p in posts {
+        answers.push(p.await.expect("POST task"));
+    }
     let mut sent: HashMap<String, usize> = HashMap::new();
     for o in &origins {
         for s in o
@@ -89,8 +94,7 @@ async fn killing_one_of_three_during_2000_concurrent_gets_fails_none_and_never_r
         }
     }
     let mut ok = 0;
-    for p in posts {
-        let (id, status) = p.await.expect("POST task");
+    for (id, status) in answers {
         let n = sent.get(&format!("order-{id}")).copied().unwrap_or(0);
         assert!(n <= 1, "POST order-{id} was sent {n} times");
         if status == 200 {

@@ -1,0 +1,29 @@
+//! The integration suite as one test binary: every file here is a module.
+//!
+//! One binary instead of one per file: each would link wasmtime, hyper and
+//! rustls again (minutes of linking and gigabytes of disk on a cold build).
+
+mod access_log;
+mod admin_api;
+mod balancing;
+mod examples;
+mod failover;
+mod forwarding;
+mod framing;
+mod health;
+mod http2;
+mod lifecycle;
+mod limits;
+mod metrics;
+mod passive;
+mod per_ip;
+mod plugins;
+mod rate_limit;
+mod reload;
+mod routing;
+mod slow_start;
+mod smoke;
+mod stats_page;
+mod sticky;
+mod tls;
+mod upgrade;
