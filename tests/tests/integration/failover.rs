@@ -100,7 +100,13 @@ async fn killing_one_of_three_during_2000_concurrent_gets_fails_none_and_never_r
         if status == 200 {
             assert_eq!(n, 1, "POST order-{id} answered 200 but was seen {n} times");
             ok += 1;
+        } else {
+            // Not retried once sent: the proxy answers 502 for it.
+            assert_eq!(status, 502, "POST order-{id}");
         }
     }
-    assert!(ok >= 150, "only {ok} of 200 POSTs succeeded");
+    // Only POSTs that were on their way to "b" when it died may fail, and
+    // round robin gave "b" a third of them (how many were still in flight
+    // at the kill depends on timing).
+    assert!(ok >= 200 - 200 / 3 - 10, "only {ok} of 200 POSTs succeeded");
 }
