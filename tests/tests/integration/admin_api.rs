@@ -210,6 +210,11 @@ async fn server_actions_need_the_token_and_the_same_site() {
         "up",
         "a refused request changes nothing"
     );
+    let r = admin_post(admin, "/api/reload", None, None).await;
+    assert_eq!(
+        r.status, 401,
+        "reload is gated like every mutating endpoint"
+    );
 
     let r = admin_post(admin, &drain, Some("s3cret"), Some("http://evil.example")).await;
     assert_eq!(
