@@ -312,10 +312,16 @@ impl Validator<'_> {
             return Err(self.err("listener", "at least one [[listener]] is required"));
         }
         let admin = match f.admin {
-            Some(a) => Some(AdminConfig {
-                bind: self.socket_addr("admin.bind", &a.bind)?,
-                token: a.token,
-            }),
+            Some(a) => {
+                // An empty token would match a request without one.
+                if a.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                    return Err(self.err("admin.token", "admin.token: must not be empty"));
+                }
+                Some(AdminConfig {
+                    bind: self.socket_addr("admin.bind", &a.bind)?,
+                    token: a.token,
+                })
+            }
             None => None,
         };
         let access_log = match f.access_log.as_deref() {

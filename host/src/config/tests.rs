@@ -179,3 +179,14 @@ fn access_log_is_off_by_default_and_checked() {
     let e = err(&format!("access_log = \"verbose\"\n{MINIMAL}"));
     assert!(e.contains("test.toml:1") && e.contains("access_log"), "{e}");
 }
+
+#[test]
+fn an_empty_admin_token_is_refused() {
+    let e = err(&format!(
+        "[admin]\nbind = \"127.0.0.1:9901\"\ntoken = \"\"\n{MINIMAL}"
+    ));
+    assert!(
+        e.contains("test.toml:3") && e.contains("admin.token"),
+        "{e}"
+    );
+}

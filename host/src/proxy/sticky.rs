@@ -43,7 +43,12 @@ impl Sticky {
         addresses: &[String],
     ) -> Option<Self> {
         let ids: Vec<String> = addresses.iter().map(|a| server_id(pool, a)).collect();
-        let age = max_age.map_or(String::new(), |d| format!("; Max-Age={}", d.as_secs()));
+        // Whole seconds, rounded up: "500ms" must not become Max-Age=0,
+        // which tells the browser to delete the cookie.
+        let age = max_age.map_or(String::new(), |d| {
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            format!("; Max-Age={secs}")
+        });
         let mut set = Vec::with_capacity(ids.len());
         for id in &ids {
             let base = format!("{name}={id}; Path=/{age}; HttpOnly; SameSite=Lax");
@@ -139,6 +144,13 @@ mod tests {
         // Same inputs, same id (other instances agree); other pool, other id.
         assert_eq!(id, server_id("api", "10.0.0.2:80"));
         assert_ne!(id, server_id("web", "10.0.0.2:80"));
+    }
+
+    #[test]
+    fn a_sub_second_max_age_rounds_up_not_to_zero() {
+        let s = sticky(Some(Duration::from_millis(500)));
+        let v = s.set_cookie(0, false).expect("server 0");
+        assert!(v.to_str().expect("ascii").contains("; Max-Age=1;"), "{v:?}");
     }
 
     #[test]
