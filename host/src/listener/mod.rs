@@ -131,6 +131,10 @@ pub async fn serve(
         let s = settings.load_full();
         let _ = stream.set_nodelay(true);
         let Some(ip_slot) = s.per_ip.admit(peer.ip()) else {
+            // A refused connection keeps its `max_connections` slot until
+            // the refusal is done (bounded by header_timeout for the TLS
+            // handshake, 1 s for the write): refusals cannot pile up past
+            // the listener's limit.
             match &s.tls {
                 // The 429 must be spoken in TLS to be read at all.
                 Some(acceptor) => {
@@ -139,10 +143,14 @@ pub async fn serve(
                         if let Ok(s) = acceptor.accept(stream).await {
                             per_ip::refuse(s).await;
                         }
+                        drop(permit);
                     });
                 }
                 None => {
-                    tracker.spawn(per_ip::refuse(stream));
+                    tracker.spawn(async move {
+                        per_ip::refuse(stream).await;
+                        drop(permit);
+                    });
                 }
             }
             continue;
