@@ -186,7 +186,15 @@ impl Proxy {
     ) -> (Response<RespBody>, Recorder) {
         let started = std::time::Instant::now();
         let rt = self.runtime.load_full();
-        let log = rt.access_log.capture(&req, conn.peer.ip());
+        // The client as the rate limit sees it: behind a trusted proxy, the
+        // forwarded address (NGINX's $remote_addr with the realip module).
+        let log = rt.access_log.capture(&req, || {
+            headers::client_ip(
+                conn.peer.ip(),
+                req.headers(),
+                &conn.listener.cfg.trusted_proxies,
+            )
+        });
         let mut at = Reached::default();
         let resp = match self.pipeline(&rt, req, conn, &mut at).await {
             Ok(r) => r,

@@ -177,3 +177,34 @@ async fn off_by_default() {
     assert_eq!(a.hits(), 3);
     assert_eq!(cap.access_lines(), Vec::<String>::new(), "{}", cap.text());
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
+    let cap = Captured::default();
+    let w = cap.clone();
+    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
+        move || w.clone(),
+        "info",
+    ));
+    let a = Origin::start("a").await;
+    let cfg = format!(
+        "access_log = \"json\"\n{}",
+        pool_config(&[&a], "round_robin", "").replace(
+            "name = \"web\"\n",
+            "name = \"web\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n"
+        )
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let forwarded = Request::get("/")
+        .header("x-forwarded-for", "198.51.100.9, 203.0.113.7")
+        .body(Full::<Bytes>::default())
+        .expect("request");
+    assert_eq!(proxy.send(forwarded).await.status, 200);
+    assert!(
+        eventually(Duration::from_secs(5), || cap.access_lines().len() == 1).await,
+        "{}",
+        cap.text()
+    );
+    let v: Value = serde_json::from_str(&cap.access_lines()[0]).expect("json line");
+    assert_eq!(v["client"], "203.0.113.7", "{v}");
+}
