@@ -26,6 +26,7 @@ use crate::config::RateLimitConfig;
 use gcra::{Gcra, Outcome};
 use http::HeaderMap;
 use local::Table;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,7 +69,11 @@ pub struct Limiter {
     cfg: RateLimitConfig,
     gcra: Gcra,
     ips: Table<IpAddr>,
-    values: Table<Vec<u8>>,
+    /// Header values by a 128-bit keyed digest, not the value itself: a
+    /// key costs the same few bytes however long a client makes its header
+    /// (up to `max_header_bytes`).
+    values: Table<u128>,
+    digest: [RandomState; 2],
     /// Local TATs are ns since this instant.
     epoch: Instant,
     shared: Option<Arc<redis::Store>>,
@@ -89,6 +94,7 @@ impl Limiter {
             gcra,
             ips: Table::default(),
             values: Table::default(),
+            digest: [RandomState::new(), RandomState::new()],
             epoch: Instant::now(),
             shared,
             rejected: AtomicU64::new(0),
@@ -131,8 +137,15 @@ impl Limiter {
     pub fn check_local(&self, key: Key<'_>, now: u64) -> Outcome {
         match key {
             Key::Ip(ip) => self.ips.check(&ip, now, &self.gcra),
-            Key::Value(v) => self.values.check(v, now, &self.gcra),
+            Key::Value(v) => self.values.check(&self.digest(v), now, &self.gcra),
         }
+    }
+
+    /// Two independent keyed 64-bit hashes of a header value: random per
+    /// limiter, so collisions can be neither predicted nor aimed at.
+    fn digest(&self, v: &[u8]) -> u128 {
+        let [a, b] = &self.digest;
+        (u128::from(a.hash_one(v)) << 64) | u128::from(b.hash_one(v))
     }
 
     /// Keys held locally now.
