@@ -510,3 +510,36 @@ async fn a_sticky_cookie_set_over_tls_is_secure() {
         "{set}"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_still_handshaking_holds_its_max_connections_slot() {
+    let pki = Pki::new();
+    let dir = scratch("refusal-slot");
+    write_leaf(&dir, "site", &pki.leaf(&["a.test"]));
+    let a = Origin::start("a").await;
+    let lines = format!(
+        "{}\nmax_connections = 2\nmax_connections_per_ip = 1\nheader_timeout = \"1s\"",
+        tls_line(&dir, "site")
+    );
+    let proxy = tls_proxy(&a, &lines).await;
+    let client = pki.client(&[b"http/1.1"], BOTH);
+
+    // One admitted connection, held open: slot 1, and the address's one.
+    let mut held = http1(connect(proxy.addr, "a.test", client.clone()).await).await;
+    assert_eq!(get1(&mut held, "a.test", "/").await.1.status, 200);
+    // Over the per-IP limit and silent: its refusal waits for a ClientHello
+    // until header_timeout, holding slot 2 all that time.
+    let silent_at = Instant::now();
+    let _silent = TcpStream::connect(proxy.addr).await.expect("connect");
+    // So the next connection is not even accepted before then; it is then
+    // refused in TLS.
+    let mut third = connect(proxy.addr, "a.test", client).await;
+    let answer = read_all(&mut third).await;
+    assert_eq!(status_of(&answer), 429, "{answer}");
+    assert!(
+        silent_at.elapsed() >= Duration::from_millis(950),
+        "accepted after {:?}, before the silent refusal gave its slot back",
+        silent_at.elapsed()
+    );
+    assert_eq!(a.hits(), 1);
+}
