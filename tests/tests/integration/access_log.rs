@@ -27,6 +27,17 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// The binary's subscriber, writing here, for this thread until the
+    /// guard drops.
+    fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let cap = Captured::default();
+        let w = cap.clone();
+        let guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
+            move || w.clone(),
+            "info",
+        ));
+        (cap, guard)
+    }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("capture")).into_owned()
     }
@@ -70,12 +81,7 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 
 #[tokio::test]
 async fn json_lines_carry_every_field() {
-    let cap = Captured::default();
-    let w = cap.clone();
-    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
-        move || w.clone(),
-        "info",
-    ));
+    let (cap, _guard) = Captured::install();
     let (a, proxy) = start(Some("json")).await;
 
     assert_eq!(proxy.send(get("/hello?x=1")).await.status, 200);
@@ -114,12 +120,7 @@ async fn json_lines_carry_every_field() {
 
 #[tokio::test]
 async fn combined_lines_follow_the_combined_format() {
-    let cap = Captured::default();
-    let w = cap.clone();
-    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
-        move || w.clone(),
-        "info",
-    ));
+    let (cap, _guard) = Captured::install();
     let (a, proxy) = start(Some("combined")).await;
 
     assert_eq!(proxy.send(get("/hello")).await.status, 200);
@@ -155,12 +156,7 @@ async fn combined_lines_follow_the_combined_format() {
 
 #[tokio::test]
 async fn off_by_default() {
-    let cap = Captured::default();
-    let w = cap.clone();
-    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
-        move || w.clone(),
-        "info",
-    ));
+    let (cap, _guard) = Captured::install();
     let (a, proxy) = start(None).await;
     for _ in 0..3 {
         assert_eq!(proxy.send(get("/hello")).await.status, 200);
@@ -180,12 +176,7 @@ async fn off_by_default() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
-    let cap = Captured::default();
-    let w = cap.clone();
-    let _guard = tracing::subscriber::set_default(switchyard::logging::subscriber_with(
-        move || w.clone(),
-        "info",
-    ));
+    let (cap, _guard) = Captured::install();
     let a = Origin::start("a").await;
     let cfg = format!(
         "access_log = \"json\"\n{}",
