@@ -40,16 +40,11 @@ impl AccessLog {
         }
     }
 
-    /// The request's entry, when the log is on; `client` is asked only then.
-    pub fn capture<B>(
-        self,
-        req: &Request<B>,
-        client: impl FnOnce() -> IpAddr,
-    ) -> Option<Box<Entry>> {
+    /// The request's entry, when the log is on.
+    pub fn capture<B>(self, req: &Request<B>, client: IpAddr) -> Option<Box<Entry>> {
         if self == AccessLog::Off {
             return None;
         }
-        let client = client();
         let h = |name| {
             req.headers()
                 .get(name)

@@ -186,17 +186,17 @@ impl Proxy {
     ) -> (Response<RespBody>, Recorder) {
         let started = std::time::Instant::now();
         let rt = self.runtime.load_full();
-        // The client as the rate limit sees it: behind a trusted proxy, the
-        // forwarded address (NGINX's $remote_addr with the realip module).
-        let log = rt.access_log.capture(&req, || {
-            headers::client_ip(
-                conn.peer.ip(),
-                req.headers(),
-                &conn.listener.cfg.trusted_proxies,
-            )
-        });
+        // Behind a trusted proxy, the forwarded address (NGINX's
+        // $remote_addr with the realip module): what the rate limit keys
+        // on, the forwarding headers carry and the access log records.
+        let client_ip = headers::client_ip(
+            conn.peer.ip(),
+            req.headers(),
+            &conn.listener.cfg.trusted_proxies,
+        );
+        let log = rt.access_log.capture(&req, client_ip);
         let mut at = Reached::default();
-        let resp = match self.pipeline(&rt, req, conn, &mut at).await {
+        let resp = match self.pipeline(&rt, req, conn, client_ip, &mut at).await {
             Ok(r) => r,
             Err(e) => e.response(),
         };
@@ -223,6 +223,7 @@ impl Proxy {
         rt: &'rt Runtime,
         req: Request<Incoming>,
         conn: &ConnCtx,
+        client_ip: IpAddr,
         at: &mut Reached<'rt>,
     ) -> Result<Response<RespBody>, ProxyError> {
         let lcfg = &conn.listener.cfg;
@@ -261,7 +262,6 @@ impl Proxy {
         let mut pool_name = route.pick_pool();
 
         let peer_trusted = headers::Forwarding::is_trusted(conn.peer.ip(), &lcfg.trusted_proxies);
-        let client_ip = headers::client_ip(conn.peer.ip(), &parts.headers, &lcfg.trusted_proxies);
         if let Some(limiter) = (route.cfg.rate_limit.as_ref()).and_then(|n| rt.rate_limits.get(n)) {
             match limiter.admit(client_ip, &parts.headers).await {
                 Decision::Allow => {}
