@@ -14,6 +14,7 @@
 
 mod bindings;
 mod breaker;
+mod fair;
 mod host_impl;
 mod kv;
 mod registry;

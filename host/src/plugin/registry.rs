@@ -16,6 +16,7 @@ use super::bindings::switchyard::plugin::types;
 use super::bindings::switchyard::plugin::types::Hooks;
 use super::bindings::{Plugin, PluginPre};
 use super::breaker::{Admit, Breaker};
+use super::fair;
 use super::host_impl::{RequestInfo, StoreState};
 use super::kv::Kv;
 use super::runtime::{self, PluginError, Runtime};
@@ -246,7 +247,7 @@ impl PluginSlot {
             Err(e) => Err(e),
             Ok(mut live) => {
                 runtime::arm(&mut live.store, self.cfg.timeout);
-                match f(&live.bindings, &mut live.store).await {
+                match fair::fair(f(&live.bindings, &mut live.store)).await {
                     Ok(r) => {
                         generation.checkin(live);
                         Ok(r)

@@ -1,0 +1,167 @@
+//! Guest calls that share their worker fairly.
+//!
+//! A guest that runs long yields at every epoch tick (see `runtime.rs`):
+//! wasmtime's yield wakes its own task and returns `Pending`. On a
+//! single-threaded worker that task is then polled again almost at once,
+//! and the worker looks at its sockets only every few dozen polls — so a
+//! looping guest would starve every other connection on its worker for
+//! most of its deadline. [`fair`] turns each such self-wake into
+//! `tokio::task::yield_now`, whose wake-up tokio defers until the worker has
+//! polled its I/O driver: between two slices of guest time, every request
+//! that became ready on that worker runs.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// Runs `fut` (a guest call); see the module docs.
+pub async fn fair<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let noting = Arc::new(Noting::default());
+    let waker = Waker::from(noting.clone());
+    loop {
+        let polled = std::future::poll_fn(|cx| {
+            noting.set_task(cx.waker());
+            noting.polling.store(true, Ordering::SeqCst);
+            noting.woke.store(false, Ordering::SeqCst);
+            let r = fut.as_mut().poll(&mut Context::from_waker(&waker));
+            noting.polling.store(false, Ordering::SeqCst);
+            Poll::Ready(r)
+        })
+        .await;
+        match polled {
+            Poll::Ready(out) => return out,
+            // Woke itself while being polled: a guest yield. Let the
+            // worker's other tasks and its I/O go first.
+            Poll::Pending if noting.woke.load(Ordering::SeqCst) => tokio::task::yield_now().await,
+            // Waiting on something else (host I/O): its wake reaches the
+            // task through `noting`.
+            Poll::Pending => {
+                std::future::poll_fn(|cx| {
+                    if noting.woke.swap(false, Ordering::SeqCst) {
+                        Poll::Ready(())
+                    } else {
+                        noting.set_task(cx.waker());
+                        Poll::Pending
+                    }
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// The waker handed to the guest call: wakes during a poll are only noted
+/// (they are the guest's own yields); later ones reach the task.
+#[derive(Default)]
+struct Noting {
+    task: Mutex<Option<Waker>>,
+    polling: AtomicBool,
+    woke: AtomicBool,
+}
+
+impl Noting {
+    fn set_task(&self, w: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if !task.as_ref().is_some_and(|t| t.will_wake(w)) {
+            *task = Some(w.clone());
+        }
+    }
+}
+
+impl Wake for Noting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woke.store(true, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst)
+            && let Some(t) = self
+                .task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+        {
+            t.wake_by_ref();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A busy "guest" that yields like wasmtime does, for `total`.
+    async fn spin(total: Duration) {
+        let end = Instant::now() + total;
+        while Instant::now() < end {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(1) {}
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spinning_call_lets_io_through() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let spinner = tokio::spawn(fair(spin(Duration::from_millis(300))));
+        // A connection accepted and answered on the same thread while the
+        // guest spins: each round trip must not wait for the spin to end.
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.expect("accept");
+            for _ in 0..5 {
+                s.readable().await.expect("readable");
+                let mut b = [0u8; 1];
+                let _ = s.try_read(&mut b);
+                s.writable().await.expect("writable");
+                let _ = s.try_write(b"x");
+            }
+        });
+        let client = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(addr).expect("connect");
+            let mut worst = Duration::ZERO;
+            for _ in 0..5 {
+                let t = Instant::now();
+                c.write_all(b"x").expect("write");
+                let mut b = [0u8; 1];
+                c.read_exact(&mut b).expect("read");
+                worst = worst.max(t.elapsed());
+            }
+            worst
+        });
+        server.await.expect("server");
+        spinner.await.expect("spinner");
+        let worst = client.join().expect("client");
+        assert!(
+            worst < Duration::from_millis(40),
+            "round trip took {worst:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_on_io_completes() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiter = tokio::spawn(fair(async move { rx.await.expect("sent") + 1 }));
+        tokio::task::yield_now().await;
+        tx.send(41).expect("send");
+        assert_eq!(waiter.await.expect("join"), 42);
+    }
+}
