@@ -15,8 +15,10 @@ use crate::config::{Config, ListenerConfig};
 use crate::listener;
 use crate::plugin::PluginSet;
 use crate::proxy::Proxy;
+use crate::workers::Workers;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
+use std::net::TcpListener as StdListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -101,6 +103,8 @@ pub struct Shared {
     tracker: TaskTracker,
     shutdown_timeout: std::sync::Mutex<Duration>,
     path: std::path::PathBuf,
+    /// The event loops listeners accept on.
+    workers: Workers,
     /// Watches `watch = true` plugin files while it lives.
     watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
     /// Config loaded and listeners bound, not shutting down: `/ready`.
@@ -119,15 +123,16 @@ struct Bound {
     /// Stops this listener alone (a reload removed it); a child of the
     /// server's shutdown token.
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    /// Its accept loops, one per worker.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// What a reload does to one listener of the new config.
 enum Plan {
     /// Same address: keep the socket, swap the settings.
     Keep(usize, ListenerConfig),
-    /// New or moved: this freshly bound socket.
-    Bind(ListenerConfig, TcpListener),
+    /// New or moved: these freshly bound sockets (one per worker).
+    Bind(ListenerConfig, Vec<StdListener>),
 }
 
 impl Server {
@@ -137,19 +142,21 @@ impl Server {
             .await
             .map_err(|(name, source)| StartError::Plugin { name, source })?;
         let watcher = std::sync::Mutex::new(plugins.watch());
-        let proxy = Arc::new(Proxy::new(&cfg, plugins));
+        let workers =
+            Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
+        let proxy = Arc::new(Proxy::new(&cfg, plugins, workers.len()));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut sockets = Vec::new();
         for l in &cfg.listeners {
-            let tcp = bind(&l.name, l.bind)?;
+            let tcp = bind(&l.name, l.bind, workers.len())?;
             sockets.push((l.clone(), tcp));
         }
         let admin_tcp = match &cfg.admin {
             Some(a) if !a.bind.ip().is_loopback() && a.token.is_none() => {
                 return Err(StartError::AdminWithoutToken(a.bind));
             }
-            Some(a) => Some((bind("admin", a.bind)?, a.token.clone())),
+            Some(a) => Some((bind_admin(a.bind)?, a.token.clone())),
             None => None,
         };
         let admin_addr = admin_tcp.as_ref().map(|(t, _)| {
@@ -165,6 +172,7 @@ impl Server {
             tracker,
             shutdown_timeout: std::sync::Mutex::new(cfg.shutdown_timeout),
             path: cfg.path.clone(),
+            workers,
             watcher,
             ready: AtomicBool::new(false),
             started: std::time::Instant::now(),
@@ -225,12 +233,15 @@ impl Server {
     /// `shutdown_timeout`. `/ready` answers 503 from the first moment; the
     /// admin listener stays up until the drain is over. Returns `true` when
     /// everything finished in time.
-    pub async fn shutdown(self) -> bool {
+    pub async fn shutdown(mut self) -> bool {
         let shared = &self.shared;
         shared.ready.store(false, Ordering::Relaxed);
         shared.shutdown.cancel();
-        let tasks: Vec<JoinHandle<()>> =
-            shared.lock_listeners().drain(..).map(|b| b.task).collect();
+        let tasks: Vec<JoinHandle<()>> = shared
+            .lock_listeners()
+            .drain(..)
+            .flat_map(|b| b.tasks)
+            .collect();
         for t in tasks {
             let _ = t.await;
         }
@@ -249,10 +260,20 @@ impl Server {
             );
         }
         self.admin_stop.cancel();
-        if let Some(a) = self.admin {
+        if let Some(a) = self.admin.take() {
             let _ = a.await;
         }
         done
+    }
+}
+
+impl Drop for Server {
+    /// A server dropped without [`Server::shutdown`] (a test's) stops
+    /// serving at once: its workers end, with whatever runs on them.
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+        self.admin_stop.cancel();
+        self.shared.workers.stop();
     }
 }
 
@@ -290,32 +311,46 @@ impl Shared {
         self.started.elapsed()
     }
 
-    /// Starts accepting on `tcp` for listener `cfg`.
+    /// Starts accepting for listener `cfg`: socket `i` on worker `i`.
     fn serve(
         &self,
         cfg: ListenerConfig,
-        tcp: TcpListener,
+        sockets: Vec<StdListener>,
         previous: Option<&listener::Settings>,
     ) -> Bound {
-        let addr = tcp.local_addr().unwrap_or(cfg.bind);
-        tracing::info!(listener = %cfg.name, %addr, "listening");
+        let addr = sockets
+            .first()
+            .and_then(|s| s.local_addr().ok())
+            .unwrap_or(cfg.bind);
+        tracing::info!(listener = %cfg.name, %addr, workers = sockets.len(), "listening");
         let (name, bind) = (cfg.name.clone(), cfg.bind);
         let settings = Arc::new(ArcSwap::new(listener::Settings::new(cfg, previous)));
         let stop = self.shutdown.child_token();
-        let task = tokio::spawn(listener::serve(
-            tcp,
-            settings.clone(),
-            self.proxy.clone(),
-            stop.clone(),
-            self.tracker.clone(),
-        ));
+        let tasks = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, socket)| {
+                let (settings, proxy) = (settings.clone(), self.proxy.clone());
+                let (stop, tracker) = (stop.clone(), self.tracker.clone());
+                let name = name.clone();
+                // A socket joins the reactor of the worker that accepts on it.
+                self.workers.handle(i).spawn(async move {
+                    match TcpListener::from_std(socket) {
+                        Ok(tcp) => listener::serve(tcp, settings, proxy, stop, tracker).await,
+                        Err(e) => {
+                            tracing::error!(listener = %name, error = %e, "cannot serve socket")
+                        }
+                    }
+                })
+            })
+            .collect();
         Bound {
             name,
             bind,
             addr,
             settings,
             stop,
-            task,
+            tasks,
         }
     }
 
@@ -403,10 +438,12 @@ impl Shared {
                     plans.push(Plan::Keep(i, l.clone()));
                 }
                 None => {
-                    let tcp = listener::bind(l.bind).map_err(|source| ReloadError::Bind {
-                        name: l.name.clone(),
-                        addr: l.bind,
-                        source,
+                    let tcp = listener::bind(l.bind, self.workers.len()).map_err(|source| {
+                        ReloadError::Bind {
+                            name: l.name.clone(),
+                            addr: l.bind,
+                            source,
+                        }
                     })?;
                     plans.push(Plan::Bind(l.clone(), tcp));
                 }
@@ -422,34 +459,41 @@ impl Shared {
     }
 }
 
-/// Binds listener `name` at `addr`.
-fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    listener::bind(addr).map_err(|source| StartError::Bind {
+/// Binds listener `name` at `addr`, one socket per worker.
+fn bind(name: &str, addr: SocketAddr, workers: usize) -> Result<Vec<StdListener>, StartError> {
+    listener::bind(addr, workers).map_err(|source| StartError::Bind {
         name: name.to_string(),
         addr,
         source,
     })
 }
 
+/// Binds the admin listener (served on the caller's runtime, not a worker).
+fn bind_admin(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let err = |source| StartError::Bind {
+        name: "admin".to_string(),
+        addr,
+        source,
+    };
+    let mut sockets = listener::bind(addr, 1).map_err(err)?;
+    let socket = sockets
+        .pop()
+        .ok_or_else(|| err(std::io::ErrorKind::AddrNotAvailable.into()))?;
+    TcpListener::from_std(socket).map_err(err)
+}
+
 /// Runs `cfg` until SIGTERM/SIGINT; SIGHUP reloads the config file.
 /// `before` runs inside the runtime first (the `--demo` origins use it).
+///
+/// Requests are served by the `workers` event loops ([`Workers`]); this
+/// thread's own runtime runs the rest: signals, reloads, the admin API,
+/// health checks, plugin file watching.
 pub fn run(cfg: Config, before: impl FnOnce() -> Vec<JoinHandle<()>>) -> Result<(), StartError> {
-    let workers = match cfg.workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    // One worker: a current-thread runtime (no work-stealing overhead).
-    let rt = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    }
-    .map_err(StartError::Runtime)?;
+    let workers = crate::workers::count(cfg.workers);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
     rt.block_on(async move {
         let _extra = before();
         // Handlers first: a SIGTERM that arrives while listeners are being

@@ -27,22 +27,35 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Binds `addr` with a deep accept backlog (bursts of new connections wait
-/// in the kernel instead of being refused).
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
+/// Binds `addr` once per worker (`workers` sockets, at least one), each
+/// with `SO_REUSEPORT` so the kernel spreads new connections over the
+/// workers, and a deep accept backlog (bursts of new connections wait in
+/// the kernel instead of being refused). Port 0 picks one port for all.
+pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = bind_one(addr)?;
+    let addr = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..workers {
+        all.push(bind_one(addr)?);
+    }
+    Ok(all)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 /// What a listener applies to each new connection, built once per config.
@@ -110,11 +123,6 @@ pub async fn serve(
 ) {
     let name = settings.load().ctx.cfg.name.clone();
     loop {
-        let slots = settings.load().slots.clone();
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.cancelled() => break,
-        };
         let (stream, peer) = tokio::select! {
             r = tcp.accept() => match r {
                 Ok(x) => x,
@@ -125,6 +133,16 @@ pub async fn serve(
                     continue;
                 }
             },
+            _ = shutdown.cancelled() => break,
+        };
+        // Accepted first, then a `max_connections` slot: every worker has a
+        // socket of its own, and a worker holding a slot while it waits on
+        // an idle socket would starve another worker's backlog. Over the
+        // limit, this one connection waits here, unread, as it would in
+        // the backlog; the loop accepts no more until it has a slot.
+        let slots = settings.load().slots.clone();
+        let permit = tokio::select! {
+            p = slots.acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.cancelled() => break,
         };
         // Settings as of now: a reload may have swapped them while we waited.

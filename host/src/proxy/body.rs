@@ -4,18 +4,24 @@
 //!   bodies are buffered so a retry can resend them), or the client's stream
 //!   (with the already-read prefix and the `max_body_bytes` limit).
 //! - [`RespBody`]: what goes to the client: a short text the proxy made, or
-//!   the upstream's stream, which hands its connection back to the keep-alive
-//!   pool the moment it ends (and releases the server's active count).
+//!   the upstream's body ([`UpstreamBody`]), read from the server's
+//!   connection as the client takes it, which hands the connection back to
+//!   the keep-alive pool the moment it ends (and releases the server's
+//!   active count).
 
+use super::upstream::{ConnPool, UpConn};
 use crate::balance::ActiveGuard;
+use crate::http1::Framing;
+use crate::http1::conn::BodyState;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Errors crossing body boundaries.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::http1::conn::BoxError;
 
 /// The client's body went over `max_body_bytes`.
 #[derive(Debug, thiserror::Error)]
@@ -43,14 +49,6 @@ impl ReqBody {
     /// An empty body.
     pub fn empty() -> Self {
         ReqBody::Full(None)
-    }
-
-    /// A copy to send again, if this body can be replayed.
-    pub fn replay(&self) -> Option<ReqBody> {
-        match self {
-            ReqBody::Full(b) => Some(ReqBody::Full(b.clone())),
-            ReqBody::Stream { .. } => None,
-        }
     }
 }
 
@@ -116,25 +114,12 @@ impl Body for ReqBody {
     }
 }
 
-/// Gives a finished upstream connection back to its pool.
-pub trait Reuse: Send + Sync {
-    /// Called once the response body has been read to its end.
-    fn reuse(self: Box<Self>);
-}
-
 /// Response body sent to the client.
 pub enum RespBody {
     /// A proxy-made body (errors, redirects).
     Full(Option<Bytes>),
     /// The upstream's body.
-    Upstream {
-        /// The stream.
-        inner: Incoming,
-        /// Returns the connection to the pool at the end.
-        reuse: Option<Box<dyn Reuse>>,
-        /// Keeps the server's active count until the body ends.
-        active: Option<ActiveGuard>,
-    },
+    Upstream(UpstreamBody),
 }
 
 impl RespBody {
@@ -159,68 +144,102 @@ impl Body for RespBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            RespBody::Upstream {
-                inner,
-                reuse,
-                active,
-            } => {
-                let r = std::task::ready!(Pin::new(&mut *inner).poll_frame(cx));
-                match r {
-                    Some(Ok(f)) => {
-                        if inner.is_end_stream() {
-                            finish(reuse, active);
-                        }
-                        Poll::Ready(Some(Ok(f)))
-                    }
-                    Some(Err(e)) => {
-                        // A broken upstream body: the connection is not reused.
-                        reuse.take();
-                        active.take();
-                        Poll::Ready(Some(Err(Box::new(e))))
-                    }
-                    None => {
-                        finish(reuse, active);
-                        Poll::Ready(None)
-                    }
-                }
-            }
+            RespBody::Upstream(u) => u.poll_data(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             RespBody::Full(b) => b.is_none(),
-            RespBody::Upstream { inner, .. } => inner.is_end_stream(),
+            RespBody::Upstream(u) => u.state.is_done(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             RespBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            RespBody::Upstream { inner, .. } => inner.size_hint(),
+            RespBody::Upstream(u) => match u.state.remaining() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::new(),
+            },
         }
     }
 }
 
-fn finish(reuse: &mut Option<Box<dyn Reuse>>, active: &mut Option<ActiveGuard>) {
-    active.take();
-    if let Some(r) = reuse.take() {
-        r.reuse();
-    }
+/// A response body read from the server's connection as the client takes
+/// it. When it ends cleanly the connection goes back to its pool (if the
+/// server allows reuse) and the server's active count is released; if it
+/// breaks or is dropped early, the connection is closed.
+pub struct UpstreamBody {
+    conn: Option<UpConn>,
+    state: BodyState,
+    keep_alive: bool,
+    /// Where the connection returns; `None`: never reused.
+    home: Option<Arc<ConnPool>>,
+    /// Keeps the server's active count until the body ends.
+    active: Option<ActiveGuard>,
 }
 
-impl Drop for RespBody {
-    fn drop(&mut self) {
-        // An empty upstream body (e.g. 204, HEAD, Content-Length: 0) may never
-        // be polled: hand the connection back if it is complete.
-        if let RespBody::Upstream {
-            inner,
-            reuse,
-            active,
-        } = self
-            && inner.is_end_stream()
+impl UpstreamBody {
+    /// The body of an answer whose head was just read from `conn`.
+    pub fn new(
+        conn: UpConn,
+        framing: Framing,
+        keep_alive: bool,
+        home: Option<Arc<ConnPool>>,
+        active: ActiveGuard,
+    ) -> Self {
+        let mut b = Self {
+            conn: Some(conn),
+            state: BodyState::new(framing),
+            keep_alive,
+            home,
+            active: Some(active),
+        };
+        // No body at all (HEAD, 204, 304, Content-Length: 0): the exchange
+        // is complete now, whether or not the body is ever polled.
+        if b.state.is_done() {
+            b.finish();
+        }
+        b
+    }
+
+    /// The server this body comes from (while its active count is held).
+    pub fn active(&self) -> Option<&ActiveGuard> {
+        self.active.as_ref()
+    }
+
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match std::task::ready!(conn.poll_body(&mut self.state, cx)) {
+            Some(Ok(data)) => {
+                if self.state.is_done() {
+                    self.finish();
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Some(Err(e)) => {
+                // A broken upstream body: the connection is not reused.
+                self.conn = None;
+                self.active = None;
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            None => {
+                self.finish();
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    /// The exchange is complete: release the server, return the connection.
+    fn finish(&mut self) {
+        self.active = None;
+        if let (Some(conn), Some(home)) = (self.conn.take(), &self.home)
+            && conn.reusable(self.keep_alive, &self.state)
         {
-            finish(reuse, active);
+            home.put(conn);
         }
     }
 }

@@ -12,43 +12,17 @@
 //! - a 503 is the server shedding load: returned, never retried;
 //! - when tries run out, the last upstream answer is returned.
 
-use super::body::{BodyTooLarge, ReqBody, RespBody};
+use super::body::{BodyTooLarge, BoxError, ReqBody, RespBody, UpstreamBody};
 use super::error::ProxyError;
+use super::head::Head;
 use super::headers;
 use super::pool::Pool;
-use super::upstream::ReturnToPool;
+use super::upstream::{ConnPool, UpConn};
 use crate::balance::PickContext;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use crate::http1::{ResponseHead, SendError};
+use http::{Method, Response, StatusCode, Version};
+use std::sync::Arc;
 use tokio::time::{Instant, timeout_at};
-
-/// The upstream request's head; rebuilt for every try.
-pub struct Head {
-    /// Method.
-    pub method: Method,
-    /// Origin-form URI (path and query).
-    pub uri: Uri,
-    /// Headers, already rewritten for the upstream.
-    pub headers: HeaderMap,
-}
-
-impl Head {
-    /// The request for one try. Headers are copied only when a later try
-    /// might need them again (a retry after the request went out);
-    /// otherwise they move.
-    fn request(&mut self, body: ReqBody, keep: bool) -> Request<ReqBody> {
-        let mut r = Request::new(body);
-        *r.method_mut() = self.method.clone();
-        *r.uri_mut() = self.uri.clone();
-        *r.version_mut() = Version::HTTP_11;
-        *r.headers_mut() = if keep {
-            self.headers.clone()
-        } else {
-            std::mem::take(&mut self.headers)
-        };
-        r
-    }
-}
 
 /// Is a retry after the request went out safe for this method (RFC 9110 §9.2.2)?
 fn idempotent(m: &Method) -> bool {
@@ -59,21 +33,23 @@ fn idempotent(m: &Method) -> bool {
 }
 
 /// Forwards one request to `pool`; returns the upstream response (body
-/// streaming) or the error that decides the proxy's own answer.
+/// streaming) with the position of the server that gave it, or the error
+/// that decides the proxy's own answer.
 pub async fn forward(
     pool: &Pool,
-    mut head: Head,
-    body: ReqBody,
+    head: Head,
+    mut body: ReqBody,
     ctx: &PickContext<'_>,
-) -> Result<Response<RespBody>, ProxyError> {
+) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
     let deadline = Instant::now() + cfg.request_timeout;
-    let replayable = body.replay().is_some();
+    // A buffered body can be sent again; a streamed one only while none of
+    // it has been read.
+    let replayable = matches!(body, ReqBody::Full(_));
     let retry_sent = replayable && idempotent(&head.method);
-    let mut body = Some(body);
     let mut tried: Vec<usize> = Vec::with_capacity(1 + cfg.retries as usize);
     let mut cands = Vec::with_capacity(pool.servers.len());
-    let mut last: Option<Result<Response<RespBody>, ProxyError>> = None;
+    let mut last: Option<Result<(Response<RespBody>, usize), ProxyError>> = None;
 
     for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
@@ -84,7 +60,7 @@ pub async fn forward(
         let backend = &pool.servers[idx];
         let active = backend.start_request();
 
-        let conn = match timeout_at(deadline, pool.conns[idx].get(cfg.connect_timeout)).await {
+        let mut conn = match timeout_at(deadline, pool.conns[idx].get(cfg.connect_timeout)).await {
             Err(_) => {
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 return Err(ProxyError::Timeout);
@@ -97,16 +73,8 @@ pub async fn forward(
             }
             Ok(Ok(c)) => c,
         };
-        let this_body = if replayable {
-            body.as_ref().and_then(ReqBody::replay)
-        } else {
-            body.take()
-        };
-        let Some(this_body) = this_body else { break };
-        let req = head.request(this_body, retry_sent && !final_try);
-        let mut sender = conn.sender;
         let started = std::time::Instant::now();
-        match timeout_at(deadline, sender.try_send_request(req)).await {
+        match timeout_at(deadline, head.send(&mut conn.conn, &mut body)).await {
             Err(_) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
@@ -114,22 +82,16 @@ pub async fn forward(
             }
             Ok(Ok(resp)) => {
                 backend.observe_latency(started.elapsed());
-                let status = resp.status();
+                let status = resp.status;
                 let bad =
                     status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT;
                 if bad {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
-                let mut resp = into_client_response(
-                    resp,
-                    Box::new(ReturnToPool {
-                        pool: pool.conns[idx].clone(),
-                        sender,
-                    }),
-                    active,
-                );
+                let home = Some(pool.conns[idx].clone());
+                let mut resp = into_client_response(resp, conn.conn, home, active);
                 if bad && retry_sent && !final_try {
-                    last = Some(Ok(resp));
+                    last = Some(Ok((resp, idx)));
                     continue;
                 }
                 super::sticky::stamp(
@@ -139,23 +101,18 @@ pub async fn forward(
                     ctx.pinned,
                     ctx.secure,
                 );
-                return Ok(resp);
+                return Ok((resp, idx));
             }
-            Ok(Err(mut e)) => {
-                if let Some(unsent) = e.take_message() {
-                    // The pooled connection was closed before our request was
-                    // written: nothing reached the server; keep the body.
-                    let (parts, unsent_body) = unsent.into_parts();
-                    head.headers = parts.headers;
-                    body = Some(unsent_body);
-                    last = Some(Err(ProxyError::Upstream));
-                    continue;
-                }
-                let err = e.into_error();
-                if let Some(client_err) = client_body_error(&err) {
-                    return Err(client_err);
-                }
-                let stale = conn.reused && err.is_incomplete_message();
+            Ok(Err(SendError::Unsent(e))) => {
+                // A kept-alive connection the server had closed: nothing of
+                // the request reached it, the body is untouched.
+                tracing::debug!(pool = %cfg.name, server = %backend.address, error = %e, "idle upstream connection was closed");
+                last = Some(Err(ProxyError::Upstream));
+                continue;
+            }
+            Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
+            Ok(Err(err)) => {
+                let stale = conn.reused && matches!(err, SendError::Closed);
                 if !stale {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
@@ -170,37 +127,30 @@ pub async fn forward(
     last.unwrap_or(Err(ProxyError::NoServer))
 }
 
-/// Was the failure the client's body (too large, malformed, cut off)?
-fn client_body_error(err: &hyper::Error) -> Option<ProxyError> {
-    if !err.is_user() {
-        return None;
+/// Was the client's body too large, or malformed / cut off?
+fn client_body_error(err: &BoxError) -> ProxyError {
+    if err.is::<BodyTooLarge>() {
+        ProxyError::BodyTooLarge
+    } else {
+        ProxyError::BadRequest
     }
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(s) = src {
-        if s.is::<BodyTooLarge>() {
-            return Some(ProxyError::BodyTooLarge);
-        }
-        src = s.source();
-    }
-    Some(ProxyError::BadRequest)
 }
 
-/// Turns an upstream response into the client's: hop-by-hop headers removed,
-/// `Via` added, the body streaming and returning its connection at the end.
+/// Turns an upstream response head into the client's response: hop-by-hop
+/// headers removed, `Via` added, the body read from `conn` as the client
+/// takes it and `conn` returned to `home` at its end (`None`: not reused).
 pub fn into_client_response(
-    resp: Response<Incoming>,
-    reuse: Box<dyn super::body::Reuse>,
+    head: ResponseHead,
+    conn: UpConn,
+    home: Option<Arc<ConnPool>>,
     active: crate::balance::ActiveGuard,
 ) -> Response<RespBody> {
-    let (mut parts, inner) = resp.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    headers::append_via(&mut parts.headers, "1.1");
-    Response::from_parts(
-        parts,
-        RespBody::Upstream {
-            inner,
-            reuse: Some(reuse),
-            active: Some(active),
-        },
-    )
+    let body = UpstreamBody::new(conn, head.framing, head.keep_alive, home, active);
+    let mut resp = Response::new(RespBody::Upstream(body));
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = Version::HTTP_11;
+    *resp.headers_mut() = head.headers;
+    headers::strip_hop_by_hop(resp.headers_mut());
+    headers::append_via(resp.headers_mut(), "1.1");
+    resp
 }

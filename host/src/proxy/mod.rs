@@ -17,6 +17,7 @@
 pub mod body;
 pub mod error;
 pub mod forward;
+pub mod head;
 pub mod headers;
 pub mod on_request;
 pub mod pool;
@@ -62,7 +63,13 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the runtime for `cfg` with its loaded `plugins`; pools and
     /// servers that exist in `previous` keep their state.
-    pub fn new(cfg: &Config, previous: Option<&Runtime>, plugins: PluginSet) -> Self {
+    /// Each server's keep-alive pool has one slot per worker.
+    pub fn new(
+        cfg: &Config,
+        previous: Option<&Runtime>,
+        plugins: PluginSet,
+        workers: usize,
+    ) -> Self {
         let pools = cfg
             .pools
             .iter()
@@ -71,7 +78,7 @@ impl Runtime {
                     .and_then(|r| r.pools.get(&p.name))
                     .map(|a| a.as_ref());
                 let plugin = p.plugin.as_deref().and_then(|n| plugins.get(n)).cloned();
-                let pool = Arc::new(Pool::new(p, old, plugin));
+                let pool = Arc::new(Pool::new(p, old, plugin, workers));
                 crate::health::active::spawn(&pool);
                 (p.name.clone(), pool)
             })
@@ -149,14 +156,17 @@ pub struct ConnCtx {
 pub struct Proxy {
     runtime: ArcSwap<Runtime>,
     started: std::time::Instant,
+    /// How many workers serve it (fixed for the process's life).
+    workers: usize,
 }
 
 impl Proxy {
-    /// A proxy serving `cfg` with its loaded `plugins`.
-    pub fn new(cfg: &Config, plugins: PluginSet) -> Self {
+    /// A proxy serving `cfg` with its loaded `plugins` on `workers` workers.
+    pub fn new(cfg: &Config, plugins: PluginSet, workers: usize) -> Self {
         Self {
-            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None, plugins)),
+            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None, plugins, workers)),
             started: std::time::Instant::now(),
+            workers,
         }
     }
 
@@ -173,8 +183,12 @@ impl Proxy {
     /// Publishes a runtime for `cfg` (carrying over server state).
     pub fn reload(&self, cfg: &Config, plugins: PluginSet) {
         let old = self.runtime.load_full();
-        self.runtime
-            .store(Arc::new(Runtime::new(cfg, Some(&old), plugins)));
+        self.runtime.store(Arc::new(Runtime::new(
+            cfg,
+            Some(&old),
+            plugins,
+            self.workers,
+        )));
     }
 
     /// Serves one request. The [`Recorder`] goes with the response body:
@@ -200,19 +214,9 @@ impl Proxy {
             Ok(r) => r,
             Err(e) => e.response(),
         };
-        // The server that answered: the one whose active count the body holds.
-        let server = match (resp.body(), at.pool) {
-            (
-                RespBody::Upstream {
-                    active: Some(g), ..
-                },
-                Some(p),
-            ) => p.servers.iter().position(|b| Arc::ptr_eq(b, g.backend())),
-            _ => None,
-        };
         let cell = rt
             .metrics
-            .cell(at.route, at.pool.map(|p| p.cfg.name.as_str()), server)
+            .cell(at.route, at.pool.map(|p| p.cfg.name.as_str()), at.server)
             .clone();
         let rec = Recorder::new(cell, resp.status().as_u16(), started, log);
         (resp, rec)
@@ -310,7 +314,7 @@ impl Proxy {
             })
             .await?
             {
-                on_request::Decision::Respond(r) => return Ok(r),
+                on_request::Decision::Respond(r) => return Ok(*r),
                 on_request::Decision::Forward { path, pool } => {
                     (plugin_path, plugin_pool) = (path, pool)
                 }
@@ -351,17 +355,21 @@ impl Proxy {
             pinned: pool.pinned(&h),
             secure: conn.listener.scheme == "https",
         };
-        let head = forward::Head {
+        let head = head::Head {
             method: parts.method.clone(),
             uri,
             headers: h,
         };
 
         if let Some(proto) = upgrade {
-            return upgrade::tunnel(pool, head, proto, &mut parts, &ctx).await;
+            let (resp, server) = upgrade::tunnel(pool, head, proto, &mut parts, &ctx).await?;
+            at.server = Some(server);
+            return Ok(resp);
         }
         let body = read_body(body, content_length, lcfg.max_body_bytes).await?;
-        forward::forward(pool, head, body, &ctx).await
+        let (resp, server) = forward::forward(pool, head, body, &ctx).await?;
+        at.server = Some(server);
+        Ok(resp)
     }
 }
 
@@ -372,6 +380,8 @@ struct Reached<'rt> {
     route: Option<usize>,
     /// Its pool.
     pool: Option<&'rt Arc<Pool>>,
+    /// The server that answered (its position in the pool).
+    server: Option<usize>,
 }
 
 /// 308 to `base` + the request's path and query.

@@ -20,7 +20,7 @@ pub enum Decision {
         pool: Option<String>,
     },
     /// Answer with this response.
-    Respond(Response<RespBody>),
+    Respond(Box<Response<RespBody>>),
 }
 
 /// The request as the plugins see it.
@@ -68,7 +68,7 @@ pub async fn run(
                 .collect(),
         });
         let failed = match p.on_request(r).await {
-            Ok(Action::Respond(resp)) => return Ok(Decision::Respond(response(resp))),
+            Ok(Action::Respond(resp)) => return Ok(Decision::Respond(Box::new(response(resp)))),
             Ok(Action::Continue(fw)) => match fw.pool {
                 Some(chosen) if !pool_exists(&chosen) => Some(p.failed(
                     "on-request",

@@ -3,7 +3,7 @@
 //! a reload builds a new one that carries over the `Backend`s (and their
 //! counters and health) and connections of servers that still exist.
 
-use super::forward::Head;
+use super::head::Head;
 use super::sticky::Sticky;
 use super::upstream::ConnPool;
 use crate::balance::{self, Backend, Balancer, PickContext};
@@ -34,8 +34,13 @@ pub struct Pool {
 
 impl Pool {
     /// Builds the pool; servers found in `previous` (same address) keep their
-    /// state and idle connections.
-    pub fn new(cfg: &PoolConfig, previous: Option<&Pool>, plugin: Option<Arc<PluginSlot>>) -> Self {
+    /// state and idle connections. Keep-alive pools get a slot per worker.
+    pub fn new(
+        cfg: &PoolConfig,
+        previous: Option<&Pool>,
+        plugin: Option<Arc<PluginSlot>>,
+        workers: usize,
+    ) -> Self {
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut conns = Vec::with_capacity(cfg.servers.len());
         for s in &cfg.servers {
@@ -60,7 +65,7 @@ impl Pool {
                         s.backup,
                         s.max_conns,
                     )));
-                    conns.push(ConnPool::new(s.addr, cfg.keepalive));
+                    conns.push(ConnPool::new(s.addr, cfg.keepalive, workers));
                 }
             }
         }

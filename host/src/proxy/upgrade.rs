@@ -3,13 +3,15 @@
 //! Protocols` both sides are upgraded and bytes are copied both ways until
 //! either end closes. Upgraded connections never return to a pool.
 
-use super::body::{ReqBody, RespBody, Reuse};
+use super::body::{ReqBody, RespBody};
 use super::error::ProxyError;
-use super::forward::{Head, into_client_response};
+use super::forward::into_client_response;
+use super::head::Head;
 use super::pool::Pool;
 use crate::balance::PickContext;
-use http::{HeaderMap, HeaderValue, Request, StatusCode, Version, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 
 /// The `Upgrade` value when the client asks for one (`Connection: upgrade`).
 pub fn requested(h: &HeaderMap) -> Option<HeaderValue> {
@@ -26,21 +28,15 @@ pub fn requested(h: &HeaderMap) -> Option<HeaderValue> {
     }
 }
 
-/// Never reuse: the connection was (or may have been) upgraded.
-struct Discard;
-
-impl Reuse for Discard {
-    fn reuse(self: Box<Self>) {}
-}
-
 /// Forwards an upgrade request and, on 101, tunnels the two connections.
+/// Returns the answer and the position of the server that gave it.
 pub async fn tunnel(
     pool: &Pool,
     mut head: Head,
     proto: HeaderValue,
     parts: &mut http::request::Parts,
     ctx: &PickContext<'_>,
-) -> Result<super::Response<RespBody>, ProxyError> {
+) -> Result<(super::Response<RespBody>, usize), ProxyError> {
     let client_upgrade = parts
         .extensions
         .remove::<hyper::upgrade::OnUpgrade>()
@@ -52,7 +48,7 @@ pub async fn tunnel(
     let mut cands = Vec::new();
     let mut tried = Vec::new();
     // Connect failures may move on to another server; nothing was sent.
-    let (idx, mut sender) = loop {
+    let (idx, mut conn) = loop {
         let Some(idx) = pool.pick(&tried, &mut cands, ctx, &head).await else {
             return Err(if tried.is_empty() {
                 ProxyError::NoServer
@@ -61,11 +57,8 @@ pub async fn tunnel(
             });
         };
         tried.push(idx);
-        match pool.conns[idx]
-            .connect_for_upgrade(pool.cfg.connect_timeout)
-            .await
-        {
-            Ok(s) => break (idx, s),
+        match pool.conns[idx].connect(pool.cfg.connect_timeout).await {
+            Ok(c) => break (idx, c),
             Err(e) => {
                 pool.servers[idx].record_failure(pool.cfg.max_fails, pool.cfg.fail_timeout);
                 tracing::warn!(pool = %pool.cfg.name, error = %e, "upstream connect failed (upgrade)");
@@ -77,14 +70,9 @@ pub async fn tunnel(
     };
     let backend = &pool.servers[idx];
     let active = backend.start_request();
-    let mut req = Request::new(ReqBody::empty());
-    *req.method_mut() = head.method;
-    *req.uri_mut() = head.uri;
-    *req.version_mut() = Version::HTTP_11;
-    *req.headers_mut() = head.headers;
-    let mut resp = match tokio::time::timeout(pool.cfg.request_timeout, sender.send_request(req))
-        .await
-    {
+    let mut no_body = ReqBody::empty();
+    let sent = head.send(&mut conn, &mut no_body);
+    let resp = match tokio::time::timeout(pool.cfg.request_timeout, sent).await {
         Err(_) => return Err(ProxyError::Timeout),
         Ok(Err(e)) => {
             backend.record_failure(pool.cfg.max_fails, pool.cfg.fail_timeout);
@@ -93,41 +81,48 @@ pub async fn tunnel(
         }
         Ok(Ok(r)) => r,
     };
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(into_client_response(resp, Box::new(Discard), active));
+    if resp.status != StatusCode::SWITCHING_PROTOCOLS {
+        // Declined: an ordinary answer; the connection is not pooled (it
+        // was opened for the upgrade).
+        return Ok((into_client_response(resp, conn, None, active), idx));
     }
-    let upstream_upgrade = hyper::upgrade::on(&mut resp);
-    let (mut rparts, _) = resp.into_parts();
-    let upgrade_value = rparts.headers.get(header::UPGRADE).cloned();
-    super::headers::strip_hop_by_hop(&mut rparts.headers);
-    super::headers::append_via(&mut rparts.headers, "1.1");
-    rparts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    let mut headers = resp.headers;
+    let upgrade_value = headers.get(header::UPGRADE).cloned();
+    super::headers::strip_hop_by_hop(&mut headers);
+    super::headers::append_via(&mut headers, "1.1");
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     if let Some(v) = upgrade_value {
-        rparts.headers.insert(header::UPGRADE, v);
+        headers.insert(header::UPGRADE, v);
     }
     super::sticky::stamp(
         pool.sticky.as_ref(),
-        &mut rparts.headers,
+        &mut headers,
         idx,
         ctx.pinned,
         ctx.secure,
     );
-    let out = super::Response::from_parts(rparts, RespBody::empty());
+    let mut out = super::Response::new(RespBody::empty());
+    *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *out.headers_mut() = headers;
     // The tunnel holds the server's active count while it lasts.
     let held = active;
+    let (mut upstream, early) = conn.into_parts();
     tokio::spawn(async move {
         let _held = held;
-        match tokio::try_join!(client_upgrade, upstream_upgrade) {
-            Ok((c, u)) => {
-                let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
-                if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
-                    tracing::debug!(error = %e, "tunnel ended");
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        let client = match client_upgrade.await {
+            Ok(c) => c,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        let mut client = TokioIo::new(client);
+        // Bytes the server sent right after its 101 belong to the tunnel.
+        if !early.is_empty()
+            && let Err(e) = client.write_all(&early).await
+        {
+            return tracing::debug!(error = %e, "tunnel ended");
+        }
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(error = %e, "tunnel ended");
         }
     });
-    Ok(out)
+    Ok((out, idx))
 }

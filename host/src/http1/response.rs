@@ -1,0 +1,290 @@
+//! Parsing a server's response head and deciding how its body is framed
+//! (RFC 9112 §6.3), strictly: a proxy that forwards a body it framed
+//! differently from the server would hand the client bytes that belong to
+//! the next response.
+//!
+//! Refused (the caller answers 502 and drops the connection): a status line
+//! that is not `HTTP/1.x NNN`, obsolete line folding, invalid header names
+//! or values, `Content-Length` that is not digits or disagrees with another
+//! `Content-Length`, and `Content-Length` together with `Transfer-Encoding`.
+
+use super::MAX_HEADERS;
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+/// How a response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (HEAD, 1xx, 204, 304, or `Content-Length: 0`).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked.
+    Chunked,
+    /// Until the server closes the connection.
+    Close,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: StatusCode,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// Header fields, in order; values share the head's buffer.
+    pub headers: HeaderMap,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// The server allows another request on this connection afterwards.
+    pub keep_alive: bool,
+}
+
+/// Why a response head was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// `httparse` refused it (status line, header syntax, folding).
+    #[error("malformed response head: {0}")]
+    Syntax(&'static str),
+    /// An invalid header name or value.
+    #[error("invalid header field in response")]
+    Field,
+    /// `Content-Length` is not a number, or two of them disagree.
+    #[error("invalid Content-Length in response")]
+    ContentLength,
+    /// Both `Content-Length` and `Transfer-Encoding`.
+    #[error("response has both Content-Length and Transfer-Encoding")]
+    Both,
+}
+
+/// Parses a complete head from the start of `buf` and takes it out of
+/// `buf` (what follows, the body's first bytes, stays). `Ok(None)`:
+/// incomplete, read more. Header values are slices of the head's bytes
+/// (shared, not copied).
+pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, Malformed> {
+    // Pass 1 borrows `buf`: note where each field is, as offsets.
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut spans = [Span::default(); MAX_HEADERS];
+    let (len, code, minor, count) = {
+        let mut r = httparse::Response::new(&mut fields);
+        let len = match r.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(Malformed::Syntax(error_text(e))),
+        };
+        let base = buf.as_ptr() as usize;
+        for (span, f) in spans.iter_mut().zip(r.headers.iter()) {
+            *span = Span {
+                name: (f.name.as_ptr() as usize - base, f.name.len()),
+                value: (f.value.as_ptr() as usize - base, f.value.len()),
+            };
+        }
+        (len, r.code, r.version, r.headers.len())
+    };
+    let (Some(code), Some(minor)) = (code, minor) else {
+        return Err(Malformed::Syntax("no status"));
+    };
+    let status = StatusCode::from_u16(code).map_err(|_| Malformed::Syntax("status"))?;
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    // Pass 2 owns the head's bytes: build the header map from the offsets.
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    let mut length: Option<u64> = None;
+    let mut chunked = None;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    for span in &spans[..count] {
+        let raw_name = &head[span.name.0..span.name.0 + span.name.1];
+        let raw_value = &head[span.value.0..span.value.0 + span.value.1];
+        let name = HeaderName::from_bytes(raw_name).map_err(|_| Malformed::Field)?;
+        if name == http::header::CONTENT_LENGTH {
+            for part in raw_value.split(|&b| b == b',') {
+                let n = content_length(part)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(Malformed::ContentLength);
+                }
+                length = Some(n);
+            }
+        } else if name == http::header::TRANSFER_ENCODING {
+            // Only the last coding decides; a later field overrides.
+            chunked = Some(last_token(raw_value).eq_ignore_ascii_case(b"chunked"));
+        } else if name == http::header::CONNECTION {
+            for t in raw_value.split(|&b| b == b',') {
+                let t = t.trim_ascii();
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.0 + span.value.1))
+                .map_err(|_| Malformed::Field)?;
+        headers.append(name, value);
+    }
+    let bodiless = *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = match (bodiless, chunked, length) {
+        (true, _, _) => Framing::Empty,
+        (false, Some(_), Some(_)) => return Err(Malformed::Both),
+        (false, Some(true), None) => Framing::Chunked,
+        // A coding other than chunked last: the body runs to the close.
+        (false, Some(false), None) => Framing::Close,
+        (false, None, Some(0)) => Framing::Empty,
+        (false, None, Some(n)) => Framing::Length(n),
+        (false, None, None) => Framing::Close,
+    };
+    let keep_alive =
+        framing != Framing::Close && !close && (version == Version::HTTP_11 || keep_alive_token);
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// Where one header field sits in the head: (offset, length) of its name
+/// and of its value.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// One `Content-Length` value: digits only (no sign, no spaces inside).
+fn content_length(v: &[u8]) -> Result<u64, Malformed> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(Malformed::ContentLength);
+    }
+    v.iter()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(Malformed::ContentLength)
+}
+
+/// The last comma-separated token of a header value, trimmed.
+fn last_token(v: &[u8]) -> &[u8] {
+    v.rsplit(|&b| b == b',').next().unwrap_or(v).trim_ascii()
+}
+
+fn error_text(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "header name",
+        httparse::Error::HeaderValue => "header value",
+        httparse::Error::NewLine => "line ending",
+        httparse::Error::Status => "status",
+        httparse::Error::Token => "token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "version",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(s: &str, method: Method) -> Result<Option<(usize, ResponseHead)>, Malformed> {
+        let mut b = BytesMut::from(s.as_bytes());
+        let before = b.len();
+        parse(&mut b, &method).map(|h| h.map(|h| (before - b.len(), h)))
+    }
+
+    fn framing(s: &str) -> Result<(Framing, bool), Malformed> {
+        head(s, Method::GET).map(|h| {
+            let (_, h) = h.expect("complete");
+            (h.framing, h.keep_alive)
+        })
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"),
+            Ok((Framing::Length(5), true))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Ok((Framing::Chunked, true))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            Ok((Framing::Close, false))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\n\r\n"),
+            Ok((Framing::Close, false))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n"),
+            Ok((Framing::Empty, true))
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            Ok((Framing::Empty, false))
+        );
+        assert_eq!(
+            framing("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n"),
+            Ok((Framing::Length(2), false))
+        );
+        assert_eq!(
+            framing("HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"),
+            Ok((Framing::Length(2), true))
+        );
+        let (_, h) = head("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", Method::HEAD)
+            .expect("parsed")
+            .expect("complete");
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn strictness() {
+        for bad in [
+            "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "HTTP/1.1 2xx OK\r\nContent-Length: 5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX A: 1\r\n\r\n",
+            "HTTP/2 200 OK\r\n\r\n",
+        ] {
+            assert!(framing(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn partial_heads_ask_for_more() {
+        assert!(matches!(
+            head("HTTP/1.1 200 OK\r\nContent-Le", Method::GET),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn values_are_kept_in_order() {
+        let (n, h) = head(
+            "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Y: z\r\nSet-Cookie: b=2\r\n\r\nbody",
+            Method::GET,
+        )
+        .expect("parsed")
+        .expect("complete");
+        assert_eq!(n, 61);
+        let cookies: Vec<_> = h.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(h.headers["x-y"], "z");
+    }
+}
