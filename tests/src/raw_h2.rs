@@ -115,6 +115,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RawH2<S> {
         self.write(&frame(HEADERS, flags, stream, &block)).await;
     }
 
+    /// DATA on `stream`.
+    pub async fn data(&mut self, stream: u32, data: &[u8], end_stream: bool) {
+        let flags = if end_stream { END_STREAM } else { 0 };
+        self.write(&frame(DATA, flags, stream, data)).await;
+    }
+
     /// The next frame, or `None` when the connection closed (or broke).
     pub async fn read_frame(&mut self) -> Option<Frame> {
         let mut head = [0u8; 9];
