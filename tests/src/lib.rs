@@ -11,6 +11,7 @@
 //! ```
 
 pub mod pki;
+pub mod raw_h2;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard::config::Config;
 use switchyard::server::Server;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -427,7 +428,7 @@ pub async fn raw_until_close(addr: SocketAddr, request: &[u8], within: Duration)
 
 /// Reads from `s` until the peer closes (or resets) or `within` passes;
 /// returns what was read and whether the peer closed in time.
-pub async fn read_until_close(s: &mut TcpStream, within: Duration) -> (String, bool) {
+pub async fn read_until_close<S: AsyncRead + Unpin>(s: &mut S, within: Duration) -> (String, bool) {
     let mut out = Vec::new();
     let closed = tokio::time::timeout(within, async {
         let mut buf = [0u8; 4096];
@@ -446,7 +447,7 @@ pub async fn read_until_close(s: &mut TcpStream, within: Duration) -> (String, b
 /// Reads one whole HTTP/1.1 response framed by `Content-Length` (none = empty
 /// body) from `s` within `within`, and returns it as text. Panics when the
 /// peer closes first or time runs out.
-pub async fn read_response(s: &mut TcpStream, within: Duration) -> String {
+pub async fn read_response<S: AsyncRead + Unpin>(s: &mut S, within: Duration) -> String {
     tokio::time::timeout(within, async {
         let mut out = Vec::new();
         let mut buf = [0u8; 4096];

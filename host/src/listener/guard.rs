@@ -27,7 +27,10 @@
 //! next flush, or at shutdown), so pipelined responses keep their order. Bodies are
 //! tracked (`Content-Length` bytes or chunked framing) only to find where the
 //! next head starts. HTTP/2 (prior-knowledge preface) and upgraded
-//! connections pass straight through; after an `Upgrade` request the guard
+//! connections pass straight through; a connection whose TLS handshake chose
+//! `h2` ([`FramingGuard::h2`]) waits only for its first bytes within
+//! `header_timeout` and passes them on, preface or not, to an HTTP/2-only
+//! server, which answers a bad preface with a close (never HTTP/1.1); after an `Upgrade` request the guard
 //! holds the client's bytes until the answer's status line goes out: `101`
 //! makes the connection a tunnel, anything else keeps checking it.
 
@@ -64,6 +67,9 @@ pub struct GuardLimits {
 enum Phase {
     /// Waiting for (more of) a request head; `first` = first head of the connection.
     Head { first: bool },
+    /// HTTP/2 by ALPN: waiting for bytes that are more than a prefix of the
+    /// preface (then [`Phase::Passthrough`]).
+    Preface,
     /// Passing `n` more body bytes.
     Body(u64),
     /// Inside a chunked body.
@@ -169,6 +175,15 @@ impl<IO> FramingGuard<IO> {
         }
     }
 
+    /// Guards a connection that speaks HTTP/2 only (ALPN `h2`): only the
+    /// time to its first bytes is bounded, by `header_timeout`.
+    pub fn h2(io: IO, limits: GuardLimits) -> Self {
+        Self {
+            phase: Phase::Preface,
+            ..Self::new(io, limits)
+        }
+    }
+
     /// Where the guard goes when a request (head and body) has passed.
     fn after_request(&mut self) -> Phase {
         match self.upgrade {
@@ -245,6 +260,15 @@ impl<IO> FramingGuard<IO> {
                     let all = self.pending.split();
                     self.ready.unsplit(all);
                     return;
+                }
+                Phase::Preface => {
+                    let n = self.pending.len().min(H2_PREFACE.len());
+                    if n < H2_PREFACE.len() && self.pending[..] == H2_PREFACE[..n] {
+                        return; // empty, or the preface so far: wait
+                    }
+                    // The preface, or bytes that are not one: hyper's
+                    // HTTP/2 server judges them.
+                    self.phase = Phase::Passthrough;
                 }
                 Phase::Head { first } => {
                     if first && !self.pending.is_empty() {
@@ -363,7 +387,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
                 Phase::UpgradeWait if this.pending.len() >= this.limits.max_header_bytes => {
                     return Poll::Pending;
                 }
-                Phase::Head { .. } => {
+                Phase::Head { .. } | Phase::Preface => {
                     if !this.head_started && !this.pending.is_empty() {
                         this.head_started = true;
                         this.deadline
@@ -387,7 +411,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
                         true
                     };
                     if timed && this.deadline.as_mut().poll(cx).is_ready() {
-                        if this.head_started && !this.pending.is_empty() {
+                        // HTTP/1 only: an HTTP/2 client does not read one.
+                        if this.head_started
+                            && !this.pending.is_empty()
+                            && this.phase != Phase::Preface
+                        {
                             this.refuse(Refusal {
                                 status: 408,
                                 reason: "request header timeout",

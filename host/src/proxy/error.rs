@@ -3,6 +3,9 @@
 use super::body::RespBody;
 use http::{HeaderValue, Response, StatusCode, header};
 
+/// The `Allow` of a 405: the registered methods switchyard forwards.
+const ALLOWED: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH";
+
 /// Why a request got a proxy-made answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
@@ -12,6 +15,9 @@ pub enum ProxyError {
     /// The request is malformed (or its body broke off).
     #[error("bad request")]
     BadRequest,
+    /// `CONNECT`: switchyard tunnels no TCP (proxy/strict.rs).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// Body over `max_body_bytes`.
     #[error("request body too large")]
     BodyTooLarge,
@@ -41,6 +47,9 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => (StatusCode::NOT_FOUND, "no route\n"),
             ProxyError::BadRequest => (StatusCode::BAD_REQUEST, "bad request\n"),
+            ProxyError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            }
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
             ProxyError::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
             ProxyError::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
@@ -64,8 +73,18 @@ impl ProxyError {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
-        if matches!(self, ProxyError::BadRequest | ProxyError::BodyTooLarge) {
-            // The rest of the client's body may still be on the wire.
+        if self == ProxyError::MethodNotAllowed {
+            // Every method but CONNECT is forwarded (RFC 9110 §15.5.6 asks
+            // a 405 to say which methods are allowed).
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED));
+        }
+        if matches!(
+            self,
+            ProxyError::BadRequest | ProxyError::BodyTooLarge | ProxyError::MethodNotAllowed
+        ) {
+            // The rest of the client's body may still be on the wire (after
+            // a CONNECT: bytes meant for a tunnel, not HTTP).
             r.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }

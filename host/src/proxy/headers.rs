@@ -6,8 +6,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1;
+/// `HTTP2-Settings` belongs to an `h2c` upgrade, RFC 7540 §3.2.1, which is
+/// never forwarded: see proxy/upgrade.rs).
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -16,6 +18,7 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     HeaderName::from_static("proxy-authenticate"),
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// `X-Forwarded-For`.
@@ -29,7 +32,7 @@ pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers and every header `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Fast path: one pass over the names instead of nine hashed lookups;
+    // Fast path: one pass over the names instead of ten hashed lookups;
     // most messages carry none of these (or only `Connection`).
     if !h.keys().any(|n| HOP_BY_HOP.iter().any(|hop| hop == n)) {
         return;

@@ -2,7 +2,9 @@
 //!
 //! 1. [`Proxy::handle`] loads the current [`Runtime`] once (config reloads
 //!    swap it whole; a request finishes on the one it started with);
-//! 2. limits: `redirect_https`, `max_body_bytes` by `Content-Length`;
+//! 2. what must not be forwarded is refused and the Host settled
+//!    ([`strict`]: `CONNECT`, malformed HTTP/2, HTTP/2's `:authority`);
+//!    limits: `redirect_https`, `max_body_bytes` by `Content-Length`;
 //! 3. route ([`route::Router`]) and pool (weighted `split`), the route's
 //!    rate limit ([`crate::ratelimit`]: 429, or a wait with `nodelay =
 //!    false`), then the route's on-request plugins ([`on_request`]);
@@ -23,6 +25,7 @@ pub mod on_request;
 pub mod pool;
 pub mod route;
 pub mod sticky;
+pub mod strict;
 pub mod upgrade;
 pub mod upstream;
 
@@ -234,14 +237,8 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let h2 = parts.version == Version::HTTP_2;
 
-        // The Host as received: the header, or HTTP/2's :authority.
-        let host_value = match parts.headers.get(header::HOST) {
-            Some(h) => Some(h.clone()),
-            None => parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-        };
+        // CONNECT and malformed HTTP/2 refused; the Host (HTTP/2: :authority).
+        let host_value = strict::check(&mut parts)?;
         let host = host_value
             .as_ref()
             .and_then(|h| h.to_str().ok())

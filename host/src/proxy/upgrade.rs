@@ -1,4 +1,5 @@
-//! `Upgrade` (WebSocket) tunnelling: the request goes out on a fresh
+//! `Upgrade` (WebSocket) tunnelling — never to HTTP/2 (`h2c`), see
+//! [`requested`]: the request goes out on a fresh
 //! connection with `Connection: upgrade` re-added; on `101 Switching
 //! Protocols` both sides are upgraded and bytes are copied both ways until
 //! either end closes. Upgraded connections never return to a pool.
@@ -13,7 +14,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 
-/// The `Upgrade` value when the client asks for one (`Connection: upgrade`).
+/// The `Upgrade` value to tunnel when the client asks for one (`Connection:
+/// upgrade`), without the protocols that are HTTP itself: `None` when
+/// nothing else is left.
 pub fn requested(h: &HeaderMap) -> Option<HeaderValue> {
     let asks = h
         .get_all(header::CONNECTION)
@@ -22,10 +25,34 @@ pub fn requested(h: &HeaderMap) -> Option<HeaderValue> {
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
     if asks {
-        h.get(header::UPGRADE).cloned()
+        h.get(header::UPGRADE).and_then(tunnellable)
     } else {
         None
     }
+}
+
+/// `value` without `h2c` (and `h2`, `HTTP/…`): an origin that switched to
+/// HTTP/2 on a tunnel would take requests straight from the client, past
+/// routing, plugins, limits and header rules (the h2c smuggling attack).
+/// Such an upgrade is dropped, as Envoy does, and the request goes on as
+/// ordinary HTTP/1.1.
+fn tunnellable(value: &HeaderValue) -> Option<HeaderValue> {
+    let text = value.to_str().ok()?;
+    let is_http = |p: &str| {
+        let name = p.split('/').next().unwrap_or(p).trim();
+        ["h2c", "h2", "http"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+    };
+    let protocols = text.split(',').map(str::trim).filter(|p| !p.is_empty());
+    if !protocols.clone().any(is_http) {
+        return Some(value.clone());
+    }
+    let kept: Vec<&str> = protocols.filter(|p| !is_http(p)).collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join(", ")).ok()
 }
 
 /// Forwards an upgrade request and, on 101, tunnels the two connections.
@@ -125,4 +152,45 @@ pub async fn tunnel(
         }
     });
     Ok((out, idx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(upgrade: &str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Upgrade, HTTP2-Settings"),
+        );
+        let v = HeaderValue::from_str(upgrade).unwrap_or_else(|e| panic!("{upgrade}: {e}"));
+        h.insert(header::UPGRADE, v);
+        requested(&h).map(|v| v.to_str().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn websocket_style_upgrades_are_tunnelled_as_asked() {
+        assert_eq!(asked("websocket").as_deref(), Some("websocket"));
+        assert_eq!(asked("echo/2, irc").as_deref(), Some("echo/2, irc"));
+    }
+
+    #[test]
+    fn http2_upgrades_are_never_tunnelled() {
+        for v in ["h2c", "H2C", " h2c ", "h2", "HTTP/2.0", "h2c, HTTP/2.0"] {
+            assert_eq!(asked(v), None, "{v}");
+        }
+        assert_eq!(asked("h2c, websocket").as_deref(), Some("websocket"));
+        assert_eq!(
+            asked("websocket,h2c,irc").as_deref(),
+            Some("websocket, irc")
+        );
+    }
+
+    #[test]
+    fn no_connection_upgrade_no_tunnel() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(requested(&h), None);
+    }
 }

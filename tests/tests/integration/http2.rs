@@ -4,17 +4,16 @@
 //! arrive intact; and malformed HTTP/2 requests — connection-specific
 //! headers, CR/LF in a value, a `content-length` the DATA contradicts — are
 //! refused without a complete request reaching the origin. The malformed
-//! ones are sent as raw frames, since hyper and the `h2` crate will not send
-//! them.
+//! ones are sent as raw frames (tests/src/raw_h2.rs), since hyper and the
+//! `h2` crate will not send them.
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::time::Duration;
+use switchyard_tests::raw_h2::{Outcome, RawH2};
 use switchyard_tests::{Origin, TestProxy, pool_config, read_answer, text};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// An HTTP/2 (prior knowledge) connection to `addr`.
@@ -124,141 +123,20 @@ async fn h2_post_bodies_arrive_intact() {
     assert_eq!(origin.hits(), 2);
 }
 
-/// A raw HTTP/2 client that writes whatever frames it is given.
-struct RawH2 {
-    s: TcpStream,
+/// A raw HTTP/2 (prior knowledge) connection to `addr`.
+async fn raw_h2(addr: std::net::SocketAddr) -> RawH2<TcpStream> {
+    RawH2::connect(TcpStream::connect(addr).await.expect("connect")).await
 }
 
-/// How the server dealt with a stream.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    /// RST_STREAM with this error code.
-    Reset(u32),
-    /// A response with this status (0: not one from the static table).
-    Status(u16),
-    /// GOAWAY with this error code.
-    GoAway(u32),
-    /// The connection closed.
-    Closed,
-}
-
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const RST_STREAM: u8 = 0x3;
-const SETTINGS: u8 = 0x4;
-const GOAWAY: u8 = 0x7;
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// HPACK "literal header field without indexing, new name", no Huffman.
-fn literal(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    fn string(out: &mut Vec<u8>, s: &[u8]) {
-        assert!(s.len() < 127, "short strings only");
-        out.push(s.len() as u8);
-        out.extend_from_slice(s);
-    }
-    out.push(0x00);
-    string(out, name);
-    string(out, value);
-}
-
-impl RawH2 {
-    async fn connect(addr: std::net::SocketAddr) -> RawH2 {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-        hello.extend(frame(SETTINGS, 0, 0, &[]));
-        s.write_all(&hello).await.expect("preface");
-        RawH2 { s }
-    }
-
-    /// HEADERS for a POST on `stream` with `extra` fields after the pseudo-headers.
-    async fn headers(&mut self, stream: u32, extra: &[(&[u8], &[u8])], end_stream: bool) {
-        let mut block = Vec::new();
-        for (n, v) in [
-            (&b":method"[..], &b"POST"[..]),
-            (b":scheme", b"http"),
-            (b":path", b"/h2"),
-            (b":authority", b"a"),
-        ]
-        .iter()
-        .chain(extra)
-        {
-            literal(&mut block, n, v);
-        }
-        let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
-        let f = frame(HEADERS, flags, stream, &block);
-        self.s.write_all(&f).await.expect("headers");
-    }
-
-    async fn data(&mut self, stream: u32, data: &[u8], end_stream: bool) {
-        let f = frame(DATA, if end_stream { END_STREAM } else { 0 }, stream, data);
-        // The server may already have reset the stream or closed.
-        let _ = self.s.write_all(&f).await;
-    }
-
-    async fn read_frame(&mut self) -> Option<(u8, u8, u32, Vec<u8>)> {
-        let mut head = [0u8; 9];
-        self.s.read_exact(&mut head).await.ok()?;
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
-        let mut payload = vec![0; len];
-        self.s.read_exact(&mut payload).await.ok()?;
-        Some((head[3], head[4], stream, payload))
-    }
-
-    /// Reads frames until the server decides `stream`'s fate.
-    async fn outcome(&mut self, stream: u32) -> Outcome {
-        let decide = async {
-            loop {
-                let Some((kind, flags, id, payload)) = self.read_frame().await else {
-                    return Outcome::Closed;
-                };
-                match kind {
-                    SETTINGS if flags & 0x1 == 0 => {
-                        let ack = frame(SETTINGS, 0x1, 0, &[]);
-                        let _ = self.s.write_all(&ack).await;
-                    }
-                    RST_STREAM if id == stream => {
-                        return Outcome::Reset(u32::from_be_bytes(
-                            payload[..4].try_into().expect("code"),
-                        ));
-                    }
-                    GOAWAY => {
-                        return Outcome::GoAway(u32::from_be_bytes(
-                            payload[4..8].try_into().expect("code"),
-                        ));
-                    }
-                    HEADERS if id == stream => {
-                        // The server's encoder sends common statuses as an
-                        // indexed static-table entry (RFC 7541 Appendix A).
-                        let status = match payload.first() {
-                            Some(0x88) => 200,
-                            Some(0x89) => 204,
-                            Some(0x8a) => 206,
-                            Some(0x8b) => 304,
-                            Some(0x8c) => 400,
-                            Some(0x8d) => 404,
-                            Some(0x8e) => 500,
-                            _ => 0,
-                        };
-                        return Outcome::Status(status);
-                    }
-                    _ => {}
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), decide)
-            .await
-            .expect("the server decided in time")
-    }
+/// A POST's pseudo-headers, then `extra`.
+fn post(extra: &[(&'static [u8], &'static [u8])]) -> Vec<(&'static [u8], &'static [u8])> {
+    let pseudo: [(&[u8], &[u8]); 4] = [
+        (b":method", b"POST"),
+        (b":scheme", b"http"),
+        (b":path", b"/h2"),
+        (b":authority", b"a"),
+    ];
+    pseudo.iter().chain(extra).copied().collect()
 }
 
 #[tokio::test]
@@ -313,14 +191,15 @@ async fn malformed_h2_requests_are_refused_before_the_origin() {
         ),
     ];
     for (what, extra, body, want) in cases {
-        let mut c = RawH2::connect(proxy.addr).await;
-        c.headers(1, extra, false).await;
+        let mut c = raw_h2(proxy.addr).await;
+        c.headers(1, &post(extra), false).await;
         c.data(1, body, true).await;
         assert_eq!(c.outcome(1).await, want, "{what}");
     }
     // A well-formed request the same way is answered: the raw client works.
-    let mut c = RawH2::connect(proxy.addr).await;
-    c.headers(1, &[(b"content-length", b"5")], false).await;
+    let mut c = raw_h2(proxy.addr).await;
+    c.headers(1, &post(&[(b"content-length", b"5")]), false)
+        .await;
     c.data(1, b"hello", true).await;
     assert_eq!(c.outcome(1).await, Outcome::Status(200));
     assert_eq!(

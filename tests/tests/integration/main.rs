@@ -25,5 +25,6 @@ mod slow_start;
 mod smoke;
 mod stats_page;
 mod sticky;
+mod strict;
 mod tls;
 mod upgrade;

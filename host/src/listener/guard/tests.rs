@@ -156,6 +156,55 @@ async fn h2_preface_passes_through() {
     assert_eq!(seen, input);
 }
 
+#[tokio::test]
+async fn alpn_h2_guard_passes_any_first_bytes_and_never_answers() {
+    let mut preface = H2_PREFACE.to_vec();
+    preface.extend_from_slice(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+    // Not a preface, and not even HTTP/1.1: hyper's HTTP/2 server judges it.
+    for input in [
+        preface,
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(),
+        b"\x01\r\n".to_vec(),
+    ] {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        client.write_all(&input).await.expect("write");
+        client.shutdown().await.expect("shutdown");
+        let mut g = FramingGuard::h2(server, limits());
+        let mut seen = Vec::new();
+        g.read_to_end(&mut seen).await.expect("read");
+        g.shutdown().await.expect("guard shutdown");
+        drop(g);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.expect("read answer");
+        assert_eq!(seen, input);
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    }
+}
+
+#[tokio::test]
+async fn alpn_h2_guard_closes_a_stalled_preface_after_header_timeout() {
+    for sent in [&b""[..], &H2_PREFACE[..10]] {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let limits = GuardLimits {
+            header_timeout: Duration::from_millis(100),
+            ..limits()
+        };
+        let mut g = FramingGuard::h2(server, limits);
+        client.write_all(sent).await.expect("write");
+        let mut seen = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), g.read_to_end(&mut seen))
+            .await
+            .expect("closed by header_timeout")
+            .expect("read");
+        assert!(seen.is_empty(), "a partial preface is held");
+        g.shutdown().await.expect("guard shutdown");
+        drop(g);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.expect("read answer");
+        assert!(answer.is_empty(), "no HTTP/1.1 408 to an HTTP/2 client");
+    }
+}
+
 #[test]
 fn bare_lf_and_early_head_ends_are_refused() {
     let end = |s: &str| find_head_end(s.as_bytes()).map_err(|r| r.status);
