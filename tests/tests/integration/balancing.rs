@@ -72,6 +72,37 @@ async fn round_robin_weights_5_3_2_give_exact_shares_in_nginx_order() {
     assert_eq!(hits(&[&a, &b, &c]), [500, 300, 200]);
 }
 
+/// Two workers, each accepting on its own socket, share one balancer: with
+/// a fresh connection per request (spread over both workers by the kernel)
+/// and requests in parallel, the shares stay exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_stays_exact_across_two_workers_and_fresh_connections() {
+    let (a, b, c) = (
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    );
+    let cfg = format!(
+        "workers = 2\n{}",
+        pool_config_weighted(&[(&a, 5), (&b, 3), (&c, 2)], "round_robin", "")
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let addr = proxy.addr;
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(async move {
+                for _ in 0..250 {
+                    assert_eq!(send_once(addr, get("/")).await.status, 200);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    assert_eq!(hits(&[&a, &b, &c]), [500, 300, 200]);
+}
+
 #[tokio::test]
 async fn least_conn_sends_nothing_to_busy_servers() {
     let gate = Gate::new();
