@@ -75,7 +75,7 @@ impl Collector for Scrape {
             MetricType::Counter,
         )?;
         for c in cells {
-            for (code, n) in c.codes.snapshot() {
+            for (code, n) in c.codes() {
                 let code = code.to_string();
                 let l = [
                     ("route", &*c.route),
@@ -94,7 +94,7 @@ impl Collector for Scrape {
             MetricType::Histogram,
         )?;
         for c in cells {
-            let s = c.duration.snapshot();
+            let s = c.duration();
             let count = s.count();
             if count == 0 {
                 continue;
@@ -119,13 +119,13 @@ impl Collector for Scrape {
             None,
             MetricType::Counter,
         )?;
-        for c in cells.iter().filter(|c| c.duration.snapshot().count() > 0) {
+        for c in cells.iter().filter(|c| c.duration().count() > 0) {
             let l = [
                 ("route", &*c.route),
                 ("pool", &*c.pool),
                 ("server", &*c.server),
             ];
-            ConstCounter::new(c.bytes.load(Ordering::Relaxed)).encode(m.encode_family(&l)?)?;
+            ConstCounter::new(c.bytes()).encode(m.encode_family(&l)?)?;
         }
 
         upstreams(rt, &mut enc)?;

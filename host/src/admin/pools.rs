@@ -19,7 +19,6 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// `up`, `down`, `draining` or `disabled`.
 pub fn state(b: &Backend) -> &'static str {
@@ -43,14 +42,14 @@ fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
     let b = &pool.servers[i];
     let (mut lat, mut responses, mut errors, mut bytes) = (Snapshot::default(), 0, 0, 0);
     for c in rt.metrics().server_cells(&pool.cfg.name, i) {
-        lat.add(&c.duration.snapshot());
-        for (code, n) in c.codes.snapshot() {
+        lat.add(&c.duration());
+        for (code, n) in c.codes() {
             responses += n;
             if code >= 500 {
                 errors += n;
             }
         }
-        bytes += c.bytes.load(Ordering::Relaxed);
+        bytes += c.bytes();
     }
     let ms = |q| lat.quantile(q).map(|s| (s * 1e6).round() / 1e3);
     json!({

@@ -9,7 +9,7 @@
 //! over the cells whose labels still exist, so counters keep counting.
 
 use super::codes::CodeCounts;
-use super::histogram::Histogram;
+use super::histogram::{Histogram, Snapshot};
 use crate::config::Config;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +18,11 @@ use std::time::Duration;
 
 /// Counters of one `(route, pool, server)`; `""` labels mean "none" (no
 /// route matched, no pool was chosen, no server answered).
-#[derive(Debug, Default)]
+///
+/// Each worker counts into a shard of its own ([`crate::workers`]), so
+/// workers on different cores never write the same cache line on the
+/// request path; readers merge the shards.
+#[derive(Debug)]
 pub struct Cell {
     /// Route name.
     pub route: Arc<str>,
@@ -26,31 +30,64 @@ pub struct Cell {
     pub pool: Arc<str>,
     /// Server address as configured.
     pub server: Arc<str>,
-    /// Responses by status code.
-    pub codes: CodeCounts,
-    /// Request durations (request head in to response body out).
-    pub duration: Histogram,
-    /// Response body bytes sent.
-    pub bytes: AtomicU64,
+    shards: Box<[Shard]>,
+}
+
+/// One worker's counters of a cell, on cache lines of their own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard {
+    codes: CodeCounts,
+    duration: Histogram,
+    bytes: AtomicU64,
 }
 
 impl Cell {
-    fn new(route: &str, pool: &str, server: &str) -> Self {
+    fn new(route: &str, pool: &str, server: &str, workers: usize) -> Self {
         Self {
             route: route.into(),
             pool: pool.into(),
             server: server.into(),
-            ..Self::default()
+            shards: (0..workers.max(1)).map(|_| Shard::default()).collect(),
         }
     }
 
-    /// Counts one finished request.
+    /// Counts one finished request (in the calling worker's shard).
     pub fn record(&self, status: u16, took: Duration, bytes: u64) {
-        self.codes.count(status);
-        self.duration.observe(took);
+        let shard = &self.shards[crate::workers::current() % self.shards.len()];
+        shard.codes.count(status);
+        shard.duration.observe(took);
         if bytes != 0 {
-            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            shard.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// Responses by status code, ascending, merged over the workers.
+    pub fn codes(&self) -> Vec<(u16, u64)> {
+        let mut merged: std::collections::BTreeMap<u16, u64> = Default::default();
+        for shard in &self.shards {
+            for (code, n) in shard.codes.snapshot() {
+                *merged.entry(code).or_default() += n;
+            }
+        }
+        merged.into_iter().collect()
+    }
+
+    /// Request durations, merged over the workers.
+    pub fn duration(&self) -> Snapshot {
+        let mut all = Snapshot::default();
+        for shard in &self.shards {
+            all.add(&shard.duration.snapshot());
+        }
+        all
+    }
+
+    /// Response body bytes sent, over the workers.
+    pub fn bytes(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.bytes.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -83,9 +120,9 @@ pub struct Table {
 }
 
 impl Table {
-    /// Builds the cells for `cfg`; cells of `previous` with the same labels
-    /// are kept (with their counts).
-    pub fn new(cfg: &Config, previous: Option<&Table>) -> Table {
+    /// Builds the cells for `cfg` (one shard per worker); cells of
+    /// `previous` with the same labels are kept (with their counts).
+    pub fn new(cfg: &Config, previous: Option<&Table>, workers: usize) -> Table {
         let mut old: HashMap<(&str, &str, &str), &Arc<Cell>> = HashMap::new();
         for c in previous.map_or(&[][..], |t| &t.all[..]) {
             old.insert((&c.route, &c.pool, &c.server), c);
@@ -95,7 +132,7 @@ impl Table {
             made.entry((r.to_string(), p.to_string(), s.to_string()))
                 .or_insert_with(|| match old.get(&(r, p, s)) {
                     Some(c) => Arc::clone(c),
-                    None => Arc::new(Cell::new(r, p, s)),
+                    None => Arc::new(Cell::new(r, p, s, workers)),
                 })
                 .clone()
         };

@@ -105,7 +105,7 @@ impl Runtime {
             pools,
             plugins,
             rate_limits,
-            metrics: Table::new(cfg, previous.map(|r| &r.metrics)),
+            metrics: Table::new(cfg, previous.map(|r| &r.metrics), workers),
             access_log: cfg.access_log,
         }
     }

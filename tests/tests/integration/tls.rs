@@ -521,7 +521,15 @@ async fn a_refusal_still_handshaking_holds_its_max_connections_slot() {
         "{}\nmax_connections = 2\nmax_connections_per_ip = 1\nheader_timeout = \"1s\"",
         tls_line(&dir, "site")
     );
-    let proxy = tls_proxy(&a, &lines).await;
+    // One worker: the test relies on connections being accepted in the
+    // order they connect, which only a single accept queue gives (with a
+    // socket per worker, the kernel may hand the third to another worker
+    // before the silent one is accepted).
+    let proxy = TestProxy::start(&format!(
+        "workers = 1\n{}",
+        with_listener_lines(&pool_config(&[&a], "round_robin", ""), &lines)
+    ))
+    .await;
     let client = pki.client(&[b"http/1.1"], BOTH);
 
     // One admitted connection, held open: slot 1, and the address's one.
