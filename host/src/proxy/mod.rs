@@ -207,7 +207,7 @@ impl Proxy {
                     active: Some(g), ..
                 },
                 Some(p),
-            ) => p.servers.iter().position(|b| Arc::ptr_eq(b, g.backend())),
+            ) => p.position(g.backend()),
             _ => None,
         };
         let cell = rt

@@ -9,6 +9,7 @@ use super::upstream::ConnPool;
 use crate::balance::{self, Backend, Balancer, PickContext};
 use crate::config::PoolConfig;
 use crate::plugin::{Candidate, Hooks, PluginSlot, RequestInfo};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One pool, ready to take requests.
@@ -30,6 +31,9 @@ pub struct Pool {
     /// The balancer places by key (`hash`, `ip_hash`): slow start admits
     /// keys instead of ramping weights (see [`balance::slow_start::admits`]).
     key_based: bool,
+    /// Large pools: server positions by `Backend` address, so finding the
+    /// server that answered does not scan the list ([`Pool::position`]).
+    positions: Option<HashMap<usize, usize>>,
 }
 
 impl Pool {
@@ -71,21 +75,28 @@ impl Pool {
         } else {
             cfg.balance.as_str()
         };
+        // Before the balancer: an index reads effective weights when built.
+        for s in &servers {
+            s.set_slow_start(cfg.slow_start);
+        }
         let balancer = match balance::build(algo, &servers) {
             Some(b) => b,
             None => Box::new(FirstCandidate),
         };
-        for s in &servers {
-            s.set_slow_start(cfg.slow_start);
-        }
         let addresses: Arc<[String]> = cfg.servers.iter().map(|s| s.address.clone()).collect();
         let sticky = cfg
             .sticky
             .as_ref()
             .and_then(|(name, age)| Sticky::new(&cfg.name, name, *age, &addresses))
             .map(Arc::new);
+        let positions = (servers.len() > balance::LARGE_POOL).then(|| {
+            (servers.iter().enumerate())
+                .map(|(i, s)| (Arc::as_ptr(s).addr(), i))
+                .collect()
+        });
         Self {
             cfg: cfg.clone(),
+            positions,
             servers,
             conns,
             balancer,
@@ -113,13 +124,27 @@ impl Pool {
         {
             return Some(i);
         }
+        let plugin_picks = self.cfg.balance == "plugin"
+            && (self.plugin.as_ref()).is_some_and(|p| p.implements(Hooks::PICK_BACKEND));
+        // A first try from the balancer's index, without building the
+        // candidate list (large pools; see `balance::LARGE_POOL`). The
+        // check guards, as below, against a bug picking a server that is down.
+        if tried.is_empty()
+            && !plugin_picks
+            && let Some(i) = self.balancer.pick_first(&self.servers, ctx)
+            && self
+                .servers
+                .get(i)
+                .is_some_and(|s| !s.backup && s.is_available())
+        {
+            return Some(i);
+        }
         balance::candidates(&self.servers, tried, cands);
         if cands.is_empty() {
             return None;
         }
         if let Some(p) = &self.plugin
-            && self.cfg.balance == "plugin"
-            && p.implements(Hooks::PICK_BACKEND)
+            && plugin_picks
             && let Some(i) = self.ask_plugin(p, cands, ctx, head).await
         {
             return Some(i);
@@ -138,6 +163,15 @@ impl Pool {
         // A balancer must return a candidate; guard against a bug sending
         // traffic to a server that is down.
         Some(if cands.contains(&i) { i } else { cands[0] })
+    }
+
+    /// The position of `server` in this pool, if it is one of its servers.
+    pub fn position(&self, server: &Arc<Backend>) -> Option<usize> {
+        match &self.positions {
+            Some(map) => (map.get(&Arc::as_ptr(server).addr()).copied())
+                .filter(|&i| Arc::ptr_eq(&self.servers[i], server)),
+            None => self.servers.iter().position(|b| Arc::ptr_eq(b, server)),
+        }
     }
 
     /// The server the request's sticky cookie names (sticky pools only).
