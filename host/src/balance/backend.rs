@@ -4,9 +4,11 @@
 //! picks never wait on each other for long; counters survive config reloads
 //! for servers that still exist (the pool carries the `Arc` over).
 
+use super::changes::Changes;
+use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The operator's run-time setting for a server (admin API / library API).
@@ -60,6 +62,16 @@ pub struct Backend {
     /// When the server last came back (nanoseconds after [`EPOCH`]; 0 = no
     /// ramp in progress): its effective weight ramps up from then.
     ramp_from: AtomicU64,
+    /// The index (large `least_conn` pools) told about changes to the
+    /// numbers above, if one watches this server.
+    watch: ArcSwapOption<Watch>,
+}
+
+/// Where a watched server reports its changes.
+#[derive(Debug)]
+struct Watch {
+    changes: Arc<Changes>,
+    position: usize,
 }
 
 /// Weights are scaled by this in [`Backend::effective_weight`], so a ramping
@@ -121,7 +133,36 @@ impl Backend {
             passive_window: Mutex::new((Instant::now(), 0)),
             slow_start: AtomicU64::new(0),
             ramp_from: AtomicU64::new(0),
+            watch: ArcSwapOption::empty(),
         }
+    }
+
+    /// Reports this server's changes (requests starting and ending, health,
+    /// operator state, passive holds) to `changes` as `position`, from now
+    /// on. An index that watched it before is retired: it no longer hears
+    /// everything.
+    pub fn watch(&self, changes: &Arc<Changes>, position: usize) {
+        let new = Arc::new(Watch {
+            changes: changes.clone(),
+            position,
+        });
+        if let Some(old) = self.watch.swap(Some(new))
+            && !Arc::ptr_eq(&old.changes, changes)
+        {
+            old.changes.retire();
+        }
+    }
+
+    /// Tells the watching index, if any, that this server changed.
+    fn changed(&self) {
+        if let Some(w) = &*self.watch.load() {
+            w.changes.mark(w.position);
+        }
+    }
+
+    /// Is a slow start in progress (its effective weight may still grow)?
+    pub fn is_ramping(&self) -> bool {
+        self.ramp_from.load(Ordering::Relaxed) != 0
     }
 
     /// Sets the pool's `slow_start` (the pool calls this on every build,
@@ -225,6 +266,7 @@ impl Backend {
             self.passive_until.store(until, Ordering::Relaxed);
             // It comes back when the hold ends: ramp from then.
             self.start_ramp(until);
+            self.changed();
             tracing::warn!(server = %self.address, failures = max_fails, ?fail_timeout, "server held down (passive check)");
         }
     }
@@ -248,6 +290,9 @@ impl Backend {
         if up && !was {
             self.start_ramp(nanos_since_epoch());
         }
+        if up != was {
+            self.changed();
+        }
     }
 
     /// The operator's setting.
@@ -267,12 +312,16 @@ impl Backend {
         if state == ServerState::Enabled && was != ServerState::Enabled as u8 {
             self.start_ramp(nanos_since_epoch());
         }
+        if state as u8 != was {
+            self.changed();
+        }
     }
 
     /// Marks a request as started; the guard ends it when dropped.
     pub fn start_request(self: &std::sync::Arc<Self>) -> ActiveGuard {
         self.active.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.changed();
         ActiveGuard(self.clone())
     }
 
@@ -322,6 +371,7 @@ impl ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.changed();
     }
 }
 

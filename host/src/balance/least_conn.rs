@@ -21,6 +21,12 @@ impl LeastConn {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Takes the next turn among tied servers (shared with
+    /// [`LeastConnTree`](super::least_conn_tree::LeastConnTree)'s picks).
+    pub(super) fn next_turn(&self) -> usize {
+        self.turn.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 /// Compares the loads `active / effective weight` of two servers exactly:
@@ -58,7 +64,7 @@ impl Balancer for LeastConn {
         // Pass 2: the turn-th of the tied servers. Counts may move between
         // the passes (other requests start and end); if the turn-th tie is
         // gone, pass 1's winner is still a fine answer.
-        let mut skip = self.turn.fetch_add(1, Ordering::Relaxed) % ties;
+        let mut skip = self.next_turn() % ties;
         for &i in candidates {
             if cmp_load(&servers[i], &servers[best]) == Cmp::Equal {
                 if skip == 0 {

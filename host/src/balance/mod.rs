@@ -9,19 +9,31 @@
 //!    [`PickContext`] (hash key, client address);
 //! 3. sends to the returned server.
 //!
+//! Both steps cost O(servers). For a request's first try a balancer may
+//! answer from an index of its own instead ([`Balancer::pick_first`]), in
+//! time sub-linear in the pool's size: pools of more than [`LARGE_POOL`]
+//! servers do so for `round_robin` (an earliest-deadline-first schedule,
+//! `round_robin_edf.rs`) and `least_conn` (a tournament tree over the
+//! servers' loads, `least_conn_tree.rs`). Smaller pools keep the scans,
+//! whose cost is negligible there, and with them smooth round-robin's exact
+//! NGINX order.
+//!
 //! Algorithms are stateless or keep their own small state (smooth weighted
 //! round-robin's current weights, the hash ring); live per-server numbers
 //! (active requests, EWMA latency) live in [`Backend`]'s atomics.
 
 mod backend;
+mod changes;
 mod ewma;
 mod first;
 mod hash;
 mod ip_hash;
 mod least_conn;
+mod least_conn_tree;
 mod p2c;
 mod random;
 mod round_robin;
+mod round_robin_edf;
 pub mod slow_start;
 
 pub use backend::{ActiveGuard, Backend, ServerState, WEIGHT_SCALE};
@@ -58,7 +70,28 @@ pub trait Balancer: Send + Sync {
         candidates: &[usize],
         ctx: &PickContext<'_>,
     ) -> usize;
+
+    /// Chooses the server for a request's first try (nothing tried yet)
+    /// without a candidate list, from the balancer's own index: the server
+    /// [`Balancer::pick`] would choose from [`candidates`]`(servers, &[])`.
+    /// `None` leaves the choice to the list: the default (no index), and
+    /// whenever the index cannot answer exactly (e.g. only backups are
+    /// available). `servers` is the same list as for `pick`.
+    fn pick_first(
+        &self,
+        servers: &[std::sync::Arc<Backend>],
+        ctx: &PickContext<'_>,
+    ) -> Option<usize> {
+        let _ = (servers, ctx);
+        None
+    }
 }
+
+/// Pools with more servers than this use the indexed `round_robin` and
+/// `least_conn` (see the module doc). Below it a scan of the servers costs
+/// less than keeping an index, and `round_robin` keeps NGINX's exact smooth
+/// order (which an index cannot produce in less than O(n) per pick).
+pub const LARGE_POOL: usize = 64;
 
 /// The algorithm names SPEC.md lists for `balance` (all but `plugin`, which
 /// the plugin platform adds).
@@ -77,7 +110,13 @@ pub const ALGORITHMS: &[&str] = &[
 /// Returns `None` for an unknown name (config validation rejects it first).
 pub fn build(name: &str, servers: &[std::sync::Arc<Backend>]) -> Option<Box<dyn Balancer>> {
     Some(match name {
+        "round_robin" if servers.len() > LARGE_POOL => {
+            Box::new(round_robin_edf::RoundRobinEdf::new(servers))
+        }
         "round_robin" => Box::new(round_robin::RoundRobin::new(servers.len())),
+        "least_conn" if servers.len() > LARGE_POOL => {
+            Box::new(least_conn_tree::LeastConnTree::new(servers))
+        }
         "least_conn" => Box::new(least_conn::LeastConn::new()),
         "ip_hash" => Box::new(ip_hash::IpHash::new()),
         "hash" => Box::new(hash::ConsistentHash::new(servers)),
@@ -228,6 +267,22 @@ mod tests {
             }
         }
         assert!(build("plugin", &s).is_none());
+    }
+
+    #[test]
+    fn only_large_pools_place_first_tries_from_an_index() {
+        let ctx = PickContext::default();
+        let large = test_servers(&[1; LARGE_POOL + 1]);
+        for name in ALGORITHMS {
+            let b = build(name, &large).unwrap_or_else(|| panic!("{name} not built"));
+            let want = matches!(*name, "round_robin" | "least_conn").then_some(0);
+            assert_eq!(b.pick_first(&large, &ctx), want, "{name}");
+        }
+        let small = test_servers(&[1; LARGE_POOL]);
+        for name in ["round_robin", "least_conn"] {
+            let b = build(name, &small).unwrap_or_else(|| panic!("{name} not built"));
+            assert_eq!(b.pick_first(&small, &ctx), None, "{name}");
+        }
     }
 
     #[test]

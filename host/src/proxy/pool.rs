@@ -76,13 +76,14 @@ impl Pool {
         } else {
             cfg.balance.as_str()
         };
+        // Before the balancer: an index reads effective weights when built.
+        for s in &servers {
+            s.set_slow_start(cfg.slow_start);
+        }
         let balancer = match balance::build(algo, &servers) {
             Some(b) => b,
             None => Box::new(FirstCandidate),
         };
-        for s in &servers {
-            s.set_slow_start(cfg.slow_start);
-        }
         let addresses: Arc<[String]> = cfg.servers.iter().map(|s| s.address.clone()).collect();
         let sticky = cfg
             .sticky
@@ -118,13 +119,27 @@ impl Pool {
         {
             return Some(i);
         }
+        let plugin_picks = self.cfg.balance == "plugin"
+            && (self.plugin.as_ref()).is_some_and(|p| p.implements(Hooks::PICK_BACKEND));
+        // A first try from the balancer's index, without building the
+        // candidate list (large pools; see `balance::LARGE_POOL`). The
+        // check guards, as below, against a bug picking a server that is down.
+        if tried.is_empty()
+            && !plugin_picks
+            && let Some(i) = self.balancer.pick_first(&self.servers, ctx)
+            && self
+                .servers
+                .get(i)
+                .is_some_and(|s| !s.backup && s.is_available())
+        {
+            return Some(i);
+        }
         balance::candidates(&self.servers, tried, cands);
         if cands.is_empty() {
             return None;
         }
         if let Some(p) = &self.plugin
-            && self.cfg.balance == "plugin"
-            && p.implements(Hooks::PICK_BACKEND)
+            && plugin_picks
             && let Some(i) = self.ask_plugin(p, cands, ctx, head).await
         {
             return Some(i);

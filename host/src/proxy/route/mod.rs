@@ -4,8 +4,18 @@
 //! longest `*.` wildcard, then routes without a host — and among those the
 //! longest `path_prefix`; ties go to the route written first. A prefix
 //! matches whole path segments: `/api` matches `/api` and `/api/x`, not `/apix`.
+//!
+//! Lookup does not scan the routes: see [`Router`] and `paths.rs`. The
+//! linear scan it replaced is kept, for tests only, in `reference.rs`, and
+//! generated route sets check that both always choose the same route.
+
+mod paths;
+#[cfg(test)]
+mod reference;
 
 use crate::config::{HostMatch, RouteConfig};
+use paths::PathTable;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A compiled route.
@@ -49,70 +59,76 @@ impl Route {
     }
 }
 
-/// All routes, most specific first.
+/// All routes, indexed for lookup: exact hosts in a hash map, wildcards in a
+/// hash map by suffix (walked from the longest suffix of the request host),
+/// and within each host group a [`PathTable`] by prefix. A lookup costs a
+/// few hash probes whatever the number of routes.
 #[derive(Debug, Default)]
 pub struct Router {
-    routes: Vec<Arc<Route>>,
-}
-
-fn rank(r: &RouteConfig) -> (u8, usize, usize) {
-    let (kind, len) = match &r.host {
-        Some(HostMatch::Exact(h)) => (2, h.len()),
-        Some(HostMatch::Wildcard(s)) => (1, s.len()),
-        None => (0, 0),
-    };
-    (kind, len, r.path_prefix.len())
+    /// Routes with an exact host, by host.
+    exact: HashMap<String, PathTable>,
+    /// Routes with a `*.` wildcard, by suffix (with its leading dot).
+    wildcard: HashMap<String, PathTable>,
+    /// The distinct wildcard suffix lengths, longest first.
+    wildcard_lens: Vec<usize>,
+    /// Routes without a host.
+    any: PathTable,
 }
 
 impl Router {
     /// Compiles `routes` (in file order).
     pub fn new(routes: &[RouteConfig]) -> Self {
-        let mut routes: Vec<Arc<Route>> = routes
-            .iter()
-            .enumerate()
-            .map(|(index, cfg)| {
-                Arc::new(Route {
-                    total_weight: cfg.targets.iter().map(|t| t.1).sum(),
-                    cfg: cfg.clone(),
-                    index,
-                })
-            })
-            .collect();
-        // Stable sort: equal ranks keep file order.
-        routes.sort_by_key(|r| std::cmp::Reverse(rank(&r.cfg)));
-        Self { routes }
+        let mut router = Self::default();
+        for (index, cfg) in routes.iter().enumerate() {
+            let route = Arc::new(Route {
+                total_weight: cfg.targets.iter().map(|t| t.1).sum(),
+                cfg: cfg.clone(),
+                index,
+            });
+            let table = match &cfg.host {
+                Some(HostMatch::Exact(h)) => router.exact.entry(h.clone()).or_default(),
+                Some(HostMatch::Wildcard(s)) => {
+                    if !router.wildcard_lens.contains(&s.len()) {
+                        router.wildcard_lens.push(s.len());
+                        router.wildcard_lens.sort_unstable_by(|a, b| b.cmp(a));
+                    }
+                    router.wildcard.entry(s.clone()).or_default()
+                }
+                None => &mut router.any,
+            };
+            table.insert(route);
+        }
+        router
     }
 
     /// The route for a request on `listener` to `host` (lower-case, no port)
-    /// and `path`.
+    /// and `path`: the most specific host group that has a route for the
+    /// path — a host whose routes all miss the path falls through to
+    /// wildcards, then to routes without a host.
     pub fn find(&self, listener: &str, host: &str, path: &str) -> Option<&Arc<Route>> {
-        self.routes.iter().find(|r| {
-            r.cfg.listener.as_deref().is_none_or(|l| l == listener)
-                && host_matches(r.cfg.host.as_ref(), host)
-                && prefix_matches(&r.cfg.path_prefix, path)
-        })
-    }
-}
-
-fn host_matches(m: Option<&HostMatch>, host: &str) -> bool {
-    match m {
-        None => true,
-        Some(HostMatch::Exact(h)) => h == host,
-        // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com".
-        Some(HostMatch::Wildcard(suffix)) => {
-            host.len() > suffix.len() && host.ends_with(suffix.as_str())
+        if let Some(r) = (self.exact.get(host)).and_then(|t| t.find(listener, path)) {
+            return Some(r);
         }
+        for &len in &self.wildcard_lens {
+            // "*.example.com" matches "a.example.com" and "a.b.example.com",
+            // not "example.com": the host must be longer than the suffix.
+            let Some(suffix) = host.len().checked_sub(len).filter(|&at| at > 0) else {
+                continue;
+            };
+            if let Some(r) = (host.get(suffix..))
+                .and_then(|s| self.wildcard.get(s))
+                .and_then(|t| t.find(listener, path))
+            {
+                return Some(r);
+            }
+        }
+        self.any.find(listener, path)
     }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    if prefix == "/" {
-        return true;
-    }
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'),
-        None => false,
-    }
+/// Does `route` serve requests on `listener`?
+fn listener_matches(route: &Route, listener: &str) -> bool {
+    route.cfg.listener.as_deref().is_none_or(|l| l == listener)
 }
 
 /// The request's host: lower-case, without port.
