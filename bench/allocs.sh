@@ -15,8 +15,9 @@
 #
 #   --dev         build with the dev profile instead of bench (= release):
 #                 no release build of wasmtime, and target/debug is shared
-#                 with the tests; the same calls run, so the counts should
-#                 agree with release's (docs/PERFORMANCE.md), only slower
+#                 with the tests; per request the counts agree with
+#                 release's, per connection dev makes one more
+#                 (docs/PERFORMANCE.md)
 #   -n, -w        counted and warm-up requests per variant (10000, 1000)
 #   -k IDLE       idle connections held for the heap per connection (1000)
 #   -c CONFIG     proxy config instead of the built-in one ({origin} is
