@@ -9,10 +9,13 @@
 # Per-run lines and warnings (e.g. "other processes used ~N% CPU") go to stderr.
 #
 # Usage:
-#   bench/run.sh [--workers 2] [--no-build] [PEERBENCH OPTIONS...]
+#   bench/run.sh [--workers 2] [--h2] [--no-build] [PEERBENCH OPTIONS...]
 #
 #   --workers 2   2-worker comparison: bench/switchyard-2w.toml with targets
 #                 nginx:2@0,1 haproxy:2@0,1 custom@0,1 (all pinned to both cores)
+#   --h2          TLS + HTTP/2 front (peerbench --h2, h2load -m10): switchyard gets
+#                 bench/switchyard.toml with peerbench's certificate
+#                 (/tmp/peerbench/tls, made here if missing) on its listener
 #   --no-build    skip `cargo build` (the binary must already exist)
 #   other args    passed to peerbench.sh before the targets, e.g. -d 10 -r 3 --keep
 #
@@ -37,11 +40,13 @@ PEERBENCH=${PEERBENCH:-"$(dirname "$0")/../../shared/bench/peerbench.sh"}
 
 workers=1
 build=1
+h2=0
 pass=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers=$2; shift 2;;
     --no-build) build=0; shift;;
+    --h2) h2=1; shift;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0;;
     *) pass+=("$1"); shift;;
   esac
@@ -52,6 +57,22 @@ case "$workers" in
   2) config=$here/switchyard-2w.toml; targets=(nginx:2@0,1 haproxy:2@0,1 custom@0,1);;
   *) echo "run.sh: --workers must be 1 or 2" >&2; exit 2;;
 esac
+
+if [ "$h2" = 1 ]; then
+  # The same certificate peerbench gives nginx and haproxy (it makes it only
+  # when missing, so making it first here is the same as letting it).
+  tls=/tmp/peerbench/tls
+  if [ ! -s "$tls/haproxy.pem" ]; then
+    mkdir -p "$tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls/key.pem" \
+      -out "$tls/cert.pem" -days 365 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+    cat "$tls/cert.pem" "$tls/key.pem" >"$tls/haproxy.pem"
+  fi
+  h2config=$(mktemp /tmp/switchyard-h2.XXXXXX.toml)
+  sed "s|^bind = \"127.0.0.1:8080\"|&\ntls = { cert = \"$tls/cert.pem\", key = \"$tls/key.pem\" }|" "$config" >"$h2config"
+  config=$h2config
+  pass=(--h2 "${pass[@]}")
+fi
 
 [ -f "$PEERBENCH" ] || { echo "run.sh: peerbench.sh not found at $PEERBENCH (set PEERBENCH)" >&2; exit 1; }
 
@@ -68,7 +89,7 @@ dirty=$(git -C "$repo" status --porcelain -- host 2>/dev/null | head -1)
 header="# $(date -u '+%Y-%m-%dT%H:%M:%SZ') switchyard ${commit}${dirty:+ (host/ has uncommitted changes)} workers=$workers; peerbench ${pass[*]:-}"
 
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" ${h2config:-}' EXIT
 # name the custom target "switchyard" in the output unless the caller chose a name
 name=(--custom-name switchyard)
 for a in "${pass[@]}"; do [ "$a" = --custom-name ] && name=(); done
