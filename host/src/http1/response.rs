@@ -92,7 +92,8 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
     };
     // Pass 2 owns the head's bytes: build the header map from the offsets.
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    // Room for what the proxy adds (Via, a sticky cookie) without growing.
+    let mut headers = HeaderMap::with_capacity(count + 4);
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut close = false;

@@ -131,8 +131,9 @@ fn listener_matches(route: &Route, listener: &str) -> bool {
     route.cfg.listener.as_deref().is_none_or(|l| l == listener)
 }
 
-/// The request's host: lower-case, without port.
-pub fn normalise_host(raw: &str) -> String {
+/// The request's host: lower-case, without port (borrowed when it already
+/// is lower-case: no allocation for the usual request).
+pub fn normalise_host(raw: &str) -> std::borrow::Cow<'_, str> {
     let h = if raw.starts_with('[') {
         // IPv6 literal: keep the brackets, drop the port.
         raw.split_inclusive(']').next().unwrap_or(raw)
@@ -145,7 +146,12 @@ pub fn normalise_host(raw: &str) -> String {
             }
         })
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    let h = h.trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        h.to_ascii_lowercase().into()
+    } else {
+        h.into()
+    }
 }
 
 #[cfg(test)]
