@@ -204,13 +204,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             if data.is_empty() {
                 continue;
             }
-            let line = if chunked {
-                encode::chunk_size_line(data.len())
+            let mut size = [0; 18];
+            let line: &[u8] = if chunked {
+                encode::chunk_size_line(data.len(), &mut size)
             } else {
-                Vec::new()
+                &[]
             };
             let crlf: &[u8] = if chunked { b"\r\n" } else { b"" };
-            let mut slices = [IoSlice::new(&line), IoSlice::new(&data), IoSlice::new(crlf)];
+            let mut slices = [IoSlice::new(line), IoSlice::new(&data), IoSlice::new(crlf)];
             write_all_vectored(&mut self.io, &mut slices)
                 .await
                 .map_err(|(_, e)| SendError::Write(e))?;

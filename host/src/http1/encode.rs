@@ -68,9 +68,22 @@ pub fn request_head(
     framing
 }
 
-/// The line that starts a chunk of `len` bytes (`len` in hex, CRLF).
-pub fn chunk_size_line(len: usize) -> Vec<u8> {
-    format!("{len:x}\r\n").into_bytes()
+/// The line that starts a chunk of `len` bytes (`len` in hex, CRLF),
+/// printed into `buf` (no allocation per chunk); returns its bytes.
+pub fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
+    let mut n = 16;
+    let mut v = len;
+    loop {
+        buf[n - 1] = b"0123456789abcdef"[v & 0xf];
+        n -= 1;
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    buf[16] = b'\r';
+    buf[17] = b'\n';
+    &buf[n..]
 }
 
 /// The last chunk with no trailers.
@@ -121,6 +134,12 @@ mod tests {
 
     #[test]
     fn chunk_lines_are_hex() {
-        assert_eq!(chunk_size_line(255), b"ff\r\n");
+        let mut buf = [0; 18];
+        assert_eq!(chunk_size_line(255, &mut buf), b"ff\r\n");
+        assert_eq!(chunk_size_line(0, &mut buf), b"0\r\n");
+        assert_eq!(
+            chunk_size_line(usize::MAX, &mut buf),
+            b"ffffffffffffffff\r\n"
+        );
     }
 }

@@ -279,6 +279,27 @@ fn service(
     })
 }
 
+/// Drives a served connection until it ends; on `shutdown` asks it to
+/// finish gracefully (HTTP/1.1: `Connection: close`; HTTP/2: GOAWAY) and
+/// lets it. A macro: hyper's auto and HTTP/2 connections share the method
+/// names but no trait.
+macro_rules! drive {
+    ($conn:ident, $shutdown:ident) => {{
+        tokio::pin!($conn);
+        tokio::select! {
+            r = $conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "client connection ended with error");
+                }
+            }
+            _ = $shutdown.cancelled() => {
+                $conn.as_mut().graceful_shutdown();
+                let _ = $conn.await;
+            }
+        }
+    }};
+}
+
 /// Serves one connection (plain TCP or TLS) until it ends or `shutdown`.
 async fn serve_conn<IO>(
     stream: IO,
@@ -293,18 +314,7 @@ async fn serve_conn<IO>(
     let guard = FramingGuard::new(stream, limits);
     let svc = service(proxy, conn, guard.in_flight());
     let c = builder.serve_connection_with_upgrades(TokioIo::new(guard), svc);
-    tokio::pin!(c);
-    tokio::select! {
-        r = c.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "client connection ended with error");
-            }
-        }
-        _ = shutdown.cancelled() => {
-            c.as_mut().graceful_shutdown();
-            let _ = c.await;
-        }
-    }
+    drive!(c, shutdown);
 }
 
 /// Serves one TLS connection whose ALPN chose `h2`, as HTTP/2 only, until
@@ -322,16 +332,5 @@ async fn serve_h2<IO>(
     let guard = FramingGuard::h2(stream, limits);
     let svc = service(proxy, conn, guard.in_flight());
     let c = builder.serve_connection(TokioIo::new(guard), svc);
-    tokio::pin!(c);
-    tokio::select! {
-        r = c.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "client connection ended with error");
-            }
-        }
-        _ = shutdown.cancelled() => {
-            c.as_mut().graceful_shutdown();
-            let _ = c.await;
-        }
-    }
+    drive!(c, shutdown);
 }

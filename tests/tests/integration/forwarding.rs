@@ -269,6 +269,35 @@ async fn a_one_mib_request_body_arrives_intact() {
     assert!(s.body == body, "body differs");
 }
 
+/// A chunked body too large to buffer is streamed upstream chunk by chunk
+/// (re-framed as chunked, since its length is unknown) and arrives intact.
+#[tokio::test]
+async fn a_large_chunked_request_body_is_streamed_intact() {
+    let o = Origin::with("o", |s: Seen| async move {
+        text(200, &s.body.len().to_string())
+    })
+    .await;
+    let proxy = TestProxy::start(&pool_config(&[&o], "round_robin", "")).await;
+    let body = pattern(200_000);
+    let mut raw = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for piece in body.chunks(7_000) {
+        raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        raw.extend_from_slice(piece);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let mut client = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    client.write_all(&raw).await.expect("write");
+    let answer = switchyard_tests::read_response(&mut client, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n200000"), "{answer}");
+    let s = only(&o);
+    assert_eq!(header(&s, "transfer-encoding"), "chunked");
+    assert!(s.body == body, "body differs");
+}
+
 #[tokio::test]
 async fn a_large_response_body_arrives_intact() {
     let big = pattern(4 << 20);
