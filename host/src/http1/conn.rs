@@ -89,6 +89,16 @@ impl BodyState {
         }
     }
 
+    /// The state for a request body framed as `framing`.
+    pub fn for_request(framing: BodyFraming) -> Self {
+        match framing {
+            BodyFraming::None => BodyState::Done,
+            BodyFraming::Length(n) => BodyState::Length(n),
+            BodyFraming::Chunked => BodyState::Chunked(chunked::Decoder::default()),
+            BodyFraming::Close => BodyState::Close,
+        }
+    }
+
     /// Has the body been read to its end?
     pub fn is_done(&self) -> bool {
         matches!(self, BodyState::Done)
@@ -264,63 +274,80 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         st: &mut BodyState,
         cx: &mut Context<'_>,
     ) -> Poll<Option<io::Result<Bytes>>> {
-        loop {
-            match st {
-                BodyState::Done => return Poll::Ready(None),
-                BodyState::Length(0) => {
-                    *st = BodyState::Done;
-                    return Poll::Ready(None);
-                }
-                BodyState::Length(n) if !self.buf.is_empty() => {
-                    let take = (self.buf.len() as u64).min(*n) as usize;
-                    *n -= take as u64;
-                    let data = self.buf.split_to(take).freeze();
-                    if *n == 0 {
-                        *st = BodyState::Done;
-                    }
-                    return Poll::Ready(Some(Ok(data)));
-                }
-                BodyState::Chunked(d) => match d.decode(&mut self.buf) {
-                    Err(e) => {
-                        return Poll::Ready(Some(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            e,
-                        ))));
-                    }
-                    Ok(Some(data)) => return Poll::Ready(Some(Ok(data))),
-                    Ok(None) if d.is_done() => {
-                        *st = BodyState::Done;
-                        return Poll::Ready(None);
-                    }
-                    Ok(None) => {}
-                },
-                BodyState::Close if !self.buf.is_empty() => {
-                    return Poll::Ready(Some(Ok(self.buf.split().freeze())));
-                }
-                BodyState::Length(_) | BodyState::Close => {}
+        poll_body(&mut self.io, &mut self.buf, st, cx)
+    }
+}
+
+/// The next piece of a body framed as `st`, from `buf` and then `io`:
+/// either side's body (a server's answer, a client's request) reads alike.
+/// `None` at its end; an error (broken chunked framing, the peer closing
+/// early) ends the body.
+pub(super) fn poll_body<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    buf: &mut BytesMut,
+    st: &mut BodyState,
+    cx: &mut Context<'_>,
+) -> Poll<Option<io::Result<Bytes>>> {
+    loop {
+        match take_buffered(buf, st) {
+            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            Some(Ok(Some(data))) => return Poll::Ready(Some(Ok(data))),
+            Some(Ok(None)) => return Poll::Ready(None),
+            None => {}
+        }
+        buf.reserve(READ_RESERVE);
+        let n = match ready!(tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf)) {
+            Ok(n) => n,
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        };
+        if n == 0 {
+            if let BodyState::Close = st {
+                *st = BodyState::Done;
+                return Poll::Ready(None);
             }
-            self.buf.reserve(READ_RESERVE);
-            let n = match ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.io),
-                cx,
-                &mut self.buf
-            )) {
-                Ok(n) => n,
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            };
-            if n == 0 {
-                if let BodyState::Close = st {
-                    *st = BodyState::Done;
-                    return Poll::Ready(None);
-                }
-                return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
-            }
+            return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
         }
     }
 }
 
+/// The next piece of the body from what `buf` holds: `Some(Ok(Some))` a
+/// piece, `Some(Ok(None))` the end, `Some(Err)` broken framing, `None`:
+/// more bytes must be read first.
+pub(super) fn take_buffered(
+    buf: &mut BytesMut,
+    st: &mut BodyState,
+) -> Option<io::Result<Option<Bytes>>> {
+    match st {
+        BodyState::Done => Some(Ok(None)),
+        BodyState::Length(0) => {
+            *st = BodyState::Done;
+            Some(Ok(None))
+        }
+        BodyState::Length(n) if !buf.is_empty() => {
+            let take = (buf.len() as u64).min(*n) as usize;
+            *n -= take as u64;
+            let data = buf.split_to(take).freeze();
+            if *n == 0 {
+                *st = BodyState::Done;
+            }
+            Some(Ok(Some(data)))
+        }
+        BodyState::Chunked(d) => match d.decode(buf) {
+            Err(e) => Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))),
+            Ok(Some(data)) => Some(Ok(Some(data))),
+            Ok(None) if d.is_done() => {
+                *st = BodyState::Done;
+                Some(Ok(None))
+            }
+            Ok(None) => None,
+        },
+        BodyState::Close if !buf.is_empty() => Some(Ok(Some(buf.split().freeze()))),
+        BodyState::Length(_) | BodyState::Close => None,
+    }
+}
+
 /// Writes every byte of `slices`; on failure, how many bytes went out.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
+pub(super) async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w: &mut W,
     mut slices: &mut [IoSlice<'_>],
 ) -> Result<(), (usize, io::Error)> {

@@ -1,5 +1,5 @@
-//! Writing an HTTP/1.1 request head, and the chunked framing of a streamed
-//! body.
+//! Writing HTTP/1.1 heads (a request to a server, an answer to a client),
+//! and the chunked framing of a streamed body.
 //!
 //! The head is printed into a buffer the connection keeps between requests
 //! (no allocation once it has grown to fit). The caller's headers are
@@ -8,7 +8,7 @@
 //! gets `content-length`, a streamed body of unknown length
 //! `transfer-encoding: chunked`.
 
-use http::{HeaderMap, Method, header};
+use http::{HeaderMap, Method, StatusCode, header};
 
 /// How the body goes out after the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,9 @@ pub enum BodyFraming {
     Length(u64),
     /// Chunks follow, then the last chunk.
     Chunked,
+    /// Bytes follow until the connection closes (an answer of unknown
+    /// length to an HTTP/1.0 client, which cannot read chunks).
+    Close,
 }
 
 /// Prints `METHOD target HTTP/1.1`, `headers`, the framing header the body
@@ -86,6 +89,92 @@ pub fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
     &buf[n..]
 }
 
+/// What the client side knows when it answers a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Answering {
+    /// The request was `HEAD`: the answer has no body whatever its headers say.
+    pub head: bool,
+    /// The client speaks HTTP/1.0: no chunks, keep-alive only if asked.
+    pub http10: bool,
+    /// The connection may stay open after this answer (the client wants
+    /// it, its request was read whole, the listener is not shutting down).
+    pub keep_alive: bool,
+}
+
+/// Prints an answer's status line and `headers`, then what the connection
+/// adds: the body's framing header when `headers` carry none (`body_len`:
+/// the body's length when known), `connection` (the proxy's decision, in
+/// place of any `connection` in `headers`, except on a 101 whose
+/// `connection: upgrade` stands) and `date` when missing. Returns how the
+/// body goes out and whether the connection stays open after it.
+pub fn response_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body_len: Option<u64>,
+    how: Answering,
+) -> (BodyFraming, bool) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
+    let mut keep_alive = how.keep_alive;
+    for (name, value) in headers {
+        if name == header::CONNECTION && !upgrade {
+            keep_alive &= !value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let no_body = how.head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let framing = match (no_body, declared, body_len) {
+        (true, _, _) => BodyFraming::None,
+        (false, Some(n), _) => BodyFraming::Length(n),
+        (false, None, Some(n)) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+            BodyFraming::Length(n)
+        }
+        (false, None, None) if !how.http10 => {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            BodyFraming::Chunked
+        }
+        (false, None, None) => {
+            keep_alive = false;
+            BodyFraming::Close
+        }
+    };
+    if !upgrade {
+        if !keep_alive {
+            out.extend_from_slice(b"connection: close\r\n");
+        } else if how.http10 {
+            out.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+    }
+    if !headers.contains_key(header::DATE) {
+        super::date::append_line(out);
+    }
+    out.extend_from_slice(b"\r\n");
+    (framing, keep_alive && !upgrade)
+}
+
 /// The last chunk with no trailers.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
@@ -100,6 +189,88 @@ mod tests {
             h.append(*n, HeaderValue::from_static(v));
         }
         h
+    }
+
+    const PLAIN: Answering = Answering {
+        head: false,
+        http10: false,
+        keep_alive: true,
+    };
+
+    /// `out` without its `date` line (which changes every second).
+    fn undated(out: &[u8]) -> String {
+        let text = String::from_utf8_lossy(out);
+        text.lines()
+            .filter(|l| !l.starts_with("date: "))
+            .map(|l| format!("{l}\r\n"))
+            .collect()
+    }
+
+    #[test]
+    fn answers_get_framing_connection_and_date() {
+        let mut out = Vec::new();
+        let h = headers(&[("content-type", "text/plain")]);
+        let f = response_head(&mut out, StatusCode::OK, &h, Some(3), PLAIN);
+        assert_eq!(f, (BodyFraming::Length(3), true));
+        assert_eq!(
+            undated(&out),
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\n"
+        );
+        assert!(String::from_utf8_lossy(&out).contains("\r\ndate: "));
+        // Unknown length: chunks for HTTP/1.1, a close for HTTP/1.0.
+        let f = response_head(&mut out, StatusCode::OK, &h, None, PLAIN);
+        assert_eq!(f, (BodyFraming::Chunked, true));
+        let old = Answering {
+            http10: true,
+            ..PLAIN
+        };
+        let f = response_head(&mut out, StatusCode::OK, &h, None, old);
+        assert_eq!(f, (BodyFraming::Close, false));
+        assert!(undated(&out).ends_with("connection: close\r\n\r\n"));
+        // An HTTP/1.0 client that asked for keep-alive is told it holds.
+        let f = response_head(&mut out, StatusCode::OK, &h, Some(0), old);
+        assert_eq!(f, (BodyFraming::Length(0), true));
+        assert!(undated(&out).ends_with("connection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_connection_close_in_the_headers_is_the_connections() {
+        let mut out = Vec::new();
+        let h = headers(&[("connection", "close"), ("content-length", "2")]);
+        let f = response_head(&mut out, StatusCode::BAD_REQUEST, &h, Some(2), PLAIN);
+        assert_eq!(f, (BodyFraming::Length(2), false));
+        assert_eq!(
+            undated(&out),
+            "HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn bodiless_answers_keep_their_headers_and_add_no_framing() {
+        let mut out = Vec::new();
+        let h = headers(&[("content-length", "10")]);
+        let head = Answering {
+            head: true,
+            ..PLAIN
+        };
+        assert_eq!(
+            response_head(&mut out, StatusCode::OK, &h, Some(10), head),
+            (BodyFraming::None, true)
+        );
+        assert!(undated(&out).contains("content-length: 10\r\n"));
+        let none = HeaderMap::new();
+        for s in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
+            let f = response_head(&mut out, s, &none, None, PLAIN);
+            assert_eq!(f, (BodyFraming::None, true));
+            assert!(!undated(&out).contains("transfer-encoding"));
+        }
+        let up = headers(&[("connection", "upgrade"), ("upgrade", "websocket")]);
+        let f = response_head(&mut out, StatusCode::SWITCHING_PROTOCOLS, &up, None, PLAIN);
+        assert_eq!(f, (BodyFraming::None, false));
+        assert_eq!(
+            undated(&out),
+            "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
+        );
     }
 
     #[test]

@@ -1,9 +1,16 @@
-//! A purpose-built HTTP/1.1 engine for the proxy's upstream side.
+//! A purpose-built HTTP/1.1 engine for the proxy path, both sides.
 //!
-//! hyper's client is a general-purpose state machine driven by a task of its
-//! own per connection: every request crosses a channel to that task and back.
-//! The proxy needs much less, so it owns its upstream connections and speaks
-//! HTTP/1.1 on them directly, inside the request's own task:
+//! hyper is a general-purpose pair of state machines (a server, a client
+//! driven by a task of its own per connection, with a channel between
+//! them). The proxy needs much less, so it speaks HTTP/1.1 itself.
+//!
+//! Client side ([`client_side`]): [`request`] reads and strictly checks each
+//! request head (framing, smuggling, 400/431, 408 by `header_timeout`);
+//! [`client_side::ClientConn`] reads bodies as the proxy takes them and writes
+//! answers ([`encode::response_head`], with a cached [`date`]); idle
+//! keep-alive connections hold no buffer ([`buffers`]).
+//!
+//! Upstream side, inside the request's own task:
 //!
 //! 1. [`encode`] writes the request head (request line, headers, the framing
 //!    header the body needs) into a buffer the connection keeps, and the head
@@ -18,9 +25,13 @@
 //! The engine is generic over the byte stream (`AsyncRead + AsyncWrite`), so
 //! TLS to servers can use it unchanged.
 
+pub mod buffers;
 pub mod chunked;
+pub mod client_side;
 pub mod conn;
+pub mod date;
 pub mod encode;
+pub mod request;
 pub mod response;
 
 pub use conn::{Connection, SendError};

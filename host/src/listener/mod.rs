@@ -1,38 +1,27 @@
 //! Listeners: accept connections within `max_connections`, on a TLS
-//! listener run the handshake first (within `header_timeout`), put each
-//! behind the [`guard::FramingGuard`], and serve HTTP/1.1 and HTTP/2 (prior
-//! knowledge, or ALPN `h2` over TLS) with hyper. A connection whose ALPN
-//! chose `h2` is served by hyper's HTTP/2 server alone: it must not fall
-//! back to HTTP/1.1 when its first bytes are not the HTTP/2 preface (a bad
-//! preface gets a close, RFC 9113 §3.4). On shutdown a listener
-//! stops accepting and asks every open connection to finish: HTTP/1.1
-//! answers its in-flight request with `Connection: close`, HTTP/2 sends
-//! GOAWAY.
+//! listener run the handshake first (within `header_timeout`), and serve
+//! HTTP/1.1 with the proxy's own engine ([`http1`]) and HTTP/2 (prior
+//! knowledge, or ALPN `h2` over TLS) with hyper ([`http2`]). On shutdown a
+//! listener stops accepting and asks every open connection to finish:
+//! HTTP/1.1 answers its in-flight request with `Connection: close`, HTTP/2
+//! sends GOAWAY.
 //!
 //! A listener's settings ([`Settings`]: limits, TLS certificates) sit
 //! behind an `ArcSwap`: a reload that keeps its address swaps them in
 //! place, so the socket stays open and new connections get the new settings
 //! (and certificates) while open ones keep theirs.
 
-pub mod guard;
-pub mod in_flight;
+pub mod http1;
+pub mod http2;
 pub mod per_ip;
 
 use crate::config::ListenerConfig;
+use crate::http1::client_side::Limits;
 use crate::proxy::{ConnCtx, ListenerCtx, Proxy};
 use arc_swap::ArcSwap;
-use guard::{FramingGuard, GuardLimits};
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::server::conn::http2;
-use hyper::service::{Service, service_fn};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use in_flight::{InFlight, Tracked};
-use std::convert::Infallible;
+use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -68,8 +57,9 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 pub struct Settings {
     /// Settings requests see.
     pub ctx: Arc<ListenerCtx>,
-    limits: GuardLimits,
-    servers: Arc<Servers>,
+    limits: Limits,
+    /// hyper's HTTP/2 server, configured for this listener.
+    h2: Arc<hyper::server::conn::http2::Builder<TokioExecutor>>,
     /// `max_connections`: over it we stop accepting; new connections wait
     /// in the backlog until a slot frees (as NGINX and HAProxy do).
     slots: Arc<Semaphore>,
@@ -102,12 +92,12 @@ impl Settings {
         });
         let ctx = ListenerCtx { cfg, scheme };
         Arc::new(Settings {
-            limits: GuardLimits {
+            limits: Limits {
                 max_header_bytes: ctx.cfg.max_header_bytes,
                 header_timeout: ctx.cfg.header_timeout,
                 idle_timeout: ctx.cfg.idle_timeout,
             },
-            servers: Arc::new(Servers::new(&ctx)),
+            h2: Arc::new(http2::builder(ctx.cfg.max_header_bytes)),
             slots,
             per_ip,
             tls,
@@ -183,14 +173,14 @@ pub async fn serve(
             listener: s.ctx.clone(),
             peer,
         };
-        let (servers, limits) = (s.servers.clone(), s.limits);
+        let (h2, limits) = (s.h2.clone(), s.limits);
         let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
         // Two separate tasks rather than one with a branch: the plain
         // connection's future stays as small as it was without TLS.
         match &s.tls {
             None => {
                 tracker.spawn(async move {
-                    serve_conn(stream, conn, limits, &servers.auto, proxy, shutdown).await;
+                    http1::serve(stream, conn, limits, proxy, shutdown, Some(&h2)).await;
                     drop(ip_slot);
                     drop(permit);
                 });
@@ -205,9 +195,10 @@ pub async fn serve(
                     };
                     match handshake {
                         Ok(s) if s.get_ref().1.alpn_protocol() == Some(&b"h2"[..]) => {
-                            serve_h2(s, conn, limits, &servers.h2, proxy, shutdown).await
+                            let timeout = limits.header_timeout;
+                            http2::serve_alpn(s, timeout, conn, &h2, proxy, shutdown).await
                         }
-                        Ok(s) => serve_conn(s, conn, limits, &servers.auto, proxy, shutdown).await,
+                        Ok(s) => http1::serve(s, conn, limits, proxy, shutdown, Some(&h2)).await,
                         Err(e) => {
                             tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed")
                         }
@@ -219,118 +210,4 @@ pub async fn serve(
         }
     }
     tracing::info!(listener = %name, "stopped accepting");
-}
-
-/// Most concurrent streams on one HTTP/2 connection.
-const MAX_CONCURRENT_STREAMS: u32 = 256;
-
-/// hyper's servers for a listener's connections, configured alike.
-struct Servers {
-    /// HTTP/1.1, or HTTP/2 when the first bytes are its preface (plain TCP;
-    /// TLS without ALPN `h2`).
-    auto: auto::Builder<TokioExecutor>,
-    /// HTTP/2 only (TLS with ALPN `h2`).
-    h2: http2::Builder<TokioExecutor>,
-}
-
-impl Servers {
-    fn new(ctx: &ListenerCtx) -> Servers {
-        let mut auto = auto::Builder::new(TokioExecutor::new());
-        auto.http1()
-            .timer(TokioTimer::new())
-            // The guard enforces header size and time; hyper's own limits sit
-            // above them so they never fire first.
-            .header_read_timeout(None)
-            .max_buf_size((ctx.cfg.max_header_bytes * 2).max(16 << 10))
-            .keep_alive(true);
-        auto.http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-            .max_header_list_size(ctx.cfg.max_header_bytes as u32);
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new())
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-            .max_header_list_size(ctx.cfg.max_header_bytes as u32);
-        Servers { auto, h2 }
-    }
-}
-
-/// The proxy as a hyper service for one connection.
-fn service(
-    proxy: Arc<Proxy>,
-    conn: ConnCtx,
-    in_flight: Arc<InFlight>,
-) -> impl Service<
-    Request<Incoming>,
-    Response = Response<Tracked>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
-> {
-    let conn = Arc::new(conn);
-    service_fn(move |req| {
-        // Taken when hyper calls the service, before it reads on: the guard
-        // must know a response is coming (see guard.rs).
-        let token = in_flight.start();
-        let (proxy, conn) = (proxy.clone(), conn.clone());
-        async move {
-            let (resp, rec) = proxy.handle(req, &conn).await;
-            Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, token, rec)))
-        }
-    })
-}
-
-/// Drives a served connection until it ends; on `shutdown` asks it to
-/// finish gracefully (HTTP/1.1: `Connection: close`; HTTP/2: GOAWAY) and
-/// lets it. A macro: hyper's auto and HTTP/2 connections share the method
-/// names but no trait.
-macro_rules! drive {
-    ($conn:ident, $shutdown:ident) => {{
-        tokio::pin!($conn);
-        tokio::select! {
-            r = $conn.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "client connection ended with error");
-                }
-            }
-            _ = $shutdown.cancelled() => {
-                $conn.as_mut().graceful_shutdown();
-                let _ = $conn.await;
-            }
-        }
-    }};
-}
-
-/// Serves one connection (plain TCP or TLS) until it ends or `shutdown`.
-async fn serve_conn<IO>(
-    stream: IO,
-    conn: ConnCtx,
-    limits: GuardLimits,
-    builder: &auto::Builder<TokioExecutor>,
-    proxy: Arc<Proxy>,
-    shutdown: CancellationToken,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let guard = FramingGuard::new(stream, limits);
-    let svc = service(proxy, conn, guard.in_flight());
-    let c = builder.serve_connection_with_upgrades(TokioIo::new(guard), svc);
-    drive!(c, shutdown);
-}
-
-/// Serves one TLS connection whose ALPN chose `h2`, as HTTP/2 only, until
-/// it ends or `shutdown`.
-async fn serve_h2<IO>(
-    stream: IO,
-    conn: ConnCtx,
-    limits: GuardLimits,
-    builder: &http2::Builder<TokioExecutor>,
-    proxy: Arc<Proxy>,
-    shutdown: CancellationToken,
-) where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let guard = FramingGuard::h2(stream, limits);
-    let svc = service(proxy, conn, guard.in_flight());
-    let c = builder.serve_connection(TokioIo::new(guard), svc);
-    drive!(c, shutdown);
 }

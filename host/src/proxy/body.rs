@@ -1,5 +1,8 @@
 //! Body types on both sides of the proxy.
 //!
+//! - [`ClientBody`]: the client's request body as it arrives: read from the
+//!   client's HTTP/1 connection itself (borrowed from it while the request
+//!   is handled), or hyper's HTTP/2 stream.
 //! - [`ReqBody`]: what goes upstream: nothing, a fully buffered body (small
 //!   bodies are buffered so a retry can resend them), or the client's stream
 //!   (with the already-read prefix and the `max_body_bytes` limit).
@@ -12,6 +15,7 @@
 use super::upstream::{ConnPool, UpConn};
 use crate::balance::ActiveGuard;
 use crate::http1::Framing;
+use crate::http1::client_side::BodySource;
 use crate::http1::conn::BodyState;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -28,8 +32,59 @@ pub use crate::http1::conn::BoxError;
 #[error("request body larger than {0} bytes")]
 pub struct BodyTooLarge(pub u64);
 
+/// The client's request body.
+pub enum ClientBody<'c> {
+    /// None (no framing, or `Content-Length: 0`).
+    Empty,
+    /// Read from the client's HTTP/1 connection as it is polled.
+    Http1(&'c mut (dyn BodySource + Send)),
+    /// An HTTP/2 stream's body.
+    Http2(Incoming),
+}
+
+impl Body for ClientBody<'_> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::Empty => Poll::Ready(None),
+            ClientBody::Http1(src) => match std::task::ready!(src.poll_data(cx)) {
+                Some(Ok(d)) => Poll::Ready(Some(Ok(Frame::data(d)))),
+                Some(Err(e)) => Poll::Ready(Some(Err(Box::new(e)))),
+                None => Poll::Ready(None),
+            },
+            ClientBody::Http2(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Empty => true,
+            ClientBody::Http1(src) => src.remaining() == Some(0),
+            ClientBody::Http2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Empty => SizeHint::with_exact(0),
+            ClientBody::Http1(src) => match src.remaining() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::new(),
+            },
+            ClientBody::Http2(b) => b.size_hint(),
+        }
+    }
+}
+
 /// Request body sent upstream.
-pub enum ReqBody {
+pub enum ReqBody<'c> {
     /// Nothing, or all of it, in memory (replayable).
     Full(Option<Bytes>),
     /// Streaming from the client, after `prefix` (not replayable).
@@ -37,7 +92,7 @@ pub enum ReqBody {
         /// Bytes already read while trying to buffer.
         prefix: Option<Bytes>,
         /// The rest.
-        inner: Incoming,
+        inner: ClientBody<'c>,
         /// Bytes still allowed by `max_body_bytes`.
         remaining: u64,
         /// The configured limit, for the error.
@@ -45,14 +100,14 @@ pub enum ReqBody {
     },
 }
 
-impl ReqBody {
+impl ReqBody<'_> {
     /// An empty body.
     pub fn empty() -> Self {
         ReqBody::Full(None)
     }
 }
 
-impl Body for ReqBody {
+impl Body for ReqBody<'_> {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -82,7 +137,7 @@ impl Body for ReqBody {
                         }
                         Poll::Ready(Some(Ok(frame)))
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
                     Poll::Ready(None) => Poll::Ready(None),
                     Poll::Pending => Poll::Pending,
                 }

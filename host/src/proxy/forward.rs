@@ -38,7 +38,7 @@ fn idempotent(m: &Method) -> bool {
 pub async fn forward(
     pool: &Pool,
     head: Head,
-    mut body: ReqBody,
+    mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;

@@ -28,7 +28,7 @@ impl Head {
     pub async fn send(
         &self,
         conn: &mut UpConn,
-        body: &mut ReqBody,
+        body: &mut ReqBody<'_>,
     ) -> Result<ResponseHead, SendError> {
         let out = match body {
             ReqBody::Full(None) => Outgoing::Empty,

@@ -36,13 +36,12 @@ use crate::metrics::{Recorder, Table};
 use crate::plugin::PluginSet;
 use crate::ratelimit::{Decision, Limiter};
 use arc_swap::ArcSwap;
-use body::{ReqBody, RespBody};
+use body::{ClientBody, ReqBody, RespBody};
 use bytes::{Bytes, BytesMut};
 use error::ProxyError;
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use pool::Pool;
 use route::Router;
 use std::collections::HashMap;
@@ -198,7 +197,7 @@ impl Proxy {
     /// when that is dropped, the request is counted (and logged).
     pub async fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<ClientBody<'_>>,
         conn: &ConnCtx,
     ) -> (Response<RespBody>, Recorder) {
         let started = std::time::Instant::now();
@@ -228,7 +227,7 @@ impl Proxy {
     async fn pipeline<'rt>(
         &self,
         rt: &'rt Runtime,
-        req: Request<Incoming>,
+        req: Request<ClientBody<'_>>,
         conn: &ConnCtx,
         client_ip: IpAddr,
         at: &mut Reached<'rt>,
@@ -359,7 +358,7 @@ impl Proxy {
         };
 
         if let Some(proto) = upgrade {
-            let (resp, server) = upgrade::tunnel(pool, head, proto, &mut parts, &ctx).await?;
+            let (resp, server) = upgrade::tunnel(pool, head, proto, &ctx).await?;
             at.server = Some(server);
             return Ok(resp);
         }
@@ -393,10 +392,10 @@ fn redirect(base: &str, path_and_query: &str) -> Response<RespBody> {
 /// Reads a body of known small size (or unknown size up to
 /// [`BUFFER_LIMIT`]) whole; streams the rest.
 async fn read_body(
-    mut body: Incoming,
+    mut body: ClientBody<'_>,
     content_length: Option<u64>,
     limit: u64,
-) -> Result<ReqBody, ProxyError> {
+) -> Result<ReqBody<'_>, ProxyError> {
     if body.is_end_stream() || content_length == Some(0) {
         return Ok(ReqBody::empty());
     }

@@ -1,8 +1,10 @@
 //! `Upgrade` (WebSocket) tunnelling — never to HTTP/2 (`h2c`), see
 //! [`requested`]: the request goes out on a fresh
 //! connection with `Connection: upgrade` re-added; on `101 Switching
-//! Protocols` both sides are upgraded and bytes are copied both ways until
-//! either end closes. Upgraded connections never return to a pool.
+//! Protocols` the server's connection travels with the 101 answer
+//! ([`Accepted`]) to the client's connection, which, once the 101 is
+//! written, copies bytes both ways until either end closes
+//! ([`Accepted::join`]). Upgraded connections never return to a pool.
 
 use super::body::{ReqBody, RespBody};
 use super::error::ProxyError;
@@ -10,9 +12,49 @@ use super::forward::into_client_response;
 use super::head::Head;
 use super::pool::Pool;
 use crate::balance::PickContext;
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The server's side of an accepted upgrade, in the 101 answer's
+/// extensions (which must be `Clone`: hence the shared slot).
+#[derive(Clone)]
+pub struct Accepted(Arc<Mutex<Option<ServerEnd>>>);
+
+struct ServerEnd {
+    upstream: TcpStream,
+    /// Bytes the server sent right after its 101: the tunnel's first.
+    early: BytesMut,
+    /// The tunnel holds the server's active count while it lasts.
+    _held: crate::balance::ActiveGuard,
+}
+
+impl Accepted {
+    /// Copies bytes between `client` and the server until either closes;
+    /// `client_early` are bytes the client sent right after its request.
+    pub async fn join<IO: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        mut client: IO,
+        client_early: BytesMut,
+    ) {
+        let end = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut end) = end else { return };
+        let copy = async {
+            if !end.early.is_empty() {
+                client.write_all(&end.early).await?;
+            }
+            if !client_early.is_empty() {
+                end.upstream.write_all(&client_early).await?;
+            }
+            tokio::io::copy_bidirectional(&mut client, &mut end.upstream).await
+        };
+        if let Err(e) = copy.await {
+            tracing::debug!(error = %e, "tunnel ended");
+        }
+    }
+}
 
 /// The `Upgrade` value to tunnel when the client asks for one (`Connection:
 /// upgrade`), without the protocols that are HTTP itself: `None` when
@@ -61,13 +103,8 @@ pub async fn tunnel(
     pool: &Pool,
     mut head: Head,
     proto: HeaderValue,
-    parts: &mut http::request::Parts,
     ctx: &PickContext<'_>,
 ) -> Result<(super::Response<RespBody>, usize), ProxyError> {
-    let client_upgrade = parts
-        .extensions
-        .remove::<hyper::upgrade::OnUpgrade>()
-        .ok_or(ProxyError::BadRequest)?;
     head.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     head.headers.insert(header::UPGRADE, proto);
@@ -131,26 +168,13 @@ pub async fn tunnel(
     let mut out = super::Response::new(RespBody::empty());
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *out.headers_mut() = headers;
-    // The tunnel holds the server's active count while it lasts.
-    let held = active;
-    let (mut upstream, early) = conn.into_parts();
-    tokio::spawn(async move {
-        let _held = held;
-        let client = match client_upgrade.await {
-            Ok(c) => c,
-            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
-        };
-        let mut client = TokioIo::new(client);
-        // Bytes the server sent right after its 101 belong to the tunnel.
-        if !early.is_empty()
-            && let Err(e) = client.write_all(&early).await
-        {
-            return tracing::debug!(error = %e, "tunnel ended");
-        }
-        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            tracing::debug!(error = %e, "tunnel ended");
-        }
-    });
+    let (upstream, early) = conn.into_parts();
+    out.extensions_mut()
+        .insert(Accepted(Arc::new(Mutex::new(Some(ServerEnd {
+            upstream,
+            early,
+            _held: active,
+        })))));
     Ok((out, idx))
 }
 

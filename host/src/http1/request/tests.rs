@@ -1,0 +1,126 @@
+//! Head checks: what is accepted, what is refused and why.
+
+use super::*;
+
+fn parsed(head: &str) -> Result<RequestHead, u16> {
+    parse(Bytes::copy_from_slice(head.as_bytes())).map_err(|r| r.status)
+}
+
+fn framing(head: &str) -> Result<BodyFraming, u16> {
+    parsed(head).map(|h| h.body)
+}
+
+#[test]
+fn accepts_plain_requests() {
+    assert_eq!(
+        framing("GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Ok(BodyFraming::None)
+    );
+    assert_eq!(
+        framing("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"),
+        Ok(BodyFraming::Length(5))
+    );
+    assert_eq!(
+        framing("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n"),
+        Ok(BodyFraming::Length(5))
+    );
+    assert_eq!(framing("GET / HTTP/1.0\r\n\r\n"), Ok(BodyFraming::None));
+    assert_eq!(
+        framing("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        Ok(BodyFraming::Chunked)
+    );
+    let upgrade =
+        "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    assert!(parsed(upgrade).is_ok_and(|h| h.upgrade));
+    let no_connection = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+    assert!(parsed(no_connection).is_ok_and(|h| !h.upgrade));
+}
+
+#[test]
+fn the_parts_are_the_heads() {
+    let h = parsed("PUT /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nX-One: 1\r\nx-one: 2\r\n\r\n")
+        .unwrap_or_else(|s| panic!("refused: {s}"));
+    assert_eq!(h.parts.method, Method::PUT);
+    assert_eq!(h.parts.uri, "/a/b?c=d");
+    assert_eq!(h.parts.version, Version::HTTP_11);
+    assert_eq!(h.parts.headers["host"], "example.com");
+    let ones: Vec<_> = h.parts.headers.get_all("x-one").iter().collect();
+    assert_eq!(ones, ["1", "2"]);
+    assert!(h.keep_alive && !h.expect_continue);
+}
+
+#[test]
+fn keep_alive_follows_the_version_and_connection() {
+    let ka = |head: &str| parsed(head).map(|h| h.keep_alive);
+    assert_eq!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(true));
+    assert_eq!(
+        ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        Ok(false)
+    );
+    assert_eq!(ka("GET / HTTP/1.0\r\n\r\n"), Ok(false));
+    assert_eq!(
+        ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"),
+        Ok(true)
+    );
+    let expect = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+    assert!(parsed(expect).is_ok_and(|h| h.expect_continue));
+}
+
+#[test]
+fn refuses_ambiguous_framing() {
+    for head in [
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Long: a\r\n  folded\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Bad: a\x01b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Bad: a\x7fb\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Name : v\r\n\r\n",
+    ] {
+        assert_eq!(framing(head), Err(400), "{head:?}");
+    }
+}
+
+#[test]
+fn too_many_header_lines_are_431() {
+    let mut head = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..MAX_HEADERS {
+        head.push_str(&format!("X-{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    assert_eq!(framing(&head), Err(431));
+}
+
+#[test]
+fn bare_lf_and_early_head_ends_are_refused() {
+    let end = |s: &str| find_head_end(s.as_bytes()).map_err(|r| r.status);
+    assert_eq!(end("GET / HTTP/1.1\r\nHost: a\r\n\r\nX"), Ok(Some(27)));
+    assert_eq!(end("GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
+    assert_eq!(end("GET / HTTP/1.1\r\nHost: a\nX: 1\r\n\r\n"), Err(400));
+    assert_eq!(end("GET / HTTP/1.1\nHost: a\n\n"), Err(400));
+    // httparse would stop at the first empty line: the reader must agree.
+    assert_eq!(
+        framing("GET / HTTP/1.1\r\nHost: a\r\n\nGET /b HTTP/1.1\r\n\r\n"),
+        Err(400)
+    );
+}
+
+#[test]
+fn refusals_are_written_as_the_tests_expect() {
+    assert_eq!(
+        Refusal::TIMEOUT.answer(),
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 23\r\n\
+         connection: close\r\n\r\nrequest header timeout\n"
+    );
+}

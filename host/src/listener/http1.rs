@@ -1,0 +1,103 @@
+//! The HTTP/1.1 request loop of one client connection, on the proxy's own
+//! engine ([`crate::http1::client_side`]).
+//!
+//! Per request: read and check the head; hand the request to the proxy
+//! with its body borrowed from the connection (read as the proxy forwards
+//! it); write the answer; then the next request, pipelined or not. While a
+//! bodiless request is answered the connection watches the client: if it
+//! goes away the request is dropped, and with it the upstream exchange.
+//!
+//! The connection closes after an answer when the client asked (or speaks
+//! HTTP/1.0 without keep-alive), when the proxy's answer says
+//! `connection: close`, when the request's body was not read whole (the
+//! rest would be taken for the next request), or when the listener is
+//! shutting down: then it finishes the request in flight, answers it with
+//! `connection: close`, and closes. Idle connections close at once on
+//! shutdown. A `101` answer turns the connection into a tunnel to the
+//! server ([`Accepted::join`]), which no longer counts as the listener's.
+
+use super::http2;
+use crate::http1::client_side::{ClientConn, Limits, Next, Transport};
+use crate::http1::encode::Answering;
+use crate::proxy::body::ClientBody;
+use crate::proxy::upgrade::Accepted;
+use crate::proxy::{ConnCtx, Proxy};
+use http::{Method, Request, StatusCode, Version};
+use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Serves one connection until it ends or `shutdown`. With `h2`, a
+/// connection whose first bytes are the HTTP/2 preface is handed to it.
+pub async fn serve<IO>(
+    io: IO,
+    conn: ConnCtx,
+    limits: Limits,
+    proxy: Arc<Proxy>,
+    shutdown: CancellationToken,
+    h2: Option<&hyper::server::conn::http2::Builder<TokioExecutor>>,
+) where
+    IO: Transport + 'static,
+{
+    let mut c = ClientConn::new(io, limits);
+    loop {
+        let next = tokio::select! {
+            n = c.next_request(h2.is_some()) => n,
+            // Idle, or inside a head: nothing in flight to finish.
+            _ = shutdown.cancelled() => return,
+        };
+        let head = match next {
+            Next::Request(h) => h,
+            Next::Refuse(r) => return c.refuse(r).await,
+            Next::Closed => return,
+            Next::Http2 => {
+                if let Some(builder) = h2 {
+                    let (io, read) = c.into_parts();
+                    let io = http2::Prefixed::new(io, read);
+                    http2::serve(io, conn, builder, proxy, shutdown).await;
+                }
+                return;
+            }
+        };
+        let parts = head.parts;
+        let head_request = parts.method == Method::HEAD;
+        let http10 = parts.version == Version::HTTP_10;
+        let (resp, mut rec) = if c.body_done() {
+            let req = Request::from_parts(parts, ClientBody::Empty);
+            tokio::select! {
+                r = proxy.handle(req, &conn) => r,
+                () = c.closed_by_client() => return,
+            }
+        } else {
+            let req = Request::from_parts(parts, ClientBody::Http1(&mut c));
+            proxy.handle(req, &conn).await
+        };
+        let whole = c.skip_buffered_body();
+        let how = Answering {
+            head: head_request,
+            http10,
+            keep_alive: head.keep_alive && whole && !shutdown.is_cancelled(),
+        };
+        let tunnel = match resp.status() {
+            StatusCode::SWITCHING_PROTOCOLS => resp.extensions().get::<Accepted>().cloned(),
+            _ => None,
+        };
+        let written = c.answer(resp, how, &mut |n| rec.sent(n)).await;
+        // Counted (and logged) now that the answer is out.
+        drop(rec);
+        match (written, tunnel) {
+            (Ok(_), Some(tunnel)) => {
+                // As with hyper's upgrades: the tunnel leaves the
+                // listener's books (its connection slot, shutdown's wait).
+                let (io, early) = c.into_parts();
+                tokio::spawn(tunnel.join(io, early));
+                return;
+            }
+            (Ok(true), None) => {}
+            (Ok(false), None) => return c.close(!whole).await,
+            (Err(e), _) => {
+                return tracing::debug!(peer = %conn.peer, error = %e, "answer cut off");
+            }
+        }
+    }
+}
