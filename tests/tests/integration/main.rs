@@ -11,6 +11,7 @@ mod failover;
 mod forwarding;
 mod framing;
 mod health;
+mod http1_engine;
 mod http2;
 mod lifecycle;
 mod limits;
