@@ -11,12 +11,12 @@
 
 use crate::balance::Backend;
 use crate::config::HealthConfig;
+use crate::http1::Connection;
+use crate::http1::conn::Outgoing;
 use crate::plugin::{Header, Hooks, Observation, PluginSlot, Server, Verdict};
+use crate::proxy::body::ReqBody;
 use crate::proxy::pool::Pool;
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, HeaderValue, Method, header};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -123,29 +123,32 @@ pub async fn probe(b: &Backend, h: &HealthConfig) -> Probe {
         let stream = tokio::net::TcpStream::connect(b.addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        let req = Request::get(h.path.as_str())
-            .header(http::header::HOST, host)
-            .header(http::header::USER_AGENT, "switchyard-health")
-            .header(http::header::CONNECTION, "close")
-            .body(Empty::new())
-            .map_err(|e| format!("request: {e}"))?;
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| format!("request: {e}"))
+        let mut headers = HeaderMap::with_capacity(3);
+        let host = HeaderValue::from_str(&host).map_err(|e| format!("request: {e}"))?;
+        headers.insert(header::HOST, host);
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static("switchyard-health"),
+        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // The same HTTP/1.1 engine requests go out on; only the head is read.
+        let mut conn = Connection::new(stream);
+        conn.send(
+            &Method::GET,
+            &h.path,
+            &headers,
+            Outgoing::<ReqBody<'static>>::Empty,
+        )
+        .await
+        .map_err(|e| format!("request: {e}"))
     })
     .await;
     let latency = started.elapsed();
     match result {
         Ok(Ok(resp)) => Probe {
-            status: Some(resp.status().as_u16()),
+            status: Some(resp.status.as_u16()),
             headers: resp
-                .headers()
+                .headers
                 .iter()
                 .map(|(k, v)| Header {
                     name: k.as_str().to_string(),
