@@ -11,13 +11,17 @@
 //!   that reached a server is never sent twice;
 //! - a 503 is the server shedding load: returned, never retried;
 //! - when tries run out, the last upstream answer is returned.
+//!
+//! An `Upgrade` request takes the same loop ([`Purpose::Upgrade`]) on fresh
+//! connections (an upgraded connection never returns to a pool); a `101`
+//! answer becomes the tunnel ([`super::upgrade::accepted`]).
 
 use super::body::{BodyTooLarge, BoxError, ReqBody, RespBody, UpstreamBody};
 use super::error::ProxyError;
 use super::head::Head;
 use super::headers;
 use super::pool::Pool;
-use super::upstream::{ConnPool, UpConn};
+use super::upstream::{Conn, ConnPool, UpConn};
 use crate::balance::PickContext;
 use crate::http1::{ResponseHead, SendError};
 use http::{Method, Response, StatusCode, Version};
@@ -32,7 +36,16 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
-/// Forwards one request to `pool`; returns the upstream response (body
+/// What a request goes upstream for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// An ordinary exchange, on a kept-alive connection when one is idle.
+    Exchange,
+    /// A protocol upgrade, on a connection of its own.
+    Upgrade,
+}
+
+/// Sends one request to `pool`; returns the upstream response (body
 /// streaming) with the position of the server that gave it, or the error
 /// that decides the proxy's own answer.
 pub async fn forward(
@@ -40,6 +53,7 @@ pub async fn forward(
     head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
+    purpose: Purpose,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
     let deadline = Instant::now() + cfg.request_timeout;
@@ -60,7 +74,17 @@ pub async fn forward(
         let backend = &pool.servers[idx];
         let active = backend.start_request();
 
-        let mut conn = match timeout_at(deadline, pool.conns[idx].get(cfg.connect_timeout)).await {
+        let conns = &pool.conns[idx];
+        let connected = async {
+            match purpose {
+                Purpose::Exchange => conns.get(cfg.connect_timeout).await,
+                Purpose::Upgrade => (conns.connect(cfg.connect_timeout).await).map(|conn| Conn {
+                    conn,
+                    reused: false,
+                }),
+            }
+        };
+        let mut conn = match timeout_at(deadline, connected).await {
             Err(_) => {
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 return Err(ProxyError::Timeout);
@@ -88,7 +112,12 @@ pub async fn forward(
                 if bad {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
-                let home = Some(pool.conns[idx].clone());
+                if purpose == Purpose::Upgrade && status == StatusCode::SWITCHING_PROTOCOLS {
+                    let resp = super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
+                    return Ok((resp, idx));
+                }
+                // A declined upgrade's connection was opened for it alone.
+                let home = (purpose == Purpose::Exchange).then(|| conns.clone());
                 let mut resp = into_client_response(resp, conn.conn, home, active);
                 if bad && retry_sent && !final_try {
                     last = Some(Ok((resp, idx)));

@@ -1,23 +1,28 @@
-//! The request pipeline, top to bottom:
+//! The proxy: the [`Runtime`] a config builds (routes, pools, plugins,
+//! limits, counters), swapped whole on reload, and [`Proxy::handle`], which
+//! serves one request on the runtime current when it arrived (a request
+//! finishes on the one it started with) by running its [`Exchange`]
+//! through the stages (see [`exchange`]).
 //!
-//! 1. [`Proxy::handle`] loads the current [`Runtime`] once (config reloads
-//!    swap it whole; a request finishes on the one it started with);
-//! 2. what must not be forwarded is refused and the Host settled
-//!    ([`strict`]: `CONNECT`, malformed HTTP/2, HTTP/2's `:authority`);
-//!    limits: `redirect_https`, `max_body_bytes` by `Content-Length`;
-//! 3. route ([`route::Router`]) and pool (weighted `split`), the route's
-//!    rate limit ([`crate::ratelimit`]: 429, or a wait with `nodelay =
-//!    false`), then the route's on-request plugins ([`on_request`]);
-//! 4. the upstream head: hop-by-hop headers out, forwarding headers in
-//!    ([`headers`]), path rewritten for `strip_prefix`;
-//! 5. the body: small bodies buffered (so retries can resend them), large
-//!    ones streamed ([`body`]);
-//! 6. pick a server and send, with retries ([`forward`]); or tunnel an
-//!    `Upgrade` ([`upgrade`]);
-//! 7. the response streams back; proxy-made errors come from [`error`].
+//! ## The end of a request
+//!
+//! A request is over in steps, each held by a value that is dropped when
+//! its part is done (so an answer cut off half way releases everything):
+//!
+//! 1. the server's `active` count ([`crate::balance::ActiveGuard`]) and its
+//!    keep-alive connection ([`body::UpstreamBody`]) are released when the
+//!    upstream body has been read to its end: the connection goes back to
+//!    its pool only then, and only if reusable; a body broken or dropped
+//!    early closes it. An upgrade's tunnel holds the active count while it
+//!    lasts ([`upgrade::Accepted`]);
+//! 2. the request is counted and logged ([`Recorder`]) once the answer has
+//!    been written to the client (HTTP/1: by the listener's request loop
+//!    right after the answer; HTTP/2: when hyper drops the body);
+//! 3. the client connection then reads its next request, or closes.
 
 pub mod body;
 pub mod error;
+pub mod exchange;
 pub mod forward;
 pub mod head;
 pub mod headers;
@@ -30,22 +35,18 @@ pub mod upgrade;
 pub mod upstream;
 
 use crate::access_log::AccessLog;
-use crate::balance::PickContext;
-use crate::config::{Config, HashKey, ListenerConfig};
+use crate::config::{Config, ListenerConfig};
 use crate::metrics::{Recorder, Table};
 use crate::plugin::PluginSet;
-use crate::ratelimit::{Decision, Limiter};
+use crate::ratelimit::Limiter;
 use arc_swap::ArcSwap;
-use body::{ClientBody, ReqBody, RespBody};
-use bytes::{Bytes, BytesMut};
-use error::ProxyError;
-use http::{HeaderValue, Request, Response, StatusCode, Version, header};
-use http_body::Body as _;
-use http_body_util::BodyExt;
+use body::{ClientBody, RespBody};
+use exchange::Exchange;
+use http::{Request, Response};
 use pool::Pool;
 use route::Router;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Bodies up to this size are read whole before the first try, so a retry
@@ -193,8 +194,9 @@ impl Proxy {
         )));
     }
 
-    /// Serves one request. The [`Recorder`] goes with the response body:
-    /// when that is dropped, the request is counted (and logged).
+    /// Serves one request: runs its [`Exchange`] through the stages. The
+    /// [`Recorder`] goes with the answer; see the module docs for the end
+    /// of a request.
     pub async fn handle(
         &self,
         req: Request<ClientBody<'_>>,
@@ -211,256 +213,15 @@ impl Proxy {
             &conn.listener.cfg.trusted_proxies,
         );
         let log = rt.access_log.capture(&req, client_ip);
-        let mut at = Reached::default();
-        let resp = match self.pipeline(&rt, req, conn, client_ip, &mut at).await {
+        let (parts, body) = req.into_parts();
+        let mut x = Exchange::new(&rt, conn, client_ip);
+        let resp = match x.run(parts, body).await {
             Ok(r) => r,
             Err(e) => e.response(),
         };
-        let cell = rt
-            .metrics
-            .cell(at.route, at.pool.map(|p| p.cfg.name.as_str()), at.server)
-            .clone();
-        let rec = Recorder::new(cell, resp.status().as_u16(), started, log);
+        let pool = x.pool.map(|p| p.cfg.name.as_str());
+        let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
+        let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log);
         (resp, rec)
-    }
-
-    async fn pipeline<'rt>(
-        &self,
-        rt: &'rt Runtime,
-        req: Request<ClientBody<'_>>,
-        conn: &ConnCtx,
-        client_ip: IpAddr,
-        at: &mut Reached<'rt>,
-    ) -> Result<Response<RespBody>, ProxyError> {
-        let lcfg = &conn.listener.cfg;
-        let (mut parts, body) = req.into_parts();
-        let h2 = parts.version == Version::HTTP_2;
-
-        // CONNECT and malformed HTTP/2 refused; the Host (HTTP/2: :authority).
-        let host_value = strict::check(&mut parts)?;
-        let host = host_value
-            .as_ref()
-            .and_then(|h| h.to_str().ok())
-            .map(route::normalise_host)
-            .unwrap_or_default();
-        // Borrowed, not copied: the request path is measured per request.
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-
-        if let Some(base) = &lcfg.redirect_https {
-            return Ok(redirect(base, path_and_query));
-        }
-        let content_length = body.size_hint().exact();
-        if content_length.is_some_and(|n| n > lcfg.max_body_bytes) {
-            return Err(ProxyError::BodyTooLarge);
-        }
-
-        let route = rt
-            .router
-            .find(&lcfg.name, &host, parts.uri.path())
-            .ok_or(ProxyError::NoRoute)?;
-        at.route = Some(route.index);
-        let mut pool_name = route.pick_pool();
-
-        let peer_trusted = headers::Forwarding::is_trusted(conn.peer.ip(), &lcfg.trusted_proxies);
-        if let Some(limiter) = (route.cfg.rate_limit.as_ref()).and_then(|n| rt.rate_limits.get(n)) {
-            match limiter.admit(client_ip, &parts.headers).await {
-                Decision::Allow => {}
-                Decision::Delay(d) => tokio::time::sleep(d).await,
-                Decision::Reject { retry_after } => {
-                    let retry_after = Decision::retry_after_secs(retry_after);
-                    return Err(ProxyError::RateLimited { retry_after });
-                }
-            }
-        }
-        let upgrade = if h2 {
-            None
-        } else {
-            upgrade::requested(&parts.headers)
-        };
-
-        let mut h = std::mem::take(&mut parts.headers);
-        headers::strip_hop_by_hop(&mut h);
-        if !h.contains_key(header::HOST)
-            && let Some(v) = &host_value
-        {
-            h.insert(header::HOST, v.clone());
-        }
-        headers::Forwarding {
-            peer: conn.peer.ip(),
-            client_ip,
-            peer_trusted,
-            proto: conn.listener.scheme,
-            host: host_value.as_ref(),
-            via: if h2 { "2" } else { "1.1" },
-        }
-        .apply(&mut h);
-
-        let mut plugin_path = None;
-        let mut plugin_pool = None;
-        if !route.cfg.plugins.is_empty() {
-            let view = on_request::View {
-                method: &parts.method,
-                path: path_and_query,
-                host: &host,
-                client_ip: client_ip.to_string(),
-                route: &route.cfg.name,
-            };
-            match on_request::run(&rt.plugins, &route.cfg.plugins, view, &mut h, |p| {
-                rt.pools.contains_key(p)
-            })
-            .await?
-            {
-                on_request::Decision::Respond(r) => return Ok(*r),
-                on_request::Decision::Forward { path, pool } => {
-                    (plugin_path, plugin_pool) = (path, pool)
-                }
-            }
-        }
-        if let Some(p) = &plugin_pool {
-            pool_name = p;
-        }
-        let pool = rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
-        at.pool = Some(pool);
-        let uri = match (
-            plugin_path,
-            route.cfg.strip_prefix,
-            parts.uri.path_and_query(),
-        ) {
-            (Some(p), _, _) => p.parse::<http::Uri>().ok(),
-            // The common case: the path goes upstream as received; reuse the
-            // parsed (shared) bytes instead of printing and parsing again.
-            (None, false, Some(pq)) => {
-                let mut up = http::uri::Parts::default();
-                up.path_and_query = Some(pq.clone());
-                http::Uri::from_parts(up).ok()
-            }
-            (None, _, _) => route.rewrite(path_and_query).parse::<http::Uri>().ok(),
-        }
-        .ok_or(ProxyError::BadRequest)?;
-        // Only `hash` reads a key; don't build one for every request.
-        let uses_key = pool.cfg.balance == "hash"
-            || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");
-        let hash_key = if uses_key {
-            hash_key(&pool.cfg.hash_key, client_ip, &parts, &h)
-        } else {
-            None
-        };
-        let ctx = PickContext {
-            client_ip: Some(client_ip),
-            hash_key: hash_key.as_deref(),
-            pinned: pool.pinned(&h),
-            secure: conn.listener.scheme == "https",
-        };
-        let head = head::Head {
-            method: parts.method.clone(),
-            uri,
-            headers: h,
-        };
-
-        if let Some(proto) = upgrade {
-            let (resp, server) = upgrade::tunnel(pool, head, proto, &ctx).await?;
-            at.server = Some(server);
-            return Ok(resp);
-        }
-        let body = read_body(body, content_length, lcfg.max_body_bytes).await?;
-        let (resp, server) = forward::forward(pool, head, body, &ctx).await?;
-        at.server = Some(server);
-        Ok(resp)
-    }
-}
-
-/// How far a request got, for its metrics labels.
-#[derive(Default)]
-struct Reached<'rt> {
-    /// Index of its route.
-    route: Option<usize>,
-    /// Its pool.
-    pool: Option<&'rt Arc<Pool>>,
-    /// The server that answered (its position in the pool).
-    server: Option<usize>,
-}
-
-/// 308 to `base` + the request's path and query.
-fn redirect(base: &str, path_and_query: &str) -> Response<RespBody> {
-    let mut r = error::text_response(StatusCode::PERMANENT_REDIRECT, "redirecting to https\n");
-    if let Ok(v) = HeaderValue::from_str(&format!("{base}{path_and_query}")) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
-}
-
-/// Reads a body of known small size (or unknown size up to
-/// [`BUFFER_LIMIT`]) whole; streams the rest.
-async fn read_body(
-    mut body: ClientBody<'_>,
-    content_length: Option<u64>,
-    limit: u64,
-) -> Result<ReqBody<'_>, ProxyError> {
-    if body.is_end_stream() || content_length == Some(0) {
-        return Ok(ReqBody::empty());
-    }
-    if content_length.is_some_and(|n| n > BUFFER_LIMIT as u64) {
-        return Ok(ReqBody::Stream {
-            prefix: None,
-            inner: body,
-            remaining: limit,
-            limit,
-        });
-    }
-    let mut buf = BytesMut::new();
-    loop {
-        match body.frame().await {
-            None => return Ok(ReqBody::Full(Some(buf.freeze()))),
-            Some(Err(_)) => return Err(ProxyError::BadRequest),
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if (buf.len() + data.len()) as u64 > limit {
-                        return Err(ProxyError::BodyTooLarge);
-                    }
-                    buf.extend_from_slice(&data);
-                    if buf.len() > BUFFER_LIMIT {
-                        let prefix: Bytes = buf.freeze();
-                        let remaining = limit - prefix.len() as u64;
-                        return Ok(ReqBody::Stream {
-                            prefix: Some(prefix),
-                            inner: body,
-                            remaining,
-                            limit,
-                        });
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The bytes `hash` balances on, per the pool's `hash_key`.
-fn hash_key(
-    key: &HashKey,
-    client: IpAddr,
-    parts: &http::request::Parts,
-    h: &http::HeaderMap,
-) -> Option<Vec<u8>> {
-    match key {
-        HashKey::ClientIp => Some(client.to_string().into_bytes()),
-        HashKey::Path => Some(parts.uri.path().as_bytes().to_vec()),
-        HashKey::Uri => Some(
-            parts
-                .uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .as_bytes()
-                .to_vec(),
-        ),
-        HashKey::Header(name) => h.get(name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Cookie(name) => headers::cookie(h, name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Query(name) => parts
-            .uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_bytes().to_vec()),
     }
 }

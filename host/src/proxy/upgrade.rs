@@ -6,14 +6,14 @@
 //! written, copies bytes both ways until either end closes
 //! ([`Accepted::join`]). Upgraded connections never return to a pool.
 
-use super::body::{ReqBody, RespBody};
-use super::error::ProxyError;
-use super::forward::into_client_response;
+use super::body::RespBody;
 use super::head::Head;
 use super::pool::Pool;
-use crate::balance::PickContext;
+use super::upstream::UpConn;
+use crate::balance::{ActiveGuard, PickContext};
+use crate::http1::ResponseHead;
 use bytes::BytesMut;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,7 +28,7 @@ struct ServerEnd {
     /// Bytes the server sent right after its 101: the tunnel's first.
     early: BytesMut,
     /// The tunnel holds the server's active count while it lasts.
-    _held: crate::balance::ActiveGuard,
+    _held: ActiveGuard,
 }
 
 impl Accepted {
@@ -97,59 +97,25 @@ fn tunnellable(value: &HeaderValue) -> Option<HeaderValue> {
     HeaderValue::from_str(&kept.join(", ")).ok()
 }
 
-/// Forwards an upgrade request and, on 101, tunnels the two connections.
-/// Returns the answer and the position of the server that gave it.
-pub async fn tunnel(
-    pool: &Pool,
-    mut head: Head,
-    proto: HeaderValue,
-    ctx: &PickContext<'_>,
-) -> Result<(super::Response<RespBody>, usize), ProxyError> {
+/// Makes `head` ask the server for the upgrade to `proto` (hop-by-hop
+/// removal took the client's `Connection` and `Upgrade` out).
+pub fn ask(head: &mut Head, proto: HeaderValue) {
     head.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     head.headers.insert(header::UPGRADE, proto);
+}
 
-    let mut cands = Vec::new();
-    let mut tried = Vec::new();
-    // Connect failures may move on to another server; nothing was sent.
-    let (idx, mut conn) = loop {
-        let Some(idx) = pool.pick(&tried, &mut cands, ctx, &head).await else {
-            return Err(if tried.is_empty() {
-                ProxyError::NoServer
-            } else {
-                ProxyError::Upstream
-            });
-        };
-        tried.push(idx);
-        match pool.conns[idx].connect(pool.cfg.connect_timeout).await {
-            Ok(c) => break (idx, c),
-            Err(e) => {
-                pool.servers[idx].record_failure(pool.cfg.max_fails, pool.cfg.fail_timeout);
-                tracing::warn!(pool = %pool.cfg.name, error = %e, "upstream connect failed (upgrade)");
-                if tried.len() > pool.cfg.retries as usize {
-                    return Err(ProxyError::Upstream);
-                }
-            }
-        }
-    };
-    let backend = &pool.servers[idx];
-    let active = backend.start_request();
-    let mut no_body = ReqBody::empty();
-    let sent = head.send(&mut conn, &mut no_body);
-    let resp = match tokio::time::timeout(pool.cfg.request_timeout, sent).await {
-        Err(_) => return Err(ProxyError::Timeout),
-        Ok(Err(e)) => {
-            backend.record_failure(pool.cfg.max_fails, pool.cfg.fail_timeout);
-            tracing::warn!(pool = %pool.cfg.name, server = %backend.address, error = %e, "upgrade request failed");
-            return Err(ProxyError::Upstream);
-        }
-        Ok(Ok(r)) => r,
-    };
-    if resp.status != StatusCode::SWITCHING_PROTOCOLS {
-        // Declined: an ordinary answer; the connection is not pooled (it
-        // was opened for the upgrade).
-        return Ok((into_client_response(resp, conn, None, active), idx));
-    }
+/// The client's `101` for a server's: its headers (hop-by-hop out, the
+/// upgrade back in, `Via`, the sticky cookie), and the server's connection
+/// in its extensions for the client's connection to join.
+pub fn accepted(
+    resp: ResponseHead,
+    conn: UpConn,
+    active: ActiveGuard,
+    pool: &Pool,
+    idx: usize,
+    ctx: &PickContext<'_>,
+) -> Response<RespBody> {
     let mut headers = resp.headers;
     let upgrade_value = headers.get(header::UPGRADE).cloned();
     super::headers::strip_hop_by_hop(&mut headers);
@@ -165,7 +131,7 @@ pub async fn tunnel(
         ctx.pinned,
         ctx.secure,
     );
-    let mut out = super::Response::new(RespBody::empty());
+    let mut out = Response::new(RespBody::empty());
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *out.headers_mut() = headers;
     let (upstream, early) = conn.into_parts();
@@ -175,7 +141,7 @@ pub async fn tunnel(
             early,
             _held: active,
         })))));
-    Ok((out, idx))
+    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,371 @@
+//! One request on its way through the proxy: an [`Exchange`] moves through
+//! the stages in order, each a method that reads the request and records
+//! how far it got, and any stage may end it with the proxy's own answer:
+//!
+//! 1. [`Exchange::admit`]: what must not be forwarded is refused and the
+//!    Host settled ([`super::strict`]: `CONNECT`, malformed HTTP/2,
+//!    HTTP/2's `:authority`); `redirect_https`; `max_body_bytes` by
+//!    `Content-Length`;
+//! 2. [`Exchange::route`]: the route ([`super::route::Router`]) and its pool
+//!    (weighted `split`);
+//! 3. [`Exchange::rate_limit`]: the route's limit (429, or a wait with
+//!    `nodelay = false`);
+//! 4. [`Exchange::upstream_headers`]: hop-by-hop headers out, forwarding
+//!    headers in ([`super::headers`]);
+//! 5. [`Exchange::on_request`]: the route's plugins may answer, or change
+//!    the path or the pool ([`super::on_request`]);
+//! 6. [`Exchange::upstream_head`]: the path rewritten for `strip_prefix`,
+//!    the balancer's facts ([`PickContext`]);
+//! 7. [`Exchange::send`]: pick a server and send, with retries
+//!    ([`super::forward`]), the body buffered when small so a retry can
+//!    resend it; an `Upgrade` takes the same loop ([`super::upgrade`]).
+//!
+//! The route, pool and server reached label the request's metrics.
+
+use super::body::{ClientBody, ReqBody, RespBody};
+use super::error::{self, ProxyError};
+use super::forward::{self, Purpose};
+use super::head::Head;
+use super::pool::Pool;
+use super::route::Route;
+use super::{BUFFER_LIMIT, ConnCtx, Runtime, headers, on_request, strict, upgrade};
+use crate::balance::PickContext;
+use crate::config::HashKey;
+use crate::ratelimit::Decision;
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version, header};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// One request's progress through the stages.
+pub struct Exchange<'rt, 'x> {
+    rt: &'rt Runtime,
+    conn: &'x ConnCtx,
+    /// The client's address (behind a trusted proxy, the forwarded one).
+    client_ip: IpAddr,
+    /// The route it matched.
+    pub route: Option<&'rt Arc<Route>>,
+    /// The pool it went to.
+    pub pool: Option<&'rt Arc<Pool>>,
+    /// The server that answered (its position in the pool).
+    pub server: Option<usize>,
+}
+
+/// The request's Host, as sent (HTTP/2: `:authority`).
+struct Host {
+    value: Option<HeaderValue>,
+}
+
+impl Host {
+    /// As routes match it (lower case, no port): borrowed unless it had
+    /// upper case.
+    fn normalised(&self) -> std::borrow::Cow<'_, str> {
+        (self.value.as_ref())
+            .and_then(|h| h.to_str().ok())
+            .map(super::route::normalise_host)
+            .unwrap_or_default()
+    }
+}
+
+/// What the route's plugins changed.
+#[derive(Default)]
+struct PluginChanges {
+    path: Option<String>,
+    pool: Option<String>,
+}
+
+impl<'rt, 'x> Exchange<'rt, 'x> {
+    /// A request from `conn` (client address `client_ip`) on `rt`.
+    pub fn new(rt: &'rt Runtime, conn: &'x ConnCtx, client_ip: IpAddr) -> Self {
+        Self {
+            rt,
+            conn,
+            client_ip,
+            route: None,
+            pool: None,
+            server: None,
+        }
+    }
+
+    /// Runs the stages; the answer (the upstream's, streaming) or the error
+    /// that decides the proxy's own.
+    pub async fn run(
+        &mut self,
+        mut parts: Parts,
+        body: ClientBody<'_>,
+    ) -> Result<Response<RespBody>, ProxyError> {
+        let host = match self.admit(&mut parts, &body)? {
+            Ok(host) => host,
+            Err(redirect) => return Ok(redirect),
+        };
+        let route = self.route(&host, &parts)?;
+        self.rate_limit(route, &parts).await?;
+        let upgrade = match parts.version {
+            Version::HTTP_2 => None,
+            _ => upgrade::requested(&parts.headers),
+        };
+        let mut h = self.upstream_headers(&mut parts, &host);
+        let changes = match self.on_request(route, &parts, &host, &mut h).await? {
+            Ok(changes) => changes,
+            Err(answer) => return Ok(answer),
+        };
+        let pool_name = changes.pool.as_deref().unwrap_or(route.pick_pool());
+        let pool = self.rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
+        self.pool = Some(pool);
+        let (mut head, hash_key) = self.upstream_head(route, pool, &parts, h, changes.path)?;
+        let ctx = PickContext {
+            client_ip: Some(self.client_ip),
+            hash_key: hash_key.as_deref(),
+            pinned: pool.pinned(&head.headers),
+            secure: self.conn.listener.scheme == "https",
+        };
+        let (resp, server) = match upgrade {
+            Some(proto) => {
+                upgrade::ask(&mut head, proto);
+                let none = ReqBody::empty();
+                forward::forward(pool, head, none, &ctx, Purpose::Upgrade).await?
+            }
+            None => {
+                let limit = self.conn.listener.cfg.max_body_bytes;
+                let body = read_body(body, limit).await?;
+                forward::forward(pool, head, body, &ctx, Purpose::Exchange).await?
+            }
+        };
+        self.server = Some(server);
+        Ok(resp)
+    }
+
+    /// Stage 1: refusals, the Host, `redirect_https` (the redirect as
+    /// `Err`), `max_body_bytes` by `Content-Length`.
+    fn admit(
+        &self,
+        parts: &mut Parts,
+        body: &ClientBody<'_>,
+    ) -> Result<Result<Host, Response<RespBody>>, ProxyError> {
+        let lcfg = &self.conn.listener.cfg;
+        let value = strict::check(parts)?;
+        if let Some(base) = &lcfg.redirect_https {
+            return Ok(Err(redirect(base, path_and_query(parts))));
+        }
+        if body
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n > lcfg.max_body_bytes)
+        {
+            return Err(ProxyError::BodyTooLarge);
+        }
+        Ok(Ok(Host { value }))
+    }
+
+    /// Stage 2: the route for this listener, Host and path.
+    fn route(&mut self, host: &Host, parts: &Parts) -> Result<&'rt Arc<Route>, ProxyError> {
+        let listener = &self.conn.listener.cfg.name;
+        let route = (self.rt.router)
+            .find(listener, &host.normalised(), parts.uri.path())
+            .ok_or(ProxyError::NoRoute)?;
+        self.route = Some(route);
+        Ok(route)
+    }
+
+    /// Stage 3: the route's rate limit.
+    async fn rate_limit(&self, route: &Route, parts: &Parts) -> Result<(), ProxyError> {
+        let Some(limiter) =
+            (route.cfg.rate_limit.as_ref()).and_then(|n| self.rt.rate_limits.get(n))
+        else {
+            return Ok(());
+        };
+        match limiter.admit(self.client_ip, &parts.headers).await {
+            Decision::Allow => Ok(()),
+            Decision::Delay(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Decision::Reject { retry_after } => Err(ProxyError::RateLimited {
+                retry_after: Decision::retry_after_secs(retry_after),
+            }),
+        }
+    }
+
+    /// Stage 4: the headers the server gets: the client's without the
+    /// hop-by-hop ones, Host (from `:authority` when HTTP/2 had no `host`),
+    /// the forwarding headers.
+    fn upstream_headers(&self, parts: &mut Parts, host: &Host) -> HeaderMap {
+        let lcfg = &self.conn.listener.cfg;
+        let mut h = std::mem::take(&mut parts.headers);
+        headers::strip_hop_by_hop(&mut h);
+        if !h.contains_key(header::HOST)
+            && let Some(v) = &host.value
+        {
+            h.insert(header::HOST, v.clone());
+        }
+        let peer = self.conn.peer.ip();
+        headers::Forwarding {
+            peer,
+            client_ip: self.client_ip,
+            peer_trusted: headers::Forwarding::is_trusted(peer, &lcfg.trusted_proxies),
+            proto: self.conn.listener.scheme,
+            host: host.value.as_ref(),
+            via: if parts.version == Version::HTTP_2 {
+                "2"
+            } else {
+                "1.1"
+            },
+        }
+        .apply(&mut h);
+        h
+    }
+
+    /// Stage 5: the route's on-request plugins, in order: an answer of
+    /// theirs (as `Err`), or the path and pool they chose.
+    async fn on_request(
+        &self,
+        route: &Route,
+        parts: &Parts,
+        host: &Host,
+        h: &mut HeaderMap,
+    ) -> Result<Result<PluginChanges, Response<RespBody>>, ProxyError> {
+        if route.cfg.plugins.is_empty() {
+            return Ok(Ok(PluginChanges::default()));
+        }
+        let view = on_request::View {
+            method: &parts.method,
+            path: path_and_query(parts),
+            host: &host.normalised(),
+            client_ip: self.client_ip.to_string(),
+            route: &route.cfg.name,
+        };
+        let pools = &self.rt.pools;
+        let plugins = &self.rt.plugins;
+        match on_request::run(plugins, &route.cfg.plugins, view, h, |p| {
+            pools.contains_key(p)
+        })
+        .await?
+        {
+            on_request::Decision::Respond(r) => Ok(Err(*r)),
+            on_request::Decision::Forward { path, pool } => Ok(Ok(PluginChanges { path, pool })),
+        }
+    }
+
+    /// Stage 6: the upstream request head (the path as the route and
+    /// plugins rewrote it) and the key `hash` balances on.
+    fn upstream_head(
+        &self,
+        route: &Route,
+        pool: &Pool,
+        parts: &Parts,
+        h: HeaderMap,
+        plugin_path: Option<String>,
+    ) -> Result<(Head, Option<Vec<u8>>), ProxyError> {
+        let uri = match (
+            plugin_path,
+            route.cfg.strip_prefix,
+            parts.uri.path_and_query(),
+        ) {
+            (Some(p), _, _) => p.parse::<http::Uri>().ok(),
+            // The common case: the path goes upstream as received; reuse the
+            // parsed (shared) bytes instead of printing and parsing again.
+            (None, false, Some(pq)) => {
+                let mut up = http::uri::Parts::default();
+                up.path_and_query = Some(pq.clone());
+                http::Uri::from_parts(up).ok()
+            }
+            (None, _, _) => route
+                .rewrite(path_and_query(parts))
+                .parse::<http::Uri>()
+                .ok(),
+        }
+        .ok_or(ProxyError::BadRequest)?;
+        // Only `hash` reads a key; don't build one for every request.
+        let uses_key = pool.cfg.balance == "hash"
+            || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");
+        let hash_key = match uses_key {
+            true => hash_key(&pool.cfg.hash_key, self.client_ip, parts, &h),
+            false => None,
+        };
+        let head = Head {
+            method: parts.method.clone(),
+            uri,
+            headers: h,
+        };
+        Ok((head, hash_key))
+    }
+}
+
+/// The request's path and query (`/` when it has none).
+fn path_and_query(parts: &Parts) -> &str {
+    parts.uri.path_and_query().map_or("/", |p| p.as_str())
+}
+
+/// 308 to `base` + the request's path and query.
+fn redirect(base: &str, path_and_query: &str) -> Response<RespBody> {
+    let mut r = error::text_response(StatusCode::PERMANENT_REDIRECT, "redirecting to https\n");
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}{path_and_query}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// Stage 7's body: one of known small size (or unknown size up to
+/// [`BUFFER_LIMIT`]) is read whole, so a retry can resend it; the rest
+/// streams.
+async fn read_body(mut body: ClientBody<'_>, limit: u64) -> Result<ReqBody<'_>, ProxyError> {
+    let content_length = body.size_hint().exact();
+    if body.is_end_stream() || content_length == Some(0) {
+        return Ok(ReqBody::empty());
+    }
+    if content_length.is_some_and(|n| n > BUFFER_LIMIT as u64) {
+        return Ok(ReqBody::Stream {
+            prefix: None,
+            inner: body,
+            remaining: limit,
+            limit,
+        });
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(ReqBody::Full(Some(buf.freeze()))),
+            Some(Err(_)) => return Err(ProxyError::BadRequest),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if (buf.len() + data.len()) as u64 > limit {
+                        return Err(ProxyError::BodyTooLarge);
+                    }
+                    buf.extend_from_slice(&data);
+                    if buf.len() > BUFFER_LIMIT {
+                        let prefix: Bytes = buf.freeze();
+                        let remaining = limit - prefix.len() as u64;
+                        return Ok(ReqBody::Stream {
+                            prefix: Some(prefix),
+                            inner: body,
+                            remaining,
+                            limit,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bytes `hash` balances on, per the pool's `hash_key`.
+fn hash_key(key: &HashKey, client: IpAddr, parts: &Parts, h: &HeaderMap) -> Option<Vec<u8>> {
+    match key {
+        HashKey::ClientIp => Some(client.to_string().into_bytes()),
+        HashKey::Path => Some(parts.uri.path().as_bytes().to_vec()),
+        HashKey::Uri => Some(path_and_query(parts).as_bytes().to_vec()),
+        HashKey::Header(name) => h.get(name).map(|v| v.as_bytes().to_vec()),
+        HashKey::Cookie(name) => headers::cookie(h, name).map(|v| v.as_bytes().to_vec()),
+        HashKey::Query(name) => parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_bytes().to_vec()),
+    }
+}
