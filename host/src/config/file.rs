@@ -1,7 +1,8 @@
 //! The config file as written: serde structs mirroring SPEC.md's TOML
 //! one-to-one, with `deny_unknown_fields` so a typo is an error, not a silent
-//! default. Defaults and cross-references are applied in `config/mod.rs`,
-//! which turns these into a validated [`super::Config`].
+//! default. Defaults (`defaults.rs`) and cross-references are applied by
+//! `validate.rs` and the section files, which turn these into a validated
+//! [`super::Config`].
 
 use super::units;
 use serde::Deserialize;
@@ -152,7 +153,7 @@ pub struct Route {
     pub path_prefix: Option<String>,
     /// Remove `path_prefix` before forwarding. Default false.
     #[serde(default)]
-    pub strip_prefix: bool,
+    pub strip_prefix: Option<bool>,
     /// Weighted split between pools.
     #[serde(default)]
     pub split: Vec<SplitTarget>,
@@ -235,7 +236,7 @@ pub struct Server {
     pub max_conns: Option<u32>,
     /// Used only when no primary is up. Default false.
     #[serde(default)]
-    pub backup: bool,
+    pub backup: Option<bool>,
 }
 
 /// `sticky = { cookie, max_age }`.
@@ -317,7 +318,7 @@ pub struct Plugin {
     pub memory: Option<u64>,
     /// Hot-swap on file change. Default false.
     #[serde(default)]
-    pub watch: bool,
+    pub watch: Option<bool>,
     /// Consecutive failures that trip the plugin. Default 5.
     #[serde(default)]
     pub trip_after: Option<u32>,

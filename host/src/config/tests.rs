@@ -2,6 +2,7 @@
 //! file, line and key.
 
 use super::*;
+use http::HeaderName;
 
 fn parse(src: &str) -> Result<Config, ConfigError> {
     Config::parse(src, Path::new("test.toml"))

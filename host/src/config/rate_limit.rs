@@ -1,0 +1,68 @@
+//! `[rate_limit.NAME]`: a GCRA limit's rate, burst, key and store.
+
+use super::{ConfigError, defaults::rate_limit as default, file, validate::Validator};
+use http::HeaderName;
+
+/// `[rate_limit.NAME]` with defaults applied. Equal configs mean a reload
+/// keeps the limit's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitConfig {
+    /// Name.
+    pub name: String,
+    /// Requests per second.
+    pub rate: f64,
+    /// Extra requests allowed at once.
+    pub burst: u32,
+    /// `None` = the client's IP; else this header's value.
+    pub key: Option<HeaderName>,
+    /// Admitted requests go at once (else the excess is delayed).
+    pub nodelay: bool,
+    /// "local" or a redis URL.
+    pub store: String,
+}
+
+impl Validator<'_> {
+    /// Checks `rate_limit.NAME`.
+    pub(super) fn rate_limit(
+        &self,
+        name: String,
+        r: file::RateLimit,
+    ) -> Result<RateLimitConfig, ConfigError> {
+        let k = |f: &str| format!("rate_limit.{name}.{f}");
+        let key = match r.key.as_deref() {
+            None | Some("client_ip") => None,
+            Some(s) => match s
+                .strip_prefix("header:")
+                .map(|h| HeaderName::from_bytes(h.as_bytes()))
+            {
+                Some(Ok(h)) => Some(h),
+                _ => {
+                    return Err(self.err(
+                        &k("key"),
+                        format!("unknown key {s:?}; expected \"client_ip\" or \"header:NAME\""),
+                    ));
+                }
+            },
+        };
+        let store = r.store.unwrap_or_else(|| "local".into());
+        if store != "local" && !store.starts_with("redis://") {
+            return Err(self.err(
+                &k("store"),
+                format!("store must be \"local\" or \"redis://...\", not {store:?}"),
+            ));
+        }
+        if store != "local"
+            && let Err(e) = crate::ratelimit::redis::parse_url(&store)
+        {
+            return Err(self.err(&k("store"), format!("{store:?}: {e}")));
+        }
+        Ok(RateLimitConfig {
+            name,
+            rate: r.rate,
+            burst: r.burst.unwrap_or(default::BURST),
+            key,
+            nodelay: r.nodelay.unwrap_or(default::NODELAY),
+            store,
+        })
+    }
+}
