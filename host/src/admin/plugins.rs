@@ -48,7 +48,7 @@ pub fn all(proxy: &Proxy) -> Vec<serde_json::Value> {
                 "tripped": p.is_tripped(),
                 "swaps": s.swaps.load(Ordering::Relaxed),
                 "avg_call_us": s.nanos.load(Ordering::Relaxed) / s.calls.load(Ordering::Relaxed).max(1) / 1000,
-                "on_error": if p.cfg.fail_closed { "fail_closed" } else { "fail_open" },
+                "on_error": p.cfg.on_error.as_str(),
             })
         })
         .collect()

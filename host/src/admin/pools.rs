@@ -79,7 +79,7 @@ fn pool(rt: &Runtime, p: &Pool) -> Value {
     let servers: Vec<Value> = (0..p.servers.len()).map(|i| server(rt, p, i)).collect();
     json!({
         "name": p.cfg.name,
-        "balance": p.cfg.balance,
+        "balance": p.cfg.balance.as_str(),
         "plugin": p.cfg.plugin,
         "servers": servers,
     })

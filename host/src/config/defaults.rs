@@ -12,6 +12,8 @@ pub mod top {
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
     /// `workers`: one per CPU this process may use.
     pub const WORKERS: usize = 0;
+    /// `access_log`.
+    pub const ACCESS_LOG: crate::access_log::AccessLog = crate::access_log::AccessLog::Off;
 }
 
 /// `[[listener]]`.
@@ -42,6 +44,13 @@ pub mod route {
 /// `[pool.NAME]` and its `servers`, `health`.
 pub mod pool {
     use super::Duration;
+    use crate::config::{Algorithm, Balance, HashKey};
+    /// `balance`.
+    pub const BALANCE: Balance = Balance::Builtin(Algorithm::RoundRobin);
+    /// `fallback`, for `balance = "plugin"`.
+    pub const FALLBACK: Algorithm = Algorithm::RoundRobin;
+    /// `hash_key`, for `balance = "hash"`.
+    pub const HASH_KEY: HashKey = HashKey::ClientIp;
     /// `keepalive`: idle upstream connections kept per server.
     pub const KEEPALIVE: usize = 32;
     /// `connect_timeout`.
@@ -78,6 +87,9 @@ pub mod pool {
 
 /// `[rate_limit.NAME]`.
 pub mod rate_limit {
+    use crate::config::Store;
+    /// `store`: this process.
+    pub const STORE: Store = Store::Local;
     /// `burst`.
     pub const BURST: u32 = 0;
     /// `nodelay`.
@@ -87,6 +99,9 @@ pub mod rate_limit {
 /// `[plugin.NAME]`.
 pub mod plugin {
     use super::Duration;
+    use crate::config::OnError;
+    /// `on_error`.
+    pub const ON_ERROR: OnError = OnError::FailOpen;
     /// `timeout`, per hook call.
     pub const TIMEOUT: Duration = Duration::from_millis(25);
     /// `memory`, per instance: 32MiB.

@@ -4,7 +4,8 @@
 //! `validate.rs` and the section files, which turn these into a validated
 //! [`super::Config`].
 
-use super::units;
+use super::{Algorithm, Balance, OnError, Store, units};
+use crate::access_log::AccessLog;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,7 +25,7 @@ pub struct File {
     pub admin: Option<Admin>,
     /// Access log: "off" (default), "combined" or "json".
     #[serde(default)]
-    pub access_log: Option<String>,
+    pub access_log: Option<AccessLog>,
     /// `[[listener]]` tables.
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -181,9 +182,9 @@ pub struct SplitTarget {
 pub struct Pool {
     /// Required, at least one.
     pub servers: Vec<Server>,
-    /// Algorithm; default "round_robin".
+    /// Algorithm or "plugin"; default "round_robin".
     #[serde(default)]
-    pub balance: Option<String>,
+    pub balance: Option<Balance>,
     /// For balance = "hash".
     #[serde(default)]
     pub hash_key: Option<String>,
@@ -192,7 +193,7 @@ pub struct Pool {
     pub plugin: Option<String>,
     /// For balance = "plugin"; default "round_robin".
     #[serde(default)]
-    pub fallback: Option<String>,
+    pub fallback: Option<Algorithm>,
     /// Idle upstream connections kept per server. Default 32.
     #[serde(default)]
     pub keepalive: Option<usize>,
@@ -295,7 +296,7 @@ pub struct RateLimit {
     pub nodelay: Option<bool>,
     /// "local" (default) or "redis://...".
     #[serde(default)]
-    pub store: Option<String>,
+    pub store: Option<Store>,
 }
 
 /// `[plugin.NAME]`.
@@ -309,7 +310,7 @@ pub struct Plugin {
     pub config: Option<toml::Table>,
     /// "fail_open" (default) or "fail_closed".
     #[serde(default)]
-    pub on_error: Option<String>,
+    pub on_error: Option<OnError>,
     /// Per hook call. Default 25ms.
     #[serde(default, deserialize_with = "units::duration")]
     pub timeout: Option<Duration>,

@@ -14,6 +14,7 @@
 //! `quickstart.toml:12: unknown key "wieght" in pool.api.servers[0]`.
 
 mod admin;
+pub(crate) mod choice;
 pub mod defaults;
 mod error;
 pub mod file;
@@ -29,9 +30,9 @@ mod validate;
 pub use admin::AdminConfig;
 pub use error::ConfigError;
 pub use listener::ListenerConfig;
-pub use plugin::PluginConfig;
-pub use pool::{HashKey, HealthConfig, PoolConfig, ServerConfig};
-pub use rate_limit::RateLimitConfig;
+pub use plugin::{OnError, PluginConfig};
+pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, ServerConfig};
+pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, RouteConfig};
 
 use std::path::{Path, PathBuf};

@@ -1,9 +1,19 @@
 //! `[plugin.NAME]`: a WebAssembly component, its `init` config, and the
 //! limits and failure policy its hook calls run under.
 
-use super::{ConfigError, defaults::plugin as default, file, validate::Validator};
+use super::{ConfigError, choice::choice, defaults::plugin as default, file, validate::Validator};
 use std::path::PathBuf;
 use std::time::Duration;
+
+choice! {
+    /// What a trap, timeout or unusable answer in `on-request` does.
+    pub enum OnError {
+        /// Skip the plugin: the request goes on as if it had not run.
+        FailOpen = "fail_open",
+        /// Answer 503.
+        FailClosed = "fail_closed",
+    }
+}
 
 /// `[plugin.NAME]` with defaults applied.
 #[derive(Debug, Clone)]
@@ -14,8 +24,8 @@ pub struct PluginConfig {
     pub path: PathBuf,
     /// The `config` table as JSON.
     pub config_json: String,
-    /// true = fail_closed.
-    pub fail_closed: bool,
+    /// What a failing `on-request` call does.
+    pub on_error: OnError,
     /// Per hook call.
     pub timeout: Duration,
     /// Linear memory per instance, in bytes.
@@ -37,16 +47,6 @@ impl Validator<'_> {
         p: file::Plugin,
     ) -> Result<PluginConfig, ConfigError> {
         let k = |f: &str| format!("plugin.{name}.{f}");
-        let fail_closed = match p.on_error.as_deref() {
-            None | Some("fail_open") => false,
-            Some("fail_closed") => true,
-            Some(o) => {
-                return Err(self.err(
-                    &k("on_error"),
-                    format!("on_error must be \"fail_open\" or \"fail_closed\", not {o:?}"),
-                ));
-            }
-        };
         let config_json = serde_json::to_string(&p.config.unwrap_or_default()).map_err(|e| {
             self.err(
                 &k("config"),
@@ -56,7 +56,7 @@ impl Validator<'_> {
         Ok(PluginConfig {
             path: self.base.join(&p.path),
             config_json,
-            fail_closed,
+            on_error: p.on_error.unwrap_or(default::ON_ERROR),
             timeout: p.timeout.unwrap_or(default::TIMEOUT),
             memory: p.memory.unwrap_or(default::MEMORY),
             watch: p.watch.unwrap_or(default::WATCH),

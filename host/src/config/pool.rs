@@ -1,11 +1,83 @@
 //! `[pool.NAME]`: the servers, how requests are balanced over them, and how
 //! their health is judged (passive `max_fails`, active `health`).
 
-use super::{ConfigError, defaults::pool as default, file, validate::Validator};
+use super::{ConfigError, choice::choice, defaults::pool as default, file, validate::Validator};
 use http::HeaderName;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+choice! {
+    /// A built-in balancing algorithm (docs/CONFIGURATION.md, "Balancing
+    /// algorithms"): a pool's `balance`, or its `fallback` when a plugin
+    /// balances.
+    pub enum Algorithm {
+        /// NGINX's smooth weighted round-robin.
+        RoundRobin = "round_robin",
+        /// Fewest active requests per weight.
+        LeastConn = "least_conn",
+        /// NGINX's `ip_hash`.
+        IpHash = "ip_hash",
+        /// Consistent hash ring on `hash_key`, bounded load.
+        Hash = "hash",
+        /// Weighted random.
+        Random = "random",
+        /// Power of two choices on active requests.
+        P2c = "p2c",
+        /// Peak-EWMA latency × active requests.
+        Ewma = "ewma",
+        /// HAProxy's `first`.
+        First = "first",
+    }
+}
+
+/// A pool's `balance`: a built-in algorithm, or `plugin` (its plugin's
+/// `pick-backend`, with `fallback` when it defers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Balance {
+    /// A built-in algorithm.
+    Builtin(Algorithm),
+    /// `balance = "plugin"`.
+    Plugin,
+}
+
+impl Balance {
+    /// The value as written in the config.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Balance::Builtin(a) => a.as_str(),
+            Balance::Plugin => "plugin",
+        }
+    }
+}
+
+impl std::str::FromStr for Balance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "plugin" {
+            return Ok(Balance::Plugin);
+        }
+        s.parse().map(Balance::Builtin).map_err(|_| {
+            let mut names = Algorithm::NAMES.to_vec();
+            names.push("plugin");
+            super::choice::not_one_of(s, &names)
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Balance {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Balance {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// What `hash` balances on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,14 +103,14 @@ pub struct PoolConfig {
     pub name: String,
     /// Servers in config order.
     pub servers: Vec<ServerConfig>,
-    /// Algorithm name (one of `balance::ALGORITHMS` or "plugin").
-    pub balance: String,
+    /// How requests are placed.
+    pub balance: Balance,
     /// For `hash`; default client_ip.
     pub hash_key: HashKey,
     /// For `plugin`.
     pub plugin: Option<String>,
     /// For `plugin`: built-in algorithm used when the plugin defers.
-    pub fallback: String,
+    pub fallback: Algorithm,
     /// Idle upstream connections kept per server.
     pub keepalive: usize,
     /// TCP connect to a server.
@@ -93,11 +165,15 @@ pub struct HealthConfig {
     pub host: Option<String>,
 }
 
-/// The built-in algorithm names plus "plugin".
-fn balance_names() -> String {
-    let mut v: Vec<&str> = crate::balance::ALGORITHMS.to_vec();
-    v.push("plugin");
-    v.join(", ")
+impl PoolConfig {
+    /// The built-in algorithm that places this pool's requests: `balance`,
+    /// or for a plugin pool the `fallback` used when the plugin defers.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.balance {
+            Balance::Builtin(a) => a,
+            Balance::Plugin => self.fallback,
+        }
+    }
 }
 
 impl Validator<'_> {
@@ -140,27 +216,9 @@ impl Validator<'_> {
                 backup: s.backup.unwrap_or(default::BACKUP),
             });
         }
-        let balance = p.balance.unwrap_or_else(|| "round_robin".into());
-        if balance != "plugin" && !crate::balance::ALGORITHMS.contains(&balance.as_str()) {
-            return Err(self.err(
-                &k("balance"),
-                format!(
-                    "unknown balance {balance:?}; expected one of {}",
-                    balance_names()
-                ),
-            ));
-        }
-        let fallback = p.fallback.unwrap_or_else(|| "round_robin".into());
-        if !crate::balance::ALGORITHMS.contains(&fallback.as_str()) {
-            return Err(self.err(
-                &k("fallback"),
-                format!(
-                    "unknown fallback {fallback:?}; expected one of {}",
-                    crate::balance::ALGORITHMS.join(", ")
-                ),
-            ));
-        }
-        if balance == "plugin" {
+        let balance = p.balance.unwrap_or(default::BALANCE);
+        let fallback = p.fallback.unwrap_or(default::FALLBACK);
+        if balance == Balance::Plugin {
             match &p.plugin {
                 None => {
                     return Err(self.err(
@@ -175,7 +233,7 @@ impl Validator<'_> {
             }
         }
         let hash_key = match &p.hash_key {
-            None => HashKey::ClientIp,
+            None => default::HASH_KEY,
             Some(s) => self.hash_key(&k("hash_key"), s)?,
         };
         let health = match p.health {

@@ -3,6 +3,31 @@
 use super::{ConfigError, defaults::rate_limit as default, file, validate::Validator};
 use http::HeaderName;
 
+/// Where a limit keeps its state: `"local"` or `"redis://host:port/db"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// This process.
+    Local,
+    /// A Redis server shared by every instance pointing at it (the URL,
+    /// checked by `ratelimit::redis::parse_url` when the config loads).
+    Redis(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Store {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "local" {
+            Ok(Store::Local)
+        } else if s.starts_with("redis://") {
+            Ok(Store::Redis(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "store must be \"local\" or \"redis://...\", not {s:?}"
+            )))
+        }
+    }
+}
+
 /// `[rate_limit.NAME]` with defaults applied. Equal configs mean a reload
 /// keeps the limit's state.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,8 +42,8 @@ pub struct RateLimitConfig {
     pub key: Option<HeaderName>,
     /// Admitted requests go at once (else the excess is delayed).
     pub nodelay: bool,
-    /// "local" or a redis URL.
-    pub store: String,
+    /// Where the limit's state lives.
+    pub store: Store,
 }
 
 impl Validator<'_> {
@@ -44,17 +69,11 @@ impl Validator<'_> {
                 }
             },
         };
-        let store = r.store.unwrap_or_else(|| "local".into());
-        if store != "local" && !store.starts_with("redis://") {
-            return Err(self.err(
-                &k("store"),
-                format!("store must be \"local\" or \"redis://...\", not {store:?}"),
-            ));
-        }
-        if store != "local"
-            && let Err(e) = crate::ratelimit::redis::parse_url(&store)
+        let store = r.store.unwrap_or(default::STORE);
+        if let Store::Redis(url) = &store
+            && let Err(e) = crate::ratelimit::redis::parse_url(url)
         {
-            return Err(self.err(&k("store"), format!("{store:?}: {e}")));
+            return Err(self.err(&k("store"), format!("{url:?}: {e}")));
         }
         Ok(RateLimitConfig {
             name,

@@ -37,7 +37,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(l.max_body_bytes, 10 << 20);
     assert_eq!(l.header_timeout, Duration::from_secs(10));
     let p = &c.pools[0];
-    assert_eq!(p.balance, "round_robin");
+    assert_eq!(p.balance, Balance::Builtin(Algorithm::RoundRobin));
     assert_eq!(p.keepalive, 32);
     assert_eq!(p.retries, 2);
     assert_eq!(p.connect_timeout, Duration::from_secs(5));
@@ -93,10 +93,14 @@ fn route_to_missing_pool() {
 fn unknown_balance() {
     let src = MINIMAL.replace("servers = [", "balance = \"roundrobin\"\nservers = [");
     let e = err(&src);
+    // The key, what is accepted, and the near miss.
     assert!(
-        e.starts_with("test.toml:10: unknown balance \"roundrobin\""),
+        e.starts_with(
+            "test.toml:10: pool.api.balance: \"roundrobin\" is not one of \"round_robin\","
+        ),
         "{e}"
     );
+    assert!(e.ends_with("(did you mean \"round_robin\"?)"), "{e}");
 }
 
 #[test]
@@ -159,7 +163,7 @@ fn rate_limit_store_url_and_timeout_are_checked() {
     let ok = parse(&with_store("redis://127.0.0.1:6379/0?timeout=20ms")).expect("config");
     assert_eq!(
         ok.rate_limits[0].store,
-        "redis://127.0.0.1:6379/0?timeout=20ms"
+        Store::Redis("redis://127.0.0.1:6379/0?timeout=20ms".into())
     );
     let e = err(&with_store("redis://127.0.0.1:6379/0?timeout=soon"));
     assert!(e.starts_with("test.toml:14: "), "{e}");

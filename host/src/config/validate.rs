@@ -33,15 +33,6 @@ impl Validator<'_> {
             Some(a) => Some(self.admin(a)?),
             None => None,
         };
-        let access_log = match f.access_log.as_deref() {
-            None => crate::access_log::AccessLog::Off,
-            Some(s) => crate::access_log::AccessLog::parse(s).ok_or_else(|| {
-                self.err(
-                    "access_log",
-                    format!("access_log: {s:?} is not one of \"off\", \"combined\", \"json\""),
-                )
-            })?,
-        };
         let mut listeners = Vec::new();
         for (i, l) in f.listeners.into_iter().enumerate() {
             let l = self.listener(i, l)?;
@@ -78,7 +69,7 @@ impl Validator<'_> {
                 .unwrap_or(defaults::top::SHUTDOWN_TIMEOUT),
             workers: f.workers.unwrap_or(defaults::top::WORKERS),
             admin,
-            access_log,
+            access_log: f.access_log.unwrap_or(defaults::top::ACCESS_LOG),
             listeners,
             routes,
             pools,

@@ -31,7 +31,7 @@ pub mod upstream;
 
 use crate::access_log::AccessLog;
 use crate::balance::PickContext;
-use crate::config::{Config, HashKey, ListenerConfig};
+use crate::config::{Algorithm, Config, HashKey, ListenerConfig};
 use crate::metrics::{Recorder, Table};
 use crate::plugin::PluginSet;
 use crate::ratelimit::{Decision, Limiter};
@@ -339,8 +339,7 @@ impl Proxy {
         }
         .ok_or(ProxyError::BadRequest)?;
         // Only `hash` reads a key; don't build one for every request.
-        let uses_key = pool.cfg.balance == "hash"
-            || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");
+        let uses_key = pool.cfg.algorithm() == Algorithm::Hash;
         let hash_key = if uses_key {
             hash_key(&pool.cfg.hash_key, client_ip, &parts, &h)
         } else {
