@@ -55,7 +55,8 @@ impl Validator<'_> {
     ) -> Result<RateLimitConfig, ConfigError> {
         let k = |f: &str| format!("rate_limit.{name}.{f}");
         let key = match r.key.as_deref() {
-            None | Some("client_ip") => None,
+            None => None,
+            Some(s) if s == default::KEY => None,
             Some(s) => match s
                 .strip_prefix("header:")
                 .map(|h| HeaderName::from_bytes(h.as_bytes()))
