@@ -61,7 +61,7 @@ impl Validator<'_> {
         {
             return Err(self.err(
                 &k("redirect_https"),
-                format!("redirect_https must be an https:// URL, not {url:?}"),
+                format!("must be an https:// URL, not {url:?}"),
             ));
         }
         if l.redirect_https.is_some() && l.tls.is_some() {
@@ -73,14 +73,11 @@ impl Validator<'_> {
         }
         let max_connections = l.max_connections.unwrap_or(default::MAX_CONNECTIONS);
         if max_connections == 0 {
-            return Err(self.err(&k("max_connections"), "max_connections must be at least 1"));
+            return Err(self.err(&k("max_connections"), "must be at least 1"));
         }
         let max_header_bytes = l.max_header_bytes.unwrap_or(default::MAX_HEADER_BYTES);
         if !(1024..=(1 << 20)).contains(&max_header_bytes) {
-            return Err(self.err(
-                &k("max_header_bytes"),
-                "max_header_bytes must be between 1KiB and 1MiB",
-            ));
+            return Err(self.err(&k("max_header_bytes"), "must be between 1KiB and 1MiB"));
         }
         let tls = match l.tls {
             Some(t) => Some(self.tls(i, t)?),

@@ -197,7 +197,7 @@ impl Validator<'_> {
             let addr = self.socket_addr(&format!("{key}.address"), &s.address)?;
             let weight = s.weight.unwrap_or(default::WEIGHT);
             if weight == 0 {
-                return Err(self.err(&format!("{key}.weight"), "weight must be at least 1"));
+                return Err(self.err(&format!("{key}.weight"), "must be at least 1"));
             }
             if servers
                 .iter()
@@ -246,7 +246,7 @@ impl Validator<'_> {
             if st.cookie.is_empty() || !st.cookie.chars().all(token) {
                 return Err(self.err(
                     &k("sticky.cookie"),
-                    "sticky.cookie must be a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+                    "must be a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
                 ));
             }
         }
@@ -283,10 +283,10 @@ impl Validator<'_> {
             host: h.host,
         };
         if !hc.path.starts_with('/') {
-            return Err(self.err(&format!("{key}.path"), "health.path must start with '/'"));
+            return Err(self.err(&format!("{key}.path"), "must start with '/'"));
         }
         if hc.rise == 0 || hc.fall == 0 || hc.interval.is_zero() {
-            return Err(self.err(key, "health rise, fall and interval must be positive"));
+            return Err(self.err(key, "rise, fall and interval must be positive"));
         }
         Ok(hc)
     }

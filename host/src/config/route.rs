@@ -73,10 +73,9 @@ impl Validator<'_> {
                         ));
                     }
                     if s.weight == 0 {
-                        return Err(self.err(
-                            &k(&format!("split[{j}].weight")),
-                            "split weight must be at least 1",
-                        ));
+                        return Err(
+                            self.err(&k(&format!("split[{j}].weight")), "must be at least 1")
+                        );
                     }
                     t.push((s.pool, s.weight));
                 }
@@ -96,10 +95,7 @@ impl Validator<'_> {
             None | Some("/") => default::PATH_PREFIX.to_string(),
             Some(p) if p.starts_with('/') => p.trim_end_matches('/').to_string(),
             Some(p) => {
-                return Err(self.err(
-                    &k("path_prefix"),
-                    format!("path_prefix must start with '/', not {p:?}"),
-                ));
+                return Err(self.err(&k("path_prefix"), format!("must start with '/', not {p:?}")));
             }
         };
         if let Some(l) = &r.rate_limit

@@ -18,9 +18,17 @@ pub(super) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    /// An error about `key` (a path like `route[2].pool`).
+    /// An error about `key` (a path like `route[2].pool`): the message
+    /// starts with the key, so the reader knows which one without counting
+    /// lines (`route[2].pool: no [pool.apx] is defined`).
     pub fn err(&self, key: &str, message: impl Into<String>) -> ConfigError {
-        self.loc.error(key, message.into())
+        let message = message.into();
+        let message = if message.starts_with(key) {
+            message
+        } else {
+            format!("{key}: {message}")
+        };
+        self.loc.error(key, message)
     }
 
     /// The whole file, sections in dependency order: routes last, as they

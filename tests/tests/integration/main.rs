@@ -12,6 +12,7 @@ mod forwarding;
 mod framing;
 mod health;
 mod http2;
+mod invalid_config;
 mod lifecycle;
 mod limits;
 mod metrics;
