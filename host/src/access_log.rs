@@ -17,29 +17,21 @@ use http::{Method, Request, Version, header};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-/// Which access log, if any.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AccessLog {
-    /// None (the default; benchmarks run like this).
-    #[default]
-    Off,
-    /// Combined log format plus route, pool, server, duration.
-    Combined,
-    /// One JSON object per line.
-    Json,
+crate::config::choice::choice! {
+    /// Which access log, if any (the config's `access_log`).
+    #[derive(Default)]
+    pub enum AccessLog {
+        /// None (the default; benchmarks run like this).
+        #[default]
+        Off = "off",
+        /// Combined log format plus route, pool, server, duration.
+        Combined = "combined",
+        /// One JSON object per line.
+        Json = "json",
+    }
 }
 
 impl AccessLog {
-    /// Parses the config value.
-    pub fn parse(s: &str) -> Option<AccessLog> {
-        match s {
-            "off" => Some(AccessLog::Off),
-            "combined" => Some(AccessLog::Combined),
-            "json" => Some(AccessLog::Json),
-            _ => None,
-        }
-    }
-
     /// The request's entry, when the log is on.
     pub fn capture<B>(self, req: &Request<B>, client: IpAddr) -> Option<Box<Entry>> {
         if self == AccessLog::Off {

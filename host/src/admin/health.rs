@@ -20,8 +20,15 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 
-/// The report.
+/// `GET /health/detailed`.
 pub fn detailed(proxy: &Proxy) -> Response<Full<Bytes>> {
+    let (code, body) = report(proxy);
+    json(code, &body)
+}
+
+/// The report and the status code it is served with (the stats page
+/// renders the same report into its first paint).
+pub fn report(proxy: &Proxy) -> (StatusCode, Value) {
     let rt = proxy.runtime();
     let (mut any_down, mut any_pool_dead) = (false, false);
     let pools: Vec<Value> = sorted(&rt)
@@ -63,9 +70,9 @@ pub fn detailed(proxy: &Proxy) -> Response<Full<Bytes>> {
     } else {
         ("healthy", StatusCode::OK)
     };
-    json(
+    (
         code,
-        &json!({
+        json!({
             "status": status,
             "uptime_s": proxy.started().elapsed().as_secs(),
             "pools": pools,

@@ -10,11 +10,12 @@
 //! `GET /health/detailed` (health.rs); `GET /metrics` (metrics.rs);
 //! `GET /api/pools` and
 //! `POST /api/pools/{pool}/servers/{address}/{drain,enable,disable}`
-//! (pools.rs); `GET /stats` (stats.rs, stats.html); `GET /api/plugins`;
+//! (pools.rs); `GET /stats` (stats.rs, stats.html, first_paint.rs); `GET /api/plugins`;
 //! `PUT /api/plugins/{name}` (body = component bytes: validate, init,
 //! hot-swap; plugins.rs); `POST /api/reload` (200, or 422 with the reason
 //! and the running config kept).
 
+mod first_paint;
 mod health;
 mod metrics;
 mod plugins;
@@ -127,7 +128,7 @@ impl Admin {
             },
             (Method::GET, ["health", "detailed"]) => health::detailed(&self.proxy),
             (Method::GET, ["metrics"]) => metrics::render(&self.proxy),
-            (Method::GET, ["stats"]) => stats::page(),
+            (Method::GET, ["stats"]) => stats::page(&self.proxy),
             (Method::GET, ["api", "pools"]) => pools::list(&self.proxy),
             (Method::POST, ["api", "pools", pool, "servers", address, action]) => {
                 pools::action(&self.proxy, pool, address, action)

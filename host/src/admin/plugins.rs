@@ -9,10 +9,16 @@ use http_body_util::Full;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
-/// Every plugin: name, hooks, content hash, loaded-at, calls, errors.
+/// `GET /api/plugins`.
 pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
+    json(StatusCode::OK, &json!({ "plugins": all(proxy) }))
+}
+
+/// Every plugin as JSON: name, hooks, content hash, loaded-at, calls,
+/// errors (also the stats page's first paint).
+pub fn all(proxy: &Proxy) -> Vec<serde_json::Value> {
     let rt = proxy.runtime();
-    let plugins: Vec<serde_json::Value> = rt
+    rt
         .plugins()
         .all()
         .into_iter()
@@ -42,11 +48,10 @@ pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
                 "tripped": p.is_tripped(),
                 "swaps": s.swaps.load(Ordering::Relaxed),
                 "avg_call_us": s.nanos.load(Ordering::Relaxed) / s.calls.load(Ordering::Relaxed).max(1) / 1000,
-                "on_error": if p.cfg.fail_closed { "fail_closed" } else { "fail_open" },
+                "on_error": p.cfg.on_error.as_str(),
             })
         })
-        .collect();
-    json(StatusCode::OK, &json!({ "plugins": plugins }))
+        .collect()
 }
 
 /// Validates, `init`s and hot-swaps plugin `name` to `body`.

@@ -75,20 +75,25 @@ fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
 }
 
 /// One pool as JSON.
-pub fn pool(rt: &Runtime, p: &Pool) -> Value {
+fn pool(rt: &Runtime, p: &Pool) -> Value {
     let servers: Vec<Value> = (0..p.servers.len()).map(|i| server(rt, p, i)).collect();
     json!({
         "name": p.cfg.name,
-        "balance": p.cfg.balance,
+        "balance": p.cfg.balance.as_str(),
         "plugin": p.cfg.plugin,
         "servers": servers,
     })
 }
 
+/// Every pool as JSON, sorted by name: what `GET /api/pools` lists and
+/// what the stats page's first paint shows.
+pub fn all(rt: &Runtime) -> Vec<Value> {
+    sorted(rt).into_iter().map(|p| pool(rt, p)).collect()
+}
+
 /// `GET /api/pools`.
 pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
-    let rt = proxy.runtime();
-    let pools: Vec<Value> = sorted(&rt).into_iter().map(|p| pool(&rt, p)).collect();
+    let pools = all(&proxy.runtime());
     json(StatusCode::OK, &json!({ "pools": pools }))
 }
 

@@ -38,6 +38,7 @@ pub mod slow_start;
 
 pub use backend::{ActiveGuard, Backend, ServerState, WEIGHT_SCALE};
 
+pub use crate::config::Algorithm;
 use std::net::IpAddr;
 
 /// What a balancer may know about the request it places.
@@ -93,39 +94,24 @@ pub trait Balancer: Send + Sync {
 /// order (which an index cannot produce in less than O(n) per pick).
 pub const LARGE_POOL: usize = 64;
 
-/// The algorithm names SPEC.md lists for `balance` (all but `plugin`, which
-/// the plugin platform adds).
-pub const ALGORITHMS: &[&str] = &[
-    "round_robin",
-    "least_conn",
-    "ip_hash",
-    "hash",
-    "random",
-    "p2c",
-    "ewma",
-    "first",
-];
-
-/// Builds the balancer named `name` for `servers` (config order).
-/// Returns `None` for an unknown name (config validation rejects it first).
-pub fn build(name: &str, servers: &[std::sync::Arc<Backend>]) -> Option<Box<dyn Balancer>> {
-    Some(match name {
-        "round_robin" if servers.len() > LARGE_POOL => {
+/// Builds the balancer for `algorithm` over `servers` (config order).
+pub fn build(algorithm: Algorithm, servers: &[std::sync::Arc<Backend>]) -> Box<dyn Balancer> {
+    match algorithm {
+        Algorithm::RoundRobin if servers.len() > LARGE_POOL => {
             Box::new(round_robin_edf::RoundRobinEdf::new(servers))
         }
-        "round_robin" => Box::new(round_robin::RoundRobin::new(servers.len())),
-        "least_conn" if servers.len() > LARGE_POOL => {
+        Algorithm::RoundRobin => Box::new(round_robin::RoundRobin::new(servers.len())),
+        Algorithm::LeastConn if servers.len() > LARGE_POOL => {
             Box::new(least_conn_tree::LeastConnTree::new(servers))
         }
-        "least_conn" => Box::new(least_conn::LeastConn::new()),
-        "ip_hash" => Box::new(ip_hash::IpHash::new()),
-        "hash" => Box::new(hash::ConsistentHash::new(servers)),
-        "random" => Box::new(random::Random::new()),
-        "p2c" => Box::new(p2c::PowerOfTwo::new()),
-        "ewma" => Box::new(ewma::PeakEwma::new()),
-        "first" => Box::new(first::First),
-        _ => return None,
-    })
+        Algorithm::LeastConn => Box::new(least_conn::LeastConn::new()),
+        Algorithm::IpHash => Box::new(ip_hash::IpHash::new()),
+        Algorithm::Hash => Box::new(hash::ConsistentHash::new(servers)),
+        Algorithm::Random => Box::new(random::Random::new()),
+        Algorithm::P2c => Box::new(p2c::PowerOfTwo::new()),
+        Algorithm::Ewma => Box::new(ewma::PeakEwma::new()),
+        Algorithm::First => Box::new(first::First),
+    }
 }
 
 /// Fills `out` with the indices of `servers` that may take a request now,
@@ -258,29 +244,28 @@ mod tests {
             hash_key: Some(b"k"),
             ..Default::default()
         };
-        for name in ALGORITHMS {
-            let b = build(name, &s).unwrap_or_else(|| panic!("{name} not built"));
+        for &name in Algorithm::ALL {
+            let b = build(name, &s);
             for _ in 0..50 {
                 let p = b.pick(&s, &[1, 3], &ctx);
                 assert!(p == 1 || p == 3, "{name} picked {p}");
                 assert_eq!(b.pick(&s, &[2], &PickContext::default()), 2, "{name}");
             }
         }
-        assert!(build("plugin", &s).is_none());
     }
 
     #[test]
     fn only_large_pools_place_first_tries_from_an_index() {
         let ctx = PickContext::default();
         let large = test_servers(&[1; LARGE_POOL + 1]);
-        for name in ALGORITHMS {
-            let b = build(name, &large).unwrap_or_else(|| panic!("{name} not built"));
-            let want = matches!(*name, "round_robin" | "least_conn").then_some(0);
+        for &name in Algorithm::ALL {
+            let b = build(name, &large);
+            let want = matches!(name, Algorithm::RoundRobin | Algorithm::LeastConn).then_some(0);
             assert_eq!(b.pick_first(&large, &ctx), want, "{name}");
         }
         let small = test_servers(&[1; LARGE_POOL]);
-        for name in ["round_robin", "least_conn"] {
-            let b = build(name, &small).unwrap_or_else(|| panic!("{name} not built"));
+        for name in [Algorithm::RoundRobin, Algorithm::LeastConn] {
+            let b = build(name, &small);
             assert_eq!(b.pick_first(&small, &ctx), None, "{name}");
         }
     }

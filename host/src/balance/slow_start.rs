@@ -185,7 +185,7 @@ mod tests {
             ("p2c", 30),
         ] {
             let s = recovered();
-            let b = build(name, &s).expect("known algorithm");
+            let b = build(name.parse().expect("known algorithm"), &s);
             let got = shares(b.as_ref(), &s, hold, |_| None, weighted);
             assert_linear(name, &got);
         }
@@ -197,7 +197,7 @@ mod tests {
     fn key_based_shares_follow_the_linear_ramp_per_fifth() {
         for name in ["hash", "ip_hash"] {
             let s = recovered();
-            let b = build(name, &s).expect("known algorithm");
+            let b = build(name.parse().expect("known algorithm"), &s);
             let got = shares(
                 b.as_ref(),
                 &s,

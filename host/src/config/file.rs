@@ -1,9 +1,11 @@
 //! The config file as written: serde structs mirroring SPEC.md's TOML
 //! one-to-one, with `deny_unknown_fields` so a typo is an error, not a silent
-//! default. Defaults and cross-references are applied in `config/mod.rs`,
-//! which turns these into a validated [`super::Config`].
+//! default. Defaults (`defaults.rs`) and cross-references are applied by
+//! `validate.rs` and the section files, which turn these into a validated
+//! [`super::Config`].
 
-use super::units;
+use super::{Algorithm, Balance, OnError, Store, units};
+use crate::access_log::AccessLog;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,7 +25,7 @@ pub struct File {
     pub admin: Option<Admin>,
     /// Access log: "off" (default), "combined" or "json".
     #[serde(default)]
-    pub access_log: Option<String>,
+    pub access_log: Option<AccessLog>,
     /// `[[listener]]` tables.
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -152,7 +154,7 @@ pub struct Route {
     pub path_prefix: Option<String>,
     /// Remove `path_prefix` before forwarding. Default false.
     #[serde(default)]
-    pub strip_prefix: bool,
+    pub strip_prefix: Option<bool>,
     /// Weighted split between pools.
     #[serde(default)]
     pub split: Vec<SplitTarget>,
@@ -180,9 +182,9 @@ pub struct SplitTarget {
 pub struct Pool {
     /// Required, at least one.
     pub servers: Vec<Server>,
-    /// Algorithm; default "round_robin".
+    /// Algorithm or "plugin"; default "round_robin".
     #[serde(default)]
-    pub balance: Option<String>,
+    pub balance: Option<Balance>,
     /// For balance = "hash".
     #[serde(default)]
     pub hash_key: Option<String>,
@@ -191,7 +193,7 @@ pub struct Pool {
     pub plugin: Option<String>,
     /// For balance = "plugin"; default "round_robin".
     #[serde(default)]
-    pub fallback: Option<String>,
+    pub fallback: Option<Algorithm>,
     /// Idle upstream connections kept per server. Default 32.
     #[serde(default)]
     pub keepalive: Option<usize>,
@@ -235,7 +237,7 @@ pub struct Server {
     pub max_conns: Option<u32>,
     /// Used only when no primary is up. Default false.
     #[serde(default)]
-    pub backup: bool,
+    pub backup: Option<bool>,
 }
 
 /// `sticky = { cookie, max_age }`.
@@ -294,7 +296,7 @@ pub struct RateLimit {
     pub nodelay: Option<bool>,
     /// "local" (default) or "redis://...".
     #[serde(default)]
-    pub store: Option<String>,
+    pub store: Option<Store>,
 }
 
 /// `[plugin.NAME]`.
@@ -308,7 +310,7 @@ pub struct Plugin {
     pub config: Option<toml::Table>,
     /// "fail_open" (default) or "fail_closed".
     #[serde(default)]
-    pub on_error: Option<String>,
+    pub on_error: Option<OnError>,
     /// Per hook call. Default 25ms.
     #[serde(default, deserialize_with = "units::duration")]
     pub timeout: Option<Duration>,
@@ -317,7 +319,7 @@ pub struct Plugin {
     pub memory: Option<u64>,
     /// Hot-swap on file change. Default false.
     #[serde(default)]
-    pub watch: bool,
+    pub watch: Option<bool>,
     /// Consecutive failures that trip the plugin. Default 5.
     #[serde(default)]
     pub trip_after: Option<u32>,

@@ -124,7 +124,7 @@ impl PluginSet {
 fn same(a: &PluginConfig, b: &PluginConfig) -> bool {
     a.path == b.path
         && a.config_json == b.config_json
-        && a.fail_closed == b.fail_closed
+        && a.on_error == b.on_error
         && a.timeout == b.timeout
         && a.memory == b.memory
         && a.watch == b.watch

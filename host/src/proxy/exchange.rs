@@ -30,7 +30,7 @@ use super::pool::Pool;
 use super::route::Route;
 use super::{BUFFER_LIMIT, ConnCtx, Runtime, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
-use crate::config::HashKey;
+use crate::config::{Algorithm, HashKey};
 use crate::ratelimit::Decision;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -279,8 +279,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         }
         .ok_or(ProxyError::BadRequest)?;
         // Only `hash` reads a key; don't build one for every request.
-        let uses_key = pool.cfg.balance == "hash"
-            || (pool.cfg.balance == "plugin" && pool.cfg.fallback == "hash");
+        let uses_key = pool.cfg.algorithm() == Algorithm::Hash;
         let hash_key = match uses_key {
             true => hash_key(&pool.cfg.hash_key, self.client_ip, parts, &h),
             false => None,

@@ -6,6 +6,7 @@
 
 use super::body::RespBody;
 use super::error::ProxyError;
+use crate::config::OnError;
 use crate::plugin::{Action, Header, Hooks, Outcome, PluginSet, Request};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
@@ -102,7 +103,7 @@ pub async fn run(
             },
             Err(o) => Some(o),
         };
-        if failed.is_some() && p.cfg.fail_closed {
+        if failed.is_some() && p.cfg.on_error == OnError::FailClosed {
             return Err(ProxyError::PluginFailed);
         }
     }

@@ -7,7 +7,7 @@ use super::head::Head;
 use super::sticky::Sticky;
 use super::upstream::ConnPool;
 use crate::balance::{self, Backend, Balancer, PickContext};
-use crate::config::PoolConfig;
+use crate::config::{Algorithm, Balance, PoolConfig};
 use crate::plugin::{Candidate, Hooks, PluginSlot, RequestInfo};
 use std::sync::Arc;
 
@@ -71,19 +71,12 @@ impl Pool {
         }
         // For "plugin" pools the built-in balancer is the fallback: used
         // when the plugin defers, fails, or is tripped.
-        let algo = if cfg.balance == "plugin" {
-            cfg.fallback.as_str()
-        } else {
-            cfg.balance.as_str()
-        };
+        let algo = cfg.algorithm();
         // Before the balancer: an index reads effective weights when built.
         for s in &servers {
             s.set_slow_start(cfg.slow_start);
         }
-        let balancer = match balance::build(algo, &servers) {
-            Some(b) => b,
-            None => Box::new(FirstCandidate),
-        };
+        let balancer = balance::build(algo, &servers);
         let addresses: Arc<[String]> = cfg.servers.iter().map(|s| s.address.clone()).collect();
         let sticky = cfg
             .sticky
@@ -98,7 +91,7 @@ impl Pool {
             plugin,
             addresses,
             sticky,
-            key_based: matches!(algo, "hash" | "ip_hash"),
+            key_based: matches!(algo, Algorithm::Hash | Algorithm::IpHash),
         }
     }
 
@@ -119,7 +112,7 @@ impl Pool {
         {
             return Some(i);
         }
-        let plugin_picks = self.cfg.balance == "plugin"
+        let plugin_picks = self.cfg.balance == Balance::Plugin
             && (self.plugin.as_ref()).is_some_and(|p| p.implements(Hooks::PICK_BACKEND));
         // A first try from the balancer's index, without building the
         // candidate list (large pools; see `balance::LARGE_POOL`). The
@@ -217,14 +210,5 @@ impl Pool {
             // Deferred, failed, timed out or tripped: the fallback decides.
             Ok(None) | Err(_) => None,
         }
-    }
-}
-
-/// Only used if validation let an unknown algorithm through.
-struct FirstCandidate;
-
-impl Balancer for FirstCandidate {
-    fn pick(&self, _: &[Arc<Backend>], candidates: &[usize], _: &PickContext<'_>) -> usize {
-        candidates[0]
     }
 }

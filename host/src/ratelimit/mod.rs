@@ -22,7 +22,7 @@ pub mod gcra;
 pub mod local;
 pub mod redis;
 
-use crate::config::RateLimitConfig;
+use crate::config::{RateLimitConfig, Store};
 use gcra::{Gcra, Outcome};
 use http::HeaderMap;
 use local::Table;
@@ -85,9 +85,9 @@ impl Limiter {
     /// background (on the current tokio runtime).
     pub fn new(cfg: &RateLimitConfig) -> Self {
         let gcra = Gcra::new(cfg.rate, cfg.burst);
-        let shared = match cfg.store.as_str() {
-            "local" => None,
-            url => redis::Store::start(&cfg.name, url, &gcra),
+        let shared = match &cfg.store {
+            Store::Local => None,
+            Store::Redis(url) => redis::Store::start(&cfg.name, url, &gcra),
         };
         Limiter {
             cfg: cfg.clone(),
@@ -215,7 +215,7 @@ mod tests {
             burst: 2,
             key: key.map(|k| http::HeaderName::from_bytes(k.as_bytes()).expect("name")),
             nodelay,
-            store: "local".into(),
+            store: crate::config::Store::Local,
         }
     }
 

@@ -13,6 +13,7 @@ mod framing;
 mod health;
 mod http1_engine;
 mod http2;
+mod invalid_config;
 mod lifecycle;
 mod limits;
 mod metrics;

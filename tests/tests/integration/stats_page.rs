@@ -1,13 +1,17 @@
-//! The stats page in a real browser: headless Debian Chromium driven over
-//! WebDriver (chromedriver + `fantoccini`). Three origins, some traffic, the
-//! page lists the three servers; clicking Drain on one changes its state on
-//! the page and in `GET /api/pools`, and that server gets no new requests.
-//! The screenshot goes to `target/stats-page.png` (README's picture).
+//! The stats page, twice:
+//! - as curl sees it: one plain GET, no JavaScript, already lists every pool
+//!   and server with its state, weight and plugins (the server-rendered
+//!   first paint), with names from the config HTML-escaped;
+//! - in a real browser: headless Debian Chromium driven over WebDriver
+//!   (chromedriver + `fantoccini`). Three origins, some traffic, the page
+//!   lists the three servers; clicking Drain on one changes its state on the
+//!   page and in `GET /api/pools`, and that server gets no new requests. The
+//!   screenshot goes to `target/stats-page.png` (README's picture).
 //!
-//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian packages
-//! `chromium`, `chromium-driver`; scripts/setup installs them). Under
-//! `CI=true` their absence fails the test; elsewhere it is skipped with a
-//! message.
+//! The browser test needs `/usr/bin/chromium` and `/usr/bin/chromedriver`
+//! (Debian packages `chromium`, `chromium-driver`; scripts/setup installs
+//! them). Under `CI=true` their absence fails it; elsewhere it is skipped
+//! with a message.
 
 use bytes::Bytes;
 use fantoccini::{ClientBuilder, Locator};
@@ -19,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_tests::{Origin, TestProxy, plugin_table, pool_config, repo_root, send_once};
+use switchyard_tests::{
+    Answer, Origin, TestProxy, dead_addr, plugin_table, pool_config, repo_root, send_once,
+};
 use tokio::time::{Instant, sleep};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -101,6 +107,126 @@ async fn pools_state(admin: SocketAddr, server: SocketAddr) -> String {
         .and_then(|s| s["state"].as_str())
         .unwrap_or("")
         .to_string()
+}
+
+/// A plain GET of `/stats` on the admin listener.
+async fn stats_html(admin: SocketAddr) -> Answer {
+    let r = send_once(
+        admin,
+        Request::get("/stats")
+            .body(Full::<Bytes>::default())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r
+}
+
+/// The row of `server` in pool `pool` (as the HTML writes the pool's name).
+fn row<'a>(html: &'a str, pool: &str, server: &str) -> &'a str {
+    let start = format!("<tr data-pool=\"{pool}\" data-server=\"{server}\">");
+    let at = html
+        .find(&start)
+        .unwrap_or_else(|| panic!("no row for {server} in pool {pool}:\n{html}"));
+    let rest = &html[at..];
+    &rest[..rest.find("</tr>").unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn stats_page_lists_every_pool_and_server_without_javascript() {
+    let origins = [
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    ];
+    let dead = dead_addr().await;
+    // Pool `app` (weights 3, 1, 1) and a pool whose name needs escaping,
+    // with one server where nothing listens, so its health check takes it
+    // down; a plugin on the route for the plugin table.
+    let cfg = format!(
+        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n\
+         [[route]]\npool = \"app\"\nplugins = [\"guard\"]\n\n\
+         [pool.app]\nservers = [{{ address = \"{}\", weight = 3 }}, {{ address = \"{}\" }}, {{ address = \"{}\" }}]\n\n\
+         [pool.\"edge<&>\"]\nhealth = {{ path = \"/health\", interval = \"50ms\", timeout = \"200ms\", rise = 1, fall = 1 }}\n\
+         servers = [{{ address = \"{dead}\" }}]\n{}",
+        origins[0].addr,
+        origins[1].addr,
+        origins[2].addr,
+        plugin_table(
+            "guard",
+            "request-guard",
+            "config = { deny_paths = [\"/admin\"] }"
+        ),
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let admin = proxy.server().addr("admin").expect("admin listener");
+    for (o, action) in [(&origins[1], "drain"), (&origins[2], "disable")] {
+        let r = send_once(
+            admin,
+            Request::post(format!("/api/pools/app/servers/{}/{action}", o.addr))
+                .body(Full::<Bytes>::default())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{action}: {}", r.body);
+    }
+
+    // The dead server's first failed check takes it down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let html = loop {
+        let r = stats_html(admin).await;
+        if row(&r.body, "edge&lt;&amp;&gt;", &dead.to_string()).contains(">down</span>") {
+            assert_eq!(r.header("content-type"), "text/html; charset=utf-8");
+            break r.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead server never shows down:\n{}",
+            r.body
+        );
+        sleep(Duration::from_millis(50)).await;
+    };
+
+    assert!(
+        html.contains("<h2>app <small>round_robin · 1/3 up</small></h2>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<h2>edge&lt;&amp;&gt; <small>round_robin · 0/1 up</small></h2>"),
+        "{html}"
+    );
+    assert!(!html.contains("edge<&>"), "the pool's name is escaped");
+    for (o, state, weight) in [
+        (&origins[0], "up", 3),
+        (&origins[1], "draining", 1),
+        (&origins[2], "disabled", 1),
+    ] {
+        let r = row(&html, "app", &o.addr.to_string());
+        assert!(
+            r.contains(&format!("<td class=\"addr\">{}</td>", o.addr)),
+            "{r}"
+        );
+        assert!(
+            r.contains(&format!("class=\"pill state {state}\""))
+                && r.contains(&format!(">{state}</span>")),
+            "{r}"
+        );
+        assert!(
+            r.contains(&format!("</span></td><td>{weight}</td><td>0</td>")),
+            "weight and active: {r}"
+        );
+    }
+    let r = row(&html, "edge&lt;&amp;&gt;", &dead.to_string());
+    assert!(
+        r.contains("title=\"active check: down, passive: up\""),
+        "{r}"
+    );
+    assert!(html.contains("<tr data-plugin=\"guard\"><td>guard</td><td><span class=\"pill up\">ok</span></td><td>on-request</td>"), "{html}");
+    assert!(html.contains("id=\"t-up\">1 / 4</div>"), "{html}");
+    assert!(
+        html.contains("<span id=\"health\" class=\"pill down\">unhealthy</span>"),
+        "{html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

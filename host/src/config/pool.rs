@@ -1,0 +1,315 @@
+//! `[pool.NAME]`: the servers, how requests are balanced over them, and how
+//! their health is judged (passive `max_fails`, active `health`).
+
+use super::{ConfigError, choice::choice, defaults::pool as default, file, validate::Validator};
+use http::HeaderName;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+choice! {
+    /// A built-in balancing algorithm (docs/CONFIGURATION.md, "Balancing
+    /// algorithms"): a pool's `balance`, or its `fallback` when a plugin
+    /// balances.
+    pub enum Algorithm {
+        /// NGINX's smooth weighted round-robin.
+        RoundRobin = "round_robin",
+        /// Fewest active requests per weight.
+        LeastConn = "least_conn",
+        /// NGINX's `ip_hash`.
+        IpHash = "ip_hash",
+        /// Consistent hash ring on `hash_key`, bounded load.
+        Hash = "hash",
+        /// Weighted random.
+        Random = "random",
+        /// Power of two choices on active requests.
+        P2c = "p2c",
+        /// Peak-EWMA latency × active requests.
+        Ewma = "ewma",
+        /// HAProxy's `first`.
+        First = "first",
+    }
+}
+
+/// A pool's `balance`: a built-in algorithm, or `plugin` (its plugin's
+/// `pick-backend`, with `fallback` when it defers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Balance {
+    /// A built-in algorithm.
+    Builtin(Algorithm),
+    /// `balance = "plugin"`.
+    Plugin,
+}
+
+impl Balance {
+    /// The value as written in the config.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Balance::Builtin(a) => a.as_str(),
+            Balance::Plugin => "plugin",
+        }
+    }
+}
+
+impl std::str::FromStr for Balance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "plugin" {
+            return Ok(Balance::Plugin);
+        }
+        s.parse().map(Balance::Builtin).map_err(|_| {
+            let mut names = Algorithm::NAMES.to_vec();
+            names.push("plugin");
+            super::choice::not_one_of(s, &names)
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Balance {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Balance {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// What `hash` balances on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The client's address.
+    ClientIp,
+    /// The path without query.
+    Path,
+    /// Path and query.
+    Uri,
+    /// A request header's value.
+    Header(HeaderName),
+    /// A cookie's value.
+    Cookie(String),
+    /// A query parameter's value.
+    Query(String),
+}
+
+/// `[pool.NAME]` with defaults applied.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Pool name.
+    pub name: String,
+    /// Servers in config order.
+    pub servers: Vec<ServerConfig>,
+    /// How requests are placed.
+    pub balance: Balance,
+    /// For `hash`; default client_ip.
+    pub hash_key: HashKey,
+    /// For `plugin`.
+    pub plugin: Option<String>,
+    /// For `plugin`: built-in algorithm used when the plugin defers.
+    pub fallback: Algorithm,
+    /// Idle upstream connections kept per server.
+    pub keepalive: usize,
+    /// TCP connect to a server.
+    pub connect_timeout: Duration,
+    /// Whole upstream exchange, retries included.
+    pub request_timeout: Duration,
+    /// Tries on other servers.
+    pub retries: u32,
+    /// Weight ramp after recovery (0 = off).
+    pub slow_start: Duration,
+    /// Sticky cookie name and max-age.
+    pub sticky: Option<(String, Option<Duration>)>,
+    /// Passive check threshold.
+    pub max_fails: u32,
+    /// Passive check window / down time; 0 = off.
+    pub fail_timeout: Duration,
+    /// Active health checks.
+    pub health: Option<HealthConfig>,
+}
+
+/// One server of a pool.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// As written.
+    pub address: String,
+    /// Resolved at load.
+    pub addr: SocketAddr,
+    /// ≥ 1.
+    pub weight: u32,
+    /// 0 = unlimited.
+    pub max_conns: u32,
+    /// Backup server.
+    pub backup: bool,
+}
+
+/// Active health check settings.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// Path checked.
+    pub path: String,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time a check may take.
+    pub timeout: Duration,
+    /// Successes that bring a server back.
+    pub rise: u32,
+    /// Failures that take a server down.
+    pub fall: u32,
+    /// Statuses that count as success.
+    pub expect_status: Vec<u16>,
+    /// Host header; default the server address.
+    pub host: Option<String>,
+}
+
+impl PoolConfig {
+    /// The built-in algorithm that places this pool's requests: `balance`,
+    /// or for a plugin pool the `fallback` used when the plugin defers.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.balance {
+            Balance::Builtin(a) => a,
+            Balance::Plugin => self.fallback,
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// Checks `pool.NAME`; `plugins` are the file's `[plugin.X]` tables.
+    pub(super) fn pool(
+        &self,
+        name: String,
+        p: file::Pool,
+        plugins: &BTreeMap<String, file::Plugin>,
+    ) -> Result<PoolConfig, ConfigError> {
+        let k = |f: &str| format!("pool.{name}.{f}");
+        if p.servers.is_empty() {
+            return Err(self.err(
+                &k("servers"),
+                format!("pool {name:?} needs at least one server"),
+            ));
+        }
+        let mut servers = Vec::new();
+        for (i, s) in p.servers.into_iter().enumerate() {
+            let key = k(&format!("servers[{i}]"));
+            let addr = self.socket_addr(&format!("{key}.address"), &s.address)?;
+            let weight = s.weight.unwrap_or(default::WEIGHT);
+            if weight == 0 {
+                return Err(self.err(&format!("{key}.weight"), "must be at least 1"));
+            }
+            if servers
+                .iter()
+                .any(|o: &ServerConfig| o.address == s.address)
+            {
+                return Err(self.err(
+                    &format!("{key}.address"),
+                    format!("server {:?} is listed twice in pool {name:?}", s.address),
+                ));
+            }
+            servers.push(ServerConfig {
+                address: s.address,
+                addr,
+                weight,
+                max_conns: s.max_conns.unwrap_or(default::MAX_CONNS),
+                backup: s.backup.unwrap_or(default::BACKUP),
+            });
+        }
+        let balance = p.balance.unwrap_or(default::BALANCE);
+        let fallback = p.fallback.unwrap_or(default::FALLBACK);
+        if balance == Balance::Plugin {
+            match &p.plugin {
+                None => {
+                    return Err(self.err(
+                        &k("balance"),
+                        "balance = \"plugin\" needs `plugin = \"NAME\"`",
+                    ));
+                }
+                Some(pl) if !plugins.contains_key(pl) => {
+                    return Err(self.err(&k("plugin"), format!("no [plugin.{pl}] is defined")));
+                }
+                _ => {}
+            }
+        }
+        let hash_key = match &p.hash_key {
+            None => default::HASH_KEY,
+            Some(s) => self.hash_key(&k("hash_key"), s)?,
+        };
+        let health = match p.health {
+            None => None,
+            Some(h) => Some(self.health(&k("health"), h)?),
+        };
+        if let Some(st) = &p.sticky {
+            // RFC 6265 cookie-name = token.
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if st.cookie.is_empty() || !st.cookie.chars().all(token) {
+                return Err(self.err(
+                    &k("sticky.cookie"),
+                    "must be a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+                ));
+            }
+        }
+        Ok(PoolConfig {
+            servers,
+            balance,
+            hash_key,
+            plugin: p.plugin,
+            fallback,
+            keepalive: p.keepalive.unwrap_or(default::KEEPALIVE),
+            connect_timeout: p.connect_timeout.unwrap_or(default::CONNECT_TIMEOUT),
+            request_timeout: p.request_timeout.unwrap_or(default::REQUEST_TIMEOUT),
+            retries: p.retries.unwrap_or(default::RETRIES),
+            slow_start: p.slow_start.unwrap_or(default::SLOW_START),
+            sticky: p.sticky.map(|s| (s.cookie, s.max_age)),
+            max_fails: p.max_fails.unwrap_or(default::MAX_FAILS),
+            fail_timeout: p.fail_timeout.unwrap_or(default::FAIL_TIMEOUT),
+            health,
+            name,
+        })
+    }
+
+    /// `health = { ... }` with defaults applied; `key` is its path.
+    fn health(&self, key: &str, h: file::Health) -> Result<HealthConfig, ConfigError> {
+        let hc = HealthConfig {
+            path: h.path.unwrap_or_else(|| default::HEALTH_PATH.into()),
+            interval: h.interval.unwrap_or(default::HEALTH_INTERVAL),
+            timeout: h.timeout.unwrap_or(default::HEALTH_TIMEOUT),
+            rise: h.rise.unwrap_or(default::HEALTH_RISE),
+            fall: h.fall.unwrap_or(default::HEALTH_FALL),
+            expect_status: h
+                .expect_status
+                .unwrap_or_else(|| default::HEALTH_EXPECT_STATUS.to_vec()),
+            host: h.host,
+        };
+        if !hc.path.starts_with('/') {
+            return Err(self.err(&format!("{key}.path"), "must start with '/'"));
+        }
+        if hc.rise == 0 || hc.fall == 0 || hc.interval.is_zero() {
+            return Err(self.err(key, "rise, fall and interval must be positive"));
+        }
+        Ok(hc)
+    }
+
+    /// `client_ip`, `path`, `uri`, `header:NAME`, `cookie:NAME`, `query:NAME`.
+    fn hash_key(&self, key: &str, s: &str) -> Result<HashKey, ConfigError> {
+        let bad = || {
+            self.err(key, format!("unknown hash_key {s:?}; expected client_ip, path, uri, \"header:NAME\", \"cookie:NAME\" or \"query:NAME\""))
+        };
+        Ok(match s.split_once(':') {
+            None => match s {
+                "client_ip" => HashKey::ClientIp,
+                "path" => HashKey::Path,
+                "uri" => HashKey::Uri,
+                _ => return Err(bad()),
+            },
+            Some((_, "")) => return Err(bad()),
+            Some(("header", h)) => {
+                HashKey::Header(HeaderName::from_bytes(h.as_bytes()).map_err(|_| bad())?)
+            }
+            Some(("cookie", c)) => HashKey::Cookie(c.to_string()),
+            Some(("query", q)) => HashKey::Query(q.to_string()),
+            Some(_) => return Err(bad()),
+        })
+    }
+}
