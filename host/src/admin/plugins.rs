@@ -1,7 +1,10 @@
 //! `GET /api/plugins` and `PUT /api/plugins/{name}`.
+//!
+//! A plugin's `calls` is the sum of its `outcomes` (`ok`, `defer`, `error`,
+//! `timeout`, `trap`, `tripped`); `errors` is `error + trap + timeout`.
 
 use super::{json, text};
-use crate::plugin::Hooks;
+use crate::plugin::{Hooks, Outcome};
 use crate::proxy::Proxy;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -25,23 +28,28 @@ pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
                     hooks.push(name);
                 }
             }
-            let (errors, traps, timeouts) =
-                (s.errors.load(Ordering::Relaxed), s.traps.load(Ordering::Relaxed), s.timeouts.load(Ordering::Relaxed));
+            // Each call counted once under one outcome: `calls` is their sum.
+            let n = |o: Outcome| s.outcome(o);
+            let calls: u64 = Outcome::ALL.iter().map(|&o| n(o)).sum();
+            let outcomes: serde_json::Map<String, serde_json::Value> =
+                Outcome::ALL.iter().map(|&o| (o.label().to_string(), n(o).into())).collect();
             json!({
                 "name": &*p.name,
                 "path": p.cfg.path.display().to_string(),
                 "hooks": hooks,
                 "hash": g.hash,
                 "loaded_at": g.loaded_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-                "calls": s.calls.load(Ordering::Relaxed),
-                "errors": errors + traps + timeouts,
-                "traps": traps,
-                "timeouts": timeouts,
-                "bad_answers": errors,
-                "tripped_calls": s.tripped.load(Ordering::Relaxed),
+                "calls": calls,
+                "outcomes": outcomes,
+                "errors": n(Outcome::Error) + n(Outcome::Trap) + n(Outcome::Timeout),
+                "traps": n(Outcome::Trap),
+                "timeouts": n(Outcome::Timeout),
+                "bad_answers": n(Outcome::Error),
+                "defers": n(Outcome::Defer),
+                "tripped_calls": n(Outcome::Tripped),
                 "tripped": p.is_tripped(),
                 "swaps": s.swaps.load(Ordering::Relaxed),
-                "avg_call_us": s.nanos.load(Ordering::Relaxed) / s.calls.load(Ordering::Relaxed).max(1) / 1000,
+                "avg_call_us": s.nanos.load(Ordering::Relaxed) / calls.max(1) / 1000,
                 "on_error": if p.cfg.fail_closed { "fail_closed" } else { "fail_open" },
             })
         })

@@ -202,21 +202,12 @@ impl Pool {
             pool: Arc::from(self.cfg.name.as_str()),
             servers: self.addresses.clone(),
         };
-        match p.pick_backend(info, &list).await {
-            Ok(Some(i)) => match cands.get(i as usize) {
-                Some(&c) => Some(c),
-                None => {
-                    p.failed(
-                        "pick-backend",
-                        crate::plugin::Outcome::Error,
-                        &format!("index {i} out of {} candidates", cands.len()),
-                    );
-                    None
-                }
-            },
-            // Deferred, failed, timed out or tripped: the fallback decides.
-            Ok(None) | Err(_) => None,
-        }
+        // The plugin host checked the index against `list`; deferred,
+        // out of range, failed, timed out or tripped: the fallback decides.
+        p.pick_backend(info, &list)
+            .await
+            .ok()
+            .and_then(|i| cands.get(i).copied())
     }
 }
 

@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 mod passive;
 mod per_ip;
+mod plugin_answers;
 mod plugins;
 mod rate_limit;
 mod reload;
