@@ -60,13 +60,18 @@ pub fn list(proxy: &Proxy) -> Response<Full<Bytes>> {
 /// Validates, `init`s and hot-swaps plugin `name` to `body`.
 pub async fn put(proxy: &Proxy, name: &str, body: Bytes) -> Response<Full<Bytes>> {
     let rt = proxy.runtime();
-    let Some(slot) = rt.plugins().get(name).cloned() else {
+    // Through the running config's set: it knows which hooks are in use.
+    let Some(swapped) = rt.plugins().swap(name, body.to_vec()).await else {
         return text(StatusCode::NOT_FOUND, "no such plugin\n");
     };
-    match slot.swap(body.to_vec()).await {
+    match swapped {
         Ok(()) => json(
             StatusCode::OK,
-            &json!({ "name": name, "hash": slot.generation().hash, "swapped": true }),
+            &json!({
+                "name": name,
+                "hash": rt.plugins().get(name).map(|s| s.generation().hash.clone()),
+                "swapped": true,
+            }),
         ),
         Err(e) => json(
             StatusCode::BAD_REQUEST,

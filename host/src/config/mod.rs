@@ -13,6 +13,9 @@
 pub mod file;
 mod locate;
 pub mod units;
+mod uses;
+
+pub use uses::{NeededHook, PluginUse};
 
 use http::HeaderName;
 use ipnet::IpNet;
@@ -262,6 +265,9 @@ pub struct PluginConfig {
     pub trip_after: u32,
     /// Default 30s.
     pub trip_for: Duration,
+    /// Where the config relies on hooks of this plugin; checked once it is
+    /// compiled (`check`, start, reload) and at every hot swap.
+    pub uses: Vec<PluginUse>,
 }
 
 impl Config {
@@ -353,7 +359,7 @@ impl Validator<'_> {
             .into_iter()
             .map(|(name, r)| self.rate_limit(name, r))
             .collect::<Result<Vec<_>, _>>()?;
-        let plugins = f
+        let mut plugins = f
             .plugin
             .into_iter()
             .map(|(name, p)| self.plugin(name, p))
@@ -362,6 +368,7 @@ impl Validator<'_> {
         for (i, r) in f.routes.into_iter().enumerate() {
             routes.push(self.route(i, r, &listeners, &pools, &rate_limits, &plugins)?);
         }
+        uses::note(self.loc, &mut plugins, &pools, &routes);
         Ok(Config {
             path: path.to_path_buf(),
             shutdown_timeout: f.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
@@ -804,6 +811,7 @@ impl Validator<'_> {
             watch: p.watch,
             trip_after: p.trip_after.unwrap_or(5),
             trip_for: p.trip_for.unwrap_or(Duration::from_secs(30)),
+            uses: Vec::new(),
             name,
         })
     }

@@ -22,7 +22,7 @@ use super::host_impl::{RequestInfo, StoreState};
 use super::kv::Kv;
 use super::runtime::{self, PluginError, Runtime};
 use super::stats::{Outcome, Stats};
-use crate::config::PluginConfig;
+use crate::config::{PluginConfig, PluginUse};
 use arc_swap::ArcSwap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -120,11 +120,14 @@ impl PluginSlot {
     }
 
     /// Replaces the running version with `bytes` — compiled, instantiated
-    /// and `init`ed first; on any failure the old version keeps serving.
-    pub async fn swap(&self, bytes: Vec<u8>) -> Result<(), PluginError> {
+    /// and `init`ed first, and refused unless it implements every hook of
+    /// `uses` (what the config relies on); on any failure the old version
+    /// keeps serving.
+    pub async fn swap(&self, bytes: Vec<u8>, uses: &[PluginUse]) -> Result<(), PluginError> {
         let _one_at_a_time = self.swapping.lock().await;
         let (generation, live) =
             build_generation(&self.runtime, &self.name, &self.kv, &self.cfg, bytes).await?;
+        check_uses(generation.hooks, uses)?;
         generation.checkin(live);
         let hash = generation.hash.clone();
         self.current.store(generation);
@@ -277,6 +280,29 @@ impl PluginSlot {
             Judged::Ok,
         )
         .await
+    }
+}
+
+/// Refuses `hooks` unless they cover every use the config makes of the
+/// plugin (SPEC.md: `check`, reload and hot swap all refuse).
+pub fn check_uses(hooks: Hooks, uses: &[PluginUse]) -> Result<(), PluginError> {
+    match uses.iter().find(|u| !hooks.contains(needed(u))) {
+        None => Ok(()),
+        Some(u) => Err(PluginError::MissingHook {
+            file: u.file.clone(),
+            line: u.line,
+            key: u.key.clone(),
+            hook: u.needs.hook_name(),
+            why: u.needs.why(),
+        }),
+    }
+}
+
+/// The WIT flag a use needs.
+fn needed(u: &PluginUse) -> Hooks {
+    match u.needs {
+        crate::config::NeededHook::PickBackend => Hooks::PICK_BACKEND,
+        crate::config::NeededHook::OnRequest => Hooks::ON_REQUEST,
     }
 }
 

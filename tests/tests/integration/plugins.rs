@@ -497,7 +497,11 @@ async fn kv_state_survives_a_hot_swap() {
     let slot = rt.plugins().get("g").cloned().expect("plugin");
     let kv = slot.kv();
     let bytes = std::fs::read(plugin_path("request-guard")).expect("read");
-    slot.swap(bytes).await.expect("swap");
+    rt.plugins()
+        .swap("g", bytes)
+        .await
+        .expect("plugin")
+        .expect("swap");
     assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 1);
     // The new instance starts with fresh memory; the count lives in the KV.
     assert_eq!(proxy.get("/deny").await.status, 403);
@@ -546,7 +550,11 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         } else {
             version_a.clone()
         };
-        slot.swap(bytes).await.expect("swap");
+        rt.plugins()
+            .swap("v", bytes)
+            .await
+            .expect("plugin")
+            .expect("swap");
     }
     stop.store(true, Ordering::Relaxed);
     let (mut ok, mut failed) = (0, 0);
