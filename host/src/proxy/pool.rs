@@ -186,7 +186,7 @@ impl Pool {
                     weight: s.weight,
                     active: s.active(),
                     ewma_us: (s.ewma_latency() * 1e6).min(f64::from(u32::MAX)) as u32,
-                    health: if s.is_healthy() { 1.0 } else { 0.0 },
+                    health: balance::slow_start::health(s),
                 }
             })
             .collect();
