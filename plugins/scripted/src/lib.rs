@@ -10,7 +10,10 @@
 //! - `respond-crlf`: answer 200 with a header value holding CR LF;
 //! - `set-bad-name` / `set-crlf`: continue, setting such a header upstream;
 //! - `pool-NAME`: continue to pool NAME (which may not exist);
-//! - `path-P`: continue with path P (which may not start with '/').
+//! - `path-P`: continue with path P (which may not start with '/');
+//! - `count-KEY`: `kv-incr` KEY by 1, then answer 200 with the new value
+//!   and, in hex, the bytes `kv-get` returns for KEY (`3 0300000000000000`);
+//! - `text-KEY`: `kv-set` KEY to the bytes `text`, answer 204.
 //!
 //! pick-backend, by the `x-pick` header:
 //! - absent or `none`: defer;
@@ -24,7 +27,7 @@
 #![forbid(unsafe_code)]
 
 use switchyard_sdk::{
-    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, export_plugin,
+    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, export_plugin, host,
 };
 
 struct Scripted;
@@ -56,6 +59,14 @@ impl Plugin for Scripted {
                     Forward::new().with_pool(pool).into()
                 } else if let Some(path) = a.strip_prefix("path-") {
                     Forward::new().with_path(path).into()
+                } else if let Some(key) = a.strip_prefix("count-") {
+                    let n = host::kv::incr(key, 1);
+                    let raw = host::kv::get(key).unwrap_or_default();
+                    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                    Action::respond(200, format!("{n} {hex}"))
+                } else if let Some(key) = a.strip_prefix("text-") {
+                    host::kv::set(key, b"text");
+                    Action::respond(204, "")
                 } else {
                     Action::proceed()
                 }

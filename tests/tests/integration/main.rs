@@ -18,6 +18,7 @@ mod metrics;
 mod passive;
 mod per_ip;
 mod plugin_answers;
+mod plugin_kv;
 mod plugin_uses;
 mod plugins;
 mod rate_limit;
