@@ -9,8 +9,12 @@
 //!
 //! A swap compiles, instantiates and `init`s the new version off the request
 //! path; only when all of that succeeded is the new generation published.
-//! Calls already inside the old one finish there; a broken new version
-//! leaves the old one serving.
+//! Calls already inside the old one finish there; a broken new version, or
+//! one lacking a hook the config uses ([`check_uses`]), leaves the old one
+//! serving.
+//!
+//! Every answer is judged (`answer.rs`) before the call is counted, once,
+//! under one outcome (`stats.rs`).
 
 use super::answer::{self, Judged};
 use super::bindings::switchyard::plugin::types;

@@ -159,3 +159,48 @@ async fn a_hot_swap_to_a_version_without_a_hook_in_use_is_refused() {
     assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 1);
     assert_ne!(slot.generation().hash, before);
 }
+
+#[tokio::test]
+async fn the_file_watcher_refuses_a_version_without_a_hook_in_use_too() {
+    let o = Origin::start("a").await;
+    let dir = std::env::temp_dir().join(format!("switchyard-uses-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("lb.wasm");
+    std::fs::copy(plugin_path("least-latency"), &file).expect("copy");
+    let text = config(
+        &o,
+        "",
+        "balance = \"plugin\"\nplugin = \"lb\"",
+        &format!(
+            "\n[plugin.lb]\npath = \"{}\"\nwatch = true\n",
+            file.display()
+        ),
+    );
+    let proxy = TestProxy::start(&text).await;
+    let rt = proxy.server().proxy().runtime();
+    let slot = rt.plugins().get("lb").cloned().expect("plugin");
+    // Deploy canary (no pick-backend) over it, then maglev (has it).
+    let staged = dir.join("lb.wasm.tmp");
+    std::fs::copy(plugin_path("canary"), &staged).expect("copy");
+    std::fs::rename(&staged, &file).expect("rename");
+    std::fs::copy(plugin_path("maglev"), &staged).expect("copy");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // the watcher's chance to (wrongly) swap
+    assert_eq!(
+        slot.stats.swaps.load(Ordering::Relaxed),
+        0,
+        "canary refused"
+    );
+    assert_eq!(proxy.get("/").await.body, "a");
+    assert_eq!(slot.stats.hook_calls("pick-backend", Outcome::Ok), 1);
+    std::fs::rename(&staged, &file).expect("rename");
+    assert!(
+        switchyard_tests::eventually(std::time::Duration::from_secs(10), || slot
+            .stats
+            .swaps
+            .load(Ordering::Relaxed)
+            == 1)
+        .await,
+        "maglev was not swapped in"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
