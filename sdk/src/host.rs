@@ -70,6 +70,13 @@ pub mod kv {
 
     /// Atomically adds `delta` to the counter at `key` (missing = 0) and
     /// returns the new value.
+    ///
+    /// The counter is stored as 8 little-endian bytes, so [`get`] returns
+    /// those: read it back with
+    /// `get(key).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(i64::from_le_bytes)`.
+    /// A value [`set`] to anything but 8 bytes counts as 0 here and is
+    /// replaced. In a full store (100 000 keys) a new key is not created
+    /// and 0 is returned.
     pub fn incr(key: &str, delta: i64) -> i64 {
         imports::kv_incr(key, delta)
     }

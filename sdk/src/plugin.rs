@@ -20,6 +20,11 @@ pub trait Plugin: Sized + 'static {
     /// Before a request is routed to a server: continue, maybe changed
     /// (headers, path, pool), or answer it directly.
     ///
+    /// An answer the host cannot use — a status outside 100–599, a header
+    /// that is not valid HTTP, an unknown pool, a path not starting with
+    /// `/` — is counted as an `error` and follows the plugin's `on_error`
+    /// (docs/PLUGINS.md).
+    ///
     /// Default: [`Action::proceed`], the request unchanged.
     fn on_request(&self, req: Request) -> Action {
         let _ = req;

@@ -1,7 +1,10 @@
 //! `GET /api/plugins` and `PUT /api/plugins/{name}`.
+//!
+//! A plugin's `calls` is the sum of its `outcomes` (`ok`, `defer`, `error`,
+//! `timeout`, `trap`, `tripped`); `errors` is `error + trap + timeout`.
 
 use super::{json, text};
-use crate::plugin::Hooks;
+use crate::plugin::{Hooks, Outcome};
 use crate::proxy::Proxy;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -31,23 +34,28 @@ pub fn all(proxy: &Proxy) -> Vec<serde_json::Value> {
                     hooks.push(name);
                 }
             }
-            let (errors, traps, timeouts) =
-                (s.errors.load(Ordering::Relaxed), s.traps.load(Ordering::Relaxed), s.timeouts.load(Ordering::Relaxed));
+            // Each call counted once under one outcome: `calls` is their sum.
+            let n = |o: Outcome| s.outcome(o);
+            let calls: u64 = Outcome::ALL.iter().map(|&o| n(o)).sum();
+            let outcomes: serde_json::Map<String, serde_json::Value> =
+                Outcome::ALL.iter().map(|&o| (o.label().to_string(), n(o).into())).collect();
             json!({
                 "name": &*p.name,
                 "path": p.cfg.path.display().to_string(),
                 "hooks": hooks,
                 "hash": g.hash,
                 "loaded_at": g.loaded_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-                "calls": s.calls.load(Ordering::Relaxed),
-                "errors": errors + traps + timeouts,
-                "traps": traps,
-                "timeouts": timeouts,
-                "bad_answers": errors,
-                "tripped_calls": s.tripped.load(Ordering::Relaxed),
+                "calls": calls,
+                "outcomes": outcomes,
+                "errors": n(Outcome::Error) + n(Outcome::Trap) + n(Outcome::Timeout),
+                "traps": n(Outcome::Trap),
+                "timeouts": n(Outcome::Timeout),
+                "bad_answers": n(Outcome::Error),
+                "defers": n(Outcome::Defer),
+                "tripped_calls": n(Outcome::Tripped),
                 "tripped": p.is_tripped(),
                 "swaps": s.swaps.load(Ordering::Relaxed),
-                "avg_call_us": s.nanos.load(Ordering::Relaxed) / s.calls.load(Ordering::Relaxed).max(1) / 1000,
+                "avg_call_us": s.nanos.load(Ordering::Relaxed) / calls.max(1) / 1000,
                 "on_error": p.cfg.on_error.as_str(),
             })
         })
@@ -57,13 +65,18 @@ pub fn all(proxy: &Proxy) -> Vec<serde_json::Value> {
 /// Validates, `init`s and hot-swaps plugin `name` to `body`.
 pub async fn put(proxy: &Proxy, name: &str, body: Bytes) -> Response<Full<Bytes>> {
     let rt = proxy.runtime();
-    let Some(slot) = rt.plugins().get(name).cloned() else {
+    // Through the running config's set: it knows which hooks are in use.
+    let Some(swapped) = rt.plugins().swap(name, body.to_vec()).await else {
         return text(StatusCode::NOT_FOUND, "no such plugin\n");
     };
-    match slot.swap(body.to_vec()).await {
+    match swapped {
         Ok(()) => json(
             StatusCode::OK,
-            &json!({ "name": name, "hash": slot.generation().hash, "swapped": true }),
+            &json!({
+                "name": name,
+                "hash": rt.plugins().get(name).map(|s| s.generation().hash.clone()),
+                "swapped": true,
+            }),
         ),
         Err(e) => json(
             StatusCode::BAD_REQUEST,

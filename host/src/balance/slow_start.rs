@@ -11,6 +11,8 @@
 //!   growing fraction of its keys ([`admits`]). NGINX refuses `slow_start`
 //!   with these methods; we give them the same gradual return.
 //! - `first` fills servers in order and has no weights: unaffected.
+//! - `plugin` balancers see the ramp as the candidate's `health`
+//!   ([`health`]): 1.0 when fully up, the ramp fraction while ramping.
 
 use super::{Backend, fnv1a, random_u64};
 
@@ -32,6 +34,23 @@ pub fn admits(s: &Backend, key: Option<&[u8]>) -> bool {
     };
     // The top 53 bits as a uniform number in [0, 1).
     ((h >> 11) as f64 / (1u64 << 53) as f64) < f
+}
+
+/// Lowest `health` a ramping server reports: SPEC.md promises a value
+/// strictly above 0, and plugins divide by it (least-latency does).
+const MIN_HEALTH: f32 = 1e-3;
+
+/// A pick-backend candidate's `health`: 1.0 for a fully up server, and the
+/// slow-start fraction, strictly between 0 and 1, while it ramps up (SPEC.md,
+/// "Plugins"). Only available servers are candidates, so nothing lower is
+/// ever reported.
+pub fn health(s: &Backend) -> f32 {
+    let f = s.ramp_fraction();
+    if f >= 1.0 {
+        return 1.0;
+    }
+    // f32 rounds 0.99999999 up to 1.0: keep a ramping server below it.
+    (f as f32).clamp(MIN_HEALTH, 1.0 - f32::EPSILON)
 }
 
 /// splitmix64's finaliser: a bijection whose every output bit depends on
@@ -151,6 +170,23 @@ mod tests {
         // Over: even a clock running backwards no longer matters.
         fake_clock::set(T0);
         assert_eq!(s[2].effective_weight(), full);
+    }
+
+    #[test]
+    fn health_is_one_when_up_and_the_ramp_fraction_while_ramping() {
+        let s = recovered();
+        assert_eq!(health(&s[0]), 1.0);
+        // The fraction moves in steps of 1/WEIGHT_SCALE of the weight.
+        let step = 1.0 / WEIGHT_SCALE as f32;
+        let last = T0 + SLOW_START.as_nanos() as u64 - 1;
+        for (t, want) in [(T0, MIN_HEALTH), (T0 + 2_500_000_000, 0.25), (last, 1.0)] {
+            fake_clock::set(t);
+            let h = health(&s[2]);
+            assert!(h > 0.0 && h < 1.0, "{h} at {t}: strictly between 0 and 1");
+            assert!((h - want).abs() <= step, "{h} != {want} at {t}");
+        }
+        fake_clock::set(T0 + SLOW_START.as_nanos() as u64);
+        assert_eq!(health(&s[2]), 1.0, "the ramp is over");
     }
 
     #[test]

@@ -39,6 +39,16 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The config file's name, as errors print it.
+    pub fn file(&self) -> &str {
+        self.file
+    }
+
+    /// The 1-based line of `key` (or of the nearest enclosing key).
+    pub fn line(&self, key: &str) -> usize {
+        self.line_of_key(key)
+    }
+
     /// Rewords a serde/toml error at `path` in the config's own terms.
     pub fn toml_error(&self, e: &toml::de::Error, path: &str) -> ConfigError {
         let msg = e.message().trim();

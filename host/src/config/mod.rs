@@ -25,6 +25,7 @@ mod pool;
 mod rate_limit;
 mod route;
 pub mod units;
+mod uses;
 mod validate;
 
 pub use admin::AdminConfig;
@@ -34,6 +35,7 @@ pub use plugin::{OnError, PluginConfig};
 pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, ServerConfig};
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, RouteConfig};
+pub use uses::{NeededHook, PluginUse};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

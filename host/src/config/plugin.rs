@@ -36,6 +36,9 @@ pub struct PluginConfig {
     pub trip_after: u32,
     /// How long a tripped plugin stays tripped.
     pub trip_for: Duration,
+    /// Where the config relies on hooks of this plugin; checked once it is
+    /// compiled (`check`, start, reload) and at every hot swap.
+    pub uses: Vec<super::PluginUse>,
 }
 
 impl Validator<'_> {
@@ -62,6 +65,7 @@ impl Validator<'_> {
             watch: p.watch.unwrap_or(default::WATCH),
             trip_after: p.trip_after.unwrap_or(default::TRIP_AFTER),
             trip_for: p.trip_for.unwrap_or(default::TRIP_FOR),
+            uses: Vec::new(),
             name,
         })
     }

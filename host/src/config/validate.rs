@@ -61,7 +61,7 @@ impl Validator<'_> {
             .into_iter()
             .map(|(name, r)| self.rate_limit(name, r))
             .collect::<Result<Vec<_>, _>>()?;
-        let plugins = f
+        let mut plugins = f
             .plugin
             .into_iter()
             .map(|(name, p)| self.plugin(name, p))
@@ -70,6 +70,7 @@ impl Validator<'_> {
         for (i, r) in f.routes.into_iter().enumerate() {
             routes.push(self.route(i, r, &listeners, &pools, &rate_limits, &plugins)?);
         }
+        super::uses::note(self.loc, &mut plugins, &pools, &routes);
         Ok(Config {
             path: path.to_path_buf(),
             shutdown_timeout: f

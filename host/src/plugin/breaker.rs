@@ -73,6 +73,14 @@ impl Breaker {
         false
     }
 
+    /// Records a call that proves nothing either way (an answer the host
+    /// treats as a defer although it was no proper answer): the streak
+    /// stays as it is; a trial call ends undecided, so the next call is a
+    /// trial again.
+    pub fn neutral(&self) {
+        self.trial.store(false, Ordering::Release);
+    }
+
     /// Is it tripped now?
     pub fn is_tripped(&self) -> bool {
         self.tripped_until
@@ -102,5 +110,21 @@ mod tests {
         assert_eq!(b2.admit(), Admit::No, "only one trial at a time");
         assert!(!b2.record(true, 1, Duration::ZERO));
         assert_eq!(b2.admit(), Admit::Yes);
+    }
+
+    #[test]
+    fn neutral_calls_neither_reset_nor_extend_the_streak() {
+        let b = Breaker::default();
+        let long = Duration::from_secs(60);
+        assert!(!b.record(false, 3, long));
+        assert!(!b.record(false, 3, long));
+        b.neutral();
+        assert!(b.record(false, 3, long), "the third failure still trips");
+        // An undecided trial leaves the next call a trial.
+        let b2 = Breaker::default();
+        b2.record(false, 1, Duration::ZERO);
+        assert_eq!(b2.admit(), Admit::Trial);
+        b2.neutral();
+        assert_eq!(b2.admit(), Admit::Trial);
     }
 }

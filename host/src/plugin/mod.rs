@@ -4,7 +4,10 @@
 //! - `host_impl.rs`: what the host offers a plugin (log, clock, random,
 //!   key-value store, the `request-info` resource, WASI with nothing granted);
 //! - `runtime.rs`: the engine, the linker, deadlines and memory limits;
-//! - `registry.rs`: loaded plugins, instance reuse, hot swap, counters;
+//! - `registry.rs`: loaded plugins, instance reuse, hot swap;
+//! - `answer.rs`: what the host accepts from a guest (an unusable answer
+//!   is an `error`);
+//! - `stats.rs`: call outcomes, each call counted once;
 //! - `breaker.rs`: the trip switch (`trip_after` / `trip_for`);
 //! - `kv.rs`: the per-plugin key-value store that survives swaps;
 //! - `set.rs`: all plugins of a config, loaded together, and the file watcher.
@@ -12,6 +15,7 @@
 //! Wasmtime's types stay inside this module: the proxy sees [`PluginSlot`],
 //! the WIT record types re-exported here, and [`PluginError`].
 
+mod answer;
 mod bindings;
 mod breaker;
 mod fair;
@@ -20,12 +24,14 @@ mod kv;
 mod registry;
 mod runtime;
 mod set;
+mod stats;
 
 pub use bindings::switchyard::plugin::types::Hooks;
 pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
 };
 pub use host_impl::RequestInfo;
-pub use registry::{Generation, HOOK_NAMES, Outcome, PluginSlot, Stats};
+pub use registry::{Generation, PluginSlot};
 pub use runtime::PluginError;
 pub use set::PluginSet;
+pub use stats::{HOOK_NAMES, Outcome, Stats};

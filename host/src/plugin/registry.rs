@@ -9,9 +9,14 @@
 //!
 //! A swap compiles, instantiates and `init`s the new version off the request
 //! path; only when all of that succeeded is the new generation published.
-//! Calls already inside the old one finish there; a broken new version
-//! leaves the old one serving.
+//! Calls already inside the old one finish there; a broken new version, or
+//! one lacking a hook the config uses ([`check_uses`]), leaves the old one
+//! serving.
+//!
+//! Every answer is judged (`answer.rs`) before the call is counted, once,
+//! under one outcome (`stats.rs`).
 
+use super::answer::{self, Judged};
 use super::bindings::switchyard::plugin::types;
 use super::bindings::switchyard::plugin::types::Hooks;
 use super::bindings::{Plugin, PluginPre};
@@ -20,9 +25,10 @@ use super::fair;
 use super::host_impl::{RequestInfo, StoreState};
 use super::kv::Kv;
 use super::runtime::{self, PluginError, Runtime};
-use crate::config::PluginConfig;
+use super::stats::{Outcome, Stats};
+use crate::config::{PluginConfig, PluginUse};
 use arc_swap::ArcSwap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::Store;
@@ -32,92 +38,6 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Idle instances kept per generation (about one per worker thread is enough).
 const MAX_IDLE: usize = 16;
-
-/// How a hook call ended (the `outcome` label of metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Returned normally.
-    Ok,
-    /// Returned something unusable (e.g. a bad index).
-    Error,
-    /// Trapped (panic, out of memory, ...).
-    Trap,
-    /// Ran past its timeout.
-    Timeout,
-    /// Not called: the plugin is tripped.
-    Tripped,
-}
-
-/// Counters of one plugin.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Calls made (tripped ones included).
-    pub calls: AtomicU64,
-    /// Returned something unusable.
-    pub errors: AtomicU64,
-    /// Traps.
-    pub traps: AtomicU64,
-    /// Timeouts.
-    pub timeouts: AtomicU64,
-    /// Calls skipped because the plugin was tripped.
-    pub tripped: AtomicU64,
-    /// Successful hot swaps.
-    pub swaps: AtomicU64,
-    /// Total time inside the plugin, nanoseconds.
-    pub nanos: AtomicU64,
-    /// Calls by hook ([`HOOK_NAMES`] order) and outcome ([`Outcome::ALL`] order).
-    by_hook: [[AtomicU64; 5]; 3],
-}
-
-/// The hooks counted per call, in `Stats` order (the `hook` label).
-pub const HOOK_NAMES: [&str; 3] = ["on-request", "pick-backend", "on-health"];
-
-impl Outcome {
-    /// Every outcome, in `Stats` order.
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Ok,
-        Outcome::Error,
-        Outcome::Trap,
-        Outcome::Timeout,
-        Outcome::Tripped,
-    ];
-
-    /// The `outcome` label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Trap => "trap",
-            Outcome::Timeout => "timeout",
-            Outcome::Tripped => "tripped",
-        }
-    }
-}
-
-impl Stats {
-    /// Calls of `hook` (one of [`HOOK_NAMES`]) that ended in `o`.
-    pub fn hook_calls(&self, hook: &str, o: Outcome) -> u64 {
-        HOOK_NAMES
-            .iter()
-            .position(|h| *h == hook)
-            .map_or(0, |h| self.by_hook[h][o as usize].load(Ordering::Relaxed))
-    }
-
-    fn count(&self, hook: &str, o: Outcome) {
-        if let Some(h) = HOOK_NAMES.iter().position(|n| *n == hook) {
-            self.by_hook[h][o as usize].fetch_add(1, Ordering::Relaxed);
-        }
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let c = match o {
-            Outcome::Ok => return,
-            Outcome::Error => &self.errors,
-            Outcome::Trap => &self.traps,
-            Outcome::Timeout => &self.timeouts,
-            Outcome::Tripped => &self.tripped,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 /// An instance ready for a call.
 struct Live {
@@ -204,11 +124,14 @@ impl PluginSlot {
     }
 
     /// Replaces the running version with `bytes` — compiled, instantiated
-    /// and `init`ed first; on any failure the old version keeps serving.
-    pub async fn swap(&self, bytes: Vec<u8>) -> Result<(), PluginError> {
+    /// and `init`ed first, and refused unless it implements every hook of
+    /// `uses` (what the config relies on); on any failure the old version
+    /// keeps serving.
+    pub async fn swap(&self, bytes: Vec<u8>, uses: &[PluginUse]) -> Result<(), PluginError> {
         let _one_at_a_time = self.swapping.lock().await;
         let (generation, live) =
             build_generation(&self.runtime, &self.name, &self.kv, &self.cfg, bytes).await?;
+        check_uses(generation.hooks, uses)?;
         generation.checkin(live);
         let hash = generation.hash.clone();
         self.current.store(generation);
@@ -217,13 +140,16 @@ impl PluginSlot {
         Ok(())
     }
 
-    /// Runs one hook call with the trip switch, a fresh deadline, counting,
-    /// and instance recycling. `None` = not called (tripped) or failed.
-    async fn call<R>(
+    /// Runs one hook call with the trip switch, a fresh deadline and
+    /// instance recycling; `judge` decides whether the answer is usable.
+    /// The call is counted exactly once, under the outcome returned (`Ok`
+    /// is `Outcome::Ok`; a defer is `Err(Outcome::Defer)`).
+    async fn call<R, T>(
         &self,
         hook: &'static str,
         f: impl AsyncFnOnce(&Plugin, &mut Store<StoreState>) -> wasmtime::Result<R>,
-    ) -> Result<R, Outcome> {
+        judge: impl FnOnce(R) -> Judged<T>,
+    ) -> Result<T, Outcome> {
         if self.breaker.admit() == Admit::No {
             self.stats.count(hook, Outcome::Tripped);
             return Err(Outcome::Tripped);
@@ -259,50 +185,73 @@ impl PluginSlot {
         self.stats
             .nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        match outcome {
-            Ok(r) => {
-                self.stats.count(hook, Outcome::Ok);
-                self.breaker
-                    .record(true, self.cfg.trip_after, self.cfg.trip_for);
-                Ok(r)
-            }
+        let answer = match outcome {
+            Ok(r) => judge(r),
             Err(e) => {
                 let o = if matches!(e, PluginError::Timeout) {
                     Outcome::Timeout
                 } else {
                     Outcome::Trap
                 };
-                Err(self.failed(hook, o, &e))
+                return Err(self.failed(hook, o, &e));
             }
+        };
+        match answer {
+            Judged::Ok(t) => {
+                self.stats.count(hook, Outcome::Ok);
+                self.breaker
+                    .record(true, self.cfg.trip_after, self.cfg.trip_for);
+                Ok(t)
+            }
+            Judged::Defer => {
+                self.stats.count(hook, Outcome::Defer);
+                self.breaker
+                    .record(true, self.cfg.trip_after, self.cfg.trip_for);
+                Err(Outcome::Defer)
+            }
+            Judged::OutOfRange(why) => {
+                self.stats.count(hook, Outcome::Defer);
+                self.breaker.neutral();
+                tracing::debug!(plugin = %self.name, hook, %why, "plugin answer out of range: deferred");
+                Err(Outcome::Defer)
+            }
+            Judged::Unusable(why) => Err(self.failed(hook, Outcome::Error, &why)),
         }
     }
 
     /// Counts a failure (a trap, a timeout, or an unusable answer) and
     /// feeds the trip switch.
-    pub fn failed(&self, hook: &str, o: Outcome, why: &dyn std::fmt::Display) -> Outcome {
+    fn failed(&self, hook: &str, o: Outcome, why: &dyn std::fmt::Display) -> Outcome {
         self.stats.count(hook, o);
         let tripped = self
             .breaker
             .record(false, self.cfg.trip_after, self.cfg.trip_for);
-        tracing::warn!(plugin = %self.name, hook, outcome = ?o, error = %why, tripped, "plugin call failed");
+        tracing::warn!(plugin = %self.name, hook, outcome = o.label(), error = %why, tripped, "plugin call failed");
         o
     }
 
-    /// `on-request`.
-    pub async fn on_request(&self, req: &types::Request) -> Result<types::Action, Outcome> {
+    /// `on-request`: the plugin's action, judged usable (`pool_exists`
+    /// says which pool names are); an unusable one is `Err(Outcome::Error)`.
+    pub async fn on_request(
+        &self,
+        req: &types::Request,
+        pool_exists: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<types::Action, Outcome> {
         self.call(
             "on-request",
             async |p: &Plugin, s: &mut Store<StoreState>| p.call_on_request(s, req).await,
+            |a| answer::action(a, pool_exists),
         )
         .await
     }
 
-    /// `pick-backend`: the index into `candidates`, or `None` to defer.
+    /// `pick-backend`: an index into `candidates` (checked in range), or
+    /// `Err` — `Outcome::Defer` when the plugin deferred — for the fallback.
     pub async fn pick_backend(
         &self,
         info: RequestInfo,
         candidates: &[types::Candidate],
-    ) -> Result<Option<u32>, Outcome> {
+    ) -> Result<usize, Outcome> {
         self.call(
             "pick-backend",
             async move |p: &Plugin, s: &mut Store<StoreState>| {
@@ -318,11 +267,12 @@ impl PluginSlot {
                 let _ = s.data_mut().table.delete(handle);
                 r
             },
+            |i| answer::pick(i, candidates.len()),
         )
         .await
     }
 
-    /// `on-health`.
+    /// `on-health` (every verdict is usable).
     pub async fn on_health(
         &self,
         server: &types::Server,
@@ -331,8 +281,32 @@ impl PluginSlot {
         self.call(
             "on-health",
             async |p: &Plugin, s: &mut Store<StoreState>| p.call_on_health(s, server, obs).await,
+            Judged::Ok,
         )
         .await
+    }
+}
+
+/// Refuses `hooks` unless they cover every use the config makes of the
+/// plugin (SPEC.md: `check`, reload and hot swap all refuse).
+pub fn check_uses(hooks: Hooks, uses: &[PluginUse]) -> Result<(), PluginError> {
+    match uses.iter().find(|u| !hooks.contains(needed(u))) {
+        None => Ok(()),
+        Some(u) => Err(PluginError::MissingHook {
+            file: u.file.clone(),
+            line: u.line,
+            key: u.key.clone(),
+            hook: u.needs.hook_name(),
+            why: u.needs.why(),
+        }),
+    }
+}
+
+/// The WIT flag a use needs.
+fn needed(u: &PluginUse) -> Hooks {
+    match u.needs {
+        crate::config::NeededHook::PickBackend => Hooks::PICK_BACKEND,
+        crate::config::NeededHook::OnRequest => Hooks::ON_REQUEST,
     }
 }
 

@@ -52,6 +52,21 @@ pub enum PluginError {
     /// The call ran past its `timeout`.
     #[error("timed out")]
     Timeout,
+    /// The version lacks a hook the config relies on (a `balance =
+    /// "plugin"` pool needs pick-backend, a route's `plugins` on-request).
+    #[error("{file}:{line}: {key}: the plugin does not implement {hook}, which {why}")]
+    MissingHook {
+        /// The config file.
+        file: String,
+        /// Line of `key`.
+        line: usize,
+        /// The key that relies on the hook, e.g. `pool.api.plugin`.
+        key: String,
+        /// The hook's WIT name.
+        hook: &'static str,
+        /// What needs it.
+        why: &'static str,
+    },
 }
 
 /// Nanoseconds since the first call (the guest's monotonic clock).

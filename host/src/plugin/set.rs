@@ -1,9 +1,10 @@
-//! All plugins of one config, loaded together, and the file watcher that
-//! hot-swaps those with `watch = true`.
+//! All plugins of one config, loaded together, what that config relies on
+//! them for (the hooks in use), and the file watcher that hot-swaps those
+//! with `watch = true`.
 
-use super::registry::PluginSlot;
+use super::registry::{PluginSlot, check_uses};
 use super::runtime::PluginError;
-use crate::config::PluginConfig;
+use crate::config::{PluginConfig, PluginUse};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,17 +12,23 @@ use std::sync::Arc;
 #[derive(Default, Clone)]
 pub struct PluginSet {
     slots: HashMap<String, Arc<PluginSlot>>,
+    /// What this config relies on each plugin for. Kept here, not in the
+    /// slot: a slot outlives a reload that changes its uses, and a swap
+    /// must answer to the config that is running.
+    uses: HashMap<String, Arc<[PluginUse]>>,
 }
 
 impl PluginSet {
     /// Loads every plugin of `cfgs`. A plugin whose settings are unchanged in
     /// `previous` is kept as it is (same instances, same version); a changed
-    /// one is reloaded but keeps its key-value store.
+    /// one is reloaded but keeps its key-value store. Either way its version
+    /// must implement every hook the config uses (`cfg.uses`).
     pub async fn load(
         cfgs: &[PluginConfig],
         previous: Option<&PluginSet>,
     ) -> Result<PluginSet, (String, PluginError)> {
         let mut slots = HashMap::new();
+        let mut uses = HashMap::new();
         for cfg in cfgs {
             let old = previous.and_then(|p| p.slots.get(&cfg.name));
             let slot = match old {
@@ -30,9 +37,26 @@ impl PluginSet {
                     .await
                     .map_err(|e| (cfg.name.clone(), e))?,
             };
+            check_uses(slot.generation().hooks, &cfg.uses).map_err(|e| (cfg.name.clone(), e))?;
             slots.insert(cfg.name.clone(), slot);
+            uses.insert(cfg.name.clone(), Arc::from(cfg.uses.as_slice()));
         }
-        Ok(PluginSet { slots })
+        Ok(PluginSet { slots, uses })
+    }
+
+    /// Hot-swaps plugin `name` to `bytes`, refusing a version that lacks a
+    /// hook this config uses. `None`: no such plugin.
+    pub async fn swap(&self, name: &str, bytes: Vec<u8>) -> Option<Result<(), PluginError>> {
+        let slot = self.slots.get(name)?;
+        Some(slot.swap(bytes, self.uses_of(name).as_ref()).await)
+    }
+
+    /// What this config relies on plugin `name` for.
+    fn uses_of(&self, name: &str) -> Arc<[PluginUse]> {
+        self.uses
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([]))
     }
 
     /// A plugin by name.
@@ -52,11 +76,11 @@ impl PluginSet {
     /// watcher lives as long as the returned guard.
     pub fn watch(&self) -> Option<notify::RecommendedWatcher> {
         use notify::{RecursiveMode, Watcher};
-        let watched: Vec<Arc<PluginSlot>> = self
+        let watched: Vec<(Arc<PluginSlot>, Arc<[PluginUse]>)> = self
             .slots
             .values()
             .filter(|s| s.cfg.watch)
-            .cloned()
+            .map(|s| (s.clone(), self.uses_of(&s.name)))
             .collect();
         if watched.is_empty() {
             return None;
@@ -80,7 +104,7 @@ impl PluginSet {
             };
         // Watch the directories: editors and build tools replace files
         // (rename over), which a watch on the file itself would miss.
-        for s in &watched {
+        for (s, _) in &watched {
             let dir = s
                 .cfg
                 .path
@@ -100,12 +124,12 @@ impl PluginSet {
                 while let Ok(p) = rx.try_recv() {
                     changed.push(p);
                 }
-                for s in &watched {
+                for (s, uses) in &watched {
                     let target = s.cfg.path.file_name();
                     if changed.iter().any(|p| p.file_name() == target) {
                         match tokio::fs::read(&s.cfg.path).await {
                             Ok(bytes) => {
-                                if let Err(e) = s.swap(bytes).await {
+                                if let Err(e) = s.swap(bytes, uses).await {
                                     tracing::error!(plugin = %s.name, error = %e, "hot swap refused; the running version stays");
                                 }
                             }

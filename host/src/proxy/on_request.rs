@@ -1,13 +1,14 @@
 //! Step 3½ of the pipeline: a route's `plugins`, in order, each seeing the
 //! request with the changes of those before it. A plugin may change headers,
-//! the path and the pool, or answer itself. A plugin that traps, times out,
-//! is tripped, or names a pool that does not exist follows its `on_error`:
-//! `fail_open` skips it, `fail_closed` answers 503.
+//! the path and the pool, or answer itself. The plugin host has judged the
+//! answer usable (valid status, headers, path, an existing pool); a plugin
+//! that traps, times out, is tripped or gave an unusable answer follows its
+//! `on_error`: `fail_open` skips it, `fail_closed` answers 503.
 
 use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
-use crate::plugin::{Action, Header, Hooks, Outcome, PluginSet, Request};
+use crate::plugin::{Action, Header, Hooks, PluginSet, Request};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
@@ -45,7 +46,7 @@ pub async fn run(
     names: &[String],
     view: View<'_>,
     headers: &mut HeaderMap,
-    pool_exists: impl Fn(&str) -> bool,
+    pool_exists: impl Fn(&str) -> bool + Sync,
 ) -> Result<Decision, ProxyError> {
     let mut req: Option<Request> = None;
     let (mut path, mut pool) = (None, None);
@@ -68,39 +69,32 @@ pub async fn run(
                 })
                 .collect(),
         });
-        let failed = match p.on_request(r).await {
+        let failed = match p.on_request(r, &pool_exists).await {
             Ok(Action::Respond(resp)) => return Ok(Decision::Respond(Box::new(response(resp)))),
-            Ok(Action::Continue(fw)) => match fw.pool {
-                Some(chosen) if !pool_exists(&chosen) => Some(p.failed(
-                    "on-request",
-                    Outcome::Error,
-                    &format!("chose unknown pool {chosen:?}"),
-                )),
-                chosen => {
-                    for h in &fw.remove_headers {
-                        headers.remove(h.as_str());
-                        r.headers.retain(|x| !x.name.eq_ignore_ascii_case(h));
-                    }
-                    for h in &fw.set_headers {
-                        if let (Ok(n), Ok(v)) = (
-                            HeaderName::from_bytes(h.name.as_bytes()),
-                            HeaderValue::from_str(&h.value),
-                        ) {
-                            headers.insert(n, v);
-                            r.headers.retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
-                            r.headers.push(h.clone());
-                        }
-                    }
-                    if let Some(np) = fw.path.filter(|np| np.starts_with('/')) {
-                        r.path = np.clone();
-                        path = Some(np);
-                    }
-                    if chosen.is_some() {
-                        pool = chosen;
-                    }
-                    None
+            Ok(Action::Continue(fw)) => {
+                for h in &fw.remove_headers {
+                    headers.remove(h.as_str());
+                    r.headers.retain(|x| !x.name.eq_ignore_ascii_case(h));
                 }
-            },
+                for h in &fw.set_headers {
+                    if let (Ok(n), Ok(v)) = (
+                        HeaderName::from_bytes(h.name.as_bytes()),
+                        HeaderValue::from_bytes(h.value.as_bytes()),
+                    ) {
+                        headers.insert(n, v);
+                        r.headers.retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
+                        r.headers.push(h.clone());
+                    }
+                }
+                if let Some(np) = fw.path {
+                    r.path = np.clone();
+                    path = Some(np);
+                }
+                if fw.pool.is_some() {
+                    pool = fw.pool;
+                }
+                None
+            }
             Err(o) => Some(o),
         };
         if failed.is_some() && p.cfg.on_error == OnError::FailClosed {
@@ -110,14 +104,15 @@ pub async fn run(
     Ok(Decision::Forward { path, pool })
 }
 
-/// A plugin's own response (invalid headers are dropped; a bad status is 500).
+/// A plugin's own response (the plugin host refused one whose status or
+/// headers are not valid HTTP, so nothing is dropped here).
 fn response(r: crate::plugin::Response) -> Response<RespBody> {
     let mut out = Response::new(RespBody::Full(Some(Bytes::from(r.body))));
     *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for h in r.headers {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_str(&h.value),
+            HeaderValue::from_bytes(h.value.as_bytes()),
         ) {
             out.headers_mut().append(n, v);
         }

@@ -179,7 +179,7 @@ impl Pool {
                     weight: s.weight,
                     active: s.active(),
                     ewma_us: (s.ewma_latency() * 1e6).min(f64::from(u32::MAX)) as u32,
-                    health: if s.is_healthy() { 1.0 } else { 0.0 },
+                    health: balance::slow_start::health(s),
                 }
             })
             .collect();
@@ -195,20 +195,11 @@ impl Pool {
             pool: Arc::from(self.cfg.name.as_str()),
             servers: self.addresses.clone(),
         };
-        match p.pick_backend(info, &list).await {
-            Ok(Some(i)) => match cands.get(i as usize) {
-                Some(&c) => Some(c),
-                None => {
-                    p.failed(
-                        "pick-backend",
-                        crate::plugin::Outcome::Error,
-                        &format!("index {i} out of {} candidates", cands.len()),
-                    );
-                    None
-                }
-            },
-            // Deferred, failed, timed out or tripped: the fallback decides.
-            Ok(None) | Err(_) => None,
-        }
+        // The plugin host checked the index against `list`; deferred,
+        // out of range, failed, timed out or tripped: the fallback decides.
+        p.pick_backend(info, &list)
+            .await
+            .ok()
+            .and_then(|i| cands.get(i).copied())
     }
 }

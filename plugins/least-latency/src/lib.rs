@@ -2,7 +2,9 @@
 //!
 //! pick-backend: the candidate with the lowest
 //! `(ewma_us + 1) × (active + 1) / (weight × health)` wins, where `health`
-//! (1.0 when fully up) scales a slow-starting server's weight down. Servers
+//! (1.0 when fully up, the slow-start fraction while a server that came
+//! back ramps up) scales a returning server's weight down, so it gets a
+//! growing share over the pool's `slow_start`. Servers
 //! not measured yet (`ewma_us = 0`) come first, so each gets a first
 //! request; ties go to the earlier candidate.
 //!

@@ -8,6 +8,7 @@ use http_body_util::Full;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use switchyard::plugin::Outcome;
 use switchyard_tests::{Origin, TestProxy, eventually, plugin_path, plugin_table, text};
 
 /// Listener `web`, an admin listener, pools `main` and `canary` with one
@@ -330,16 +331,14 @@ async fn panicking_and_memory_hungry_plugins_follow_on_error() {
             .get(n)
             .expect("plugin")
             .stats
-            .traps
-            .load(Ordering::Relaxed)
+            .outcome(Outcome::Trap)
     };
     let timeouts = |n: &str| {
         rt.plugins()
             .get(n)
             .expect("plugin")
             .stats
-            .timeouts
-            .load(Ordering::Relaxed)
+            .outcome(Outcome::Timeout)
     };
     assert_eq!((traps("panic_open"), traps("panic_closed")), (5, 5));
     // The memory bomb traps at its cap (or, on a very busy machine, runs out
@@ -367,24 +366,20 @@ async fn a_tripped_plugin_is_skipped_then_one_trial_decides() {
     let rt = proxy.server().proxy().runtime();
     let slot = rt.plugins().get("p").expect("plugin");
     let stats = &slot.stats;
-    assert_eq!(stats.traps.load(Ordering::Relaxed), 3, "3 traps trip it");
-    assert_eq!(
-        stats.tripped.load(Ordering::Relaxed),
-        3,
-        "then calls are skipped"
-    );
+    assert_eq!(stats.outcome(Outcome::Trap), 3, "3 traps trip it");
+    assert_eq!(stats.outcome(Outcome::Tripped), 3, "then calls are skipped");
     assert!(slot.is_tripped());
     // Wait for trip_for to pass (polled, not slept).
     assert!(eventually(Duration::from_secs(3), || !slot.is_tripped()).await);
     assert_eq!(proxy.get("/").await.status, 503);
     assert_eq!(
-        stats.traps.load(Ordering::Relaxed),
+        stats.outcome(Outcome::Trap),
         4,
         "exactly one trial call after trip_for"
     );
     assert_eq!(proxy.get("/").await.status, 503);
     assert_eq!(
-        stats.tripped.load(Ordering::Relaxed),
+        stats.outcome(Outcome::Tripped),
         4,
         "the failed trial tripped it again"
     );
@@ -498,17 +493,15 @@ async fn kv_state_survives_a_hot_swap() {
     for _ in 0..3 {
         assert_eq!(proxy.get("/deny").await.status, 403);
     }
-    let slot = proxy
-        .server()
-        .proxy()
-        .runtime()
-        .plugins()
-        .get("g")
-        .cloned()
-        .expect("plugin");
+    let rt = proxy.server().proxy().runtime();
+    let slot = rt.plugins().get("g").cloned().expect("plugin");
     let kv = slot.kv();
     let bytes = std::fs::read(plugin_path("request-guard")).expect("read");
-    slot.swap(bytes).await.expect("swap");
+    rt.plugins()
+        .swap("g", bytes)
+        .await
+        .expect("plugin")
+        .expect("swap");
     assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 1);
     // The new instance starts with fresh memory; the count lives in the KV.
     assert_eq!(proxy.get("/deny").await.status, 403);
@@ -530,14 +523,8 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         &plugin_table("v", "canary", "timeout = \"5s\""),
     );
     let proxy = Arc::new(TestProxy::start(&cfg).await);
-    let slot = proxy
-        .server()
-        .proxy()
-        .runtime()
-        .plugins()
-        .get("v")
-        .cloned()
-        .expect("plugin");
+    let rt = proxy.server().proxy().runtime();
+    let slot = rt.plugins().get("v").cloned().expect("plugin");
     let version_a = std::fs::read(plugin_path("canary")).expect("read");
     let version_b = std::fs::read(plugin_path("request-guard")).expect("read");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -563,7 +550,11 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         } else {
             version_a.clone()
         };
-        slot.swap(bytes).await.expect("swap");
+        rt.plugins()
+            .swap("v", bytes)
+            .await
+            .expect("plugin")
+            .expect("swap");
     }
     stop.store(true, Ordering::Relaxed);
     let (mut ok, mut failed) = (0, 0);
@@ -575,8 +566,7 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
     assert_eq!(failed, 0);
     assert!(ok > 100, "load ran: {ok}");
     assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 100);
-    let failures =
-        slot.stats.traps.load(Ordering::Relaxed) + slot.stats.timeouts.load(Ordering::Relaxed);
+    let failures = slot.stats.outcome(Outcome::Trap) + slot.stats.outcome(Outcome::Timeout);
     assert_eq!(failures, 0, "no plugin call failed");
     // Every request went through exactly one version: canary (x-canary: 0)
     // or request-guard (x-guarded: 1), never both, never neither.
