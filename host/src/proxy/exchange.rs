@@ -213,6 +213,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             } else {
                 "1.1"
             },
+            peer_value: self.conn.peer_value.as_ref(),
         }
         .apply(&mut h);
         h

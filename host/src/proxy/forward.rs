@@ -21,6 +21,7 @@ use super::error::ProxyError;
 use super::head::Head;
 use super::headers;
 use super::pool::Pool;
+use super::scratch::Positions;
 use super::upstream::{Conn, ConnPool, UpConn};
 use crate::balance::PickContext;
 use crate::http1::{ResponseHead, SendError};
@@ -61,8 +62,8 @@ pub async fn forward(
     // it has been read.
     let replayable = matches!(body, ReqBody::Full(_));
     let retry_sent = replayable && idempotent(&head.method);
-    let mut tried: Vec<usize> = Vec::with_capacity(1 + cfg.retries as usize);
-    let mut cands = Vec::with_capacity(pool.servers.len());
+    let mut tried = Positions::take();
+    let mut cands = Positions::take();
     let mut last: Option<Result<(Response<RespBody>, usize), ProxyError>> = None;
 
     for attempt in 0..=cfg.retries {

@@ -29,6 +29,7 @@ pub mod headers;
 pub mod on_request;
 pub mod pool;
 pub mod route;
+pub mod scratch;
 pub mod sticky;
 pub mod strict;
 pub mod upgrade;
@@ -153,6 +154,19 @@ pub struct ConnCtx {
     pub listener: Arc<ListenerCtx>,
     /// TCP peer.
     pub peer: SocketAddr,
+    /// The peer's address as a header value, printed once.
+    pub peer_value: Option<http::HeaderValue>,
+}
+
+impl ConnCtx {
+    /// The facts of a connection from `peer` on `listener`.
+    pub fn new(listener: Arc<ListenerCtx>, peer: SocketAddr) -> Self {
+        Self {
+            listener,
+            peer,
+            peer_value: headers::peer_value(peer.ip()),
+        }
+    }
 }
 
 /// The proxy: the current runtime, swappable.
