@@ -17,7 +17,7 @@
 //! answer becomes the tunnel ([`super::upgrade::accepted`]).
 
 use super::body::{BodyTooLarge, BoxError, ReqBody, RespBody, UpstreamBody};
-use super::error::ProxyError;
+use super::error::{Cause, Failure, ProxyError};
 use super::head::Head;
 use super::headers;
 use super::pool::Pool;
@@ -74,6 +74,7 @@ pub async fn forward(
         tried.push(idx);
         let backend = &pool.servers[idx];
         let active = backend.start_request();
+        let failed = |cause| Failure { server: idx, cause };
 
         let conns = &pool.conns[idx];
         let connected = async {
@@ -88,12 +89,14 @@ pub async fn forward(
         let mut conn = match timeout_at(deadline, connected).await {
             Err(_) => {
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                return Err(ProxyError::Timeout);
+                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
             }
             Ok(Err(e)) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                last = Some(Err(ProxyError::Upstream));
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::of_connect(
+                    &e,
+                ))))));
                 continue; // nothing was sent: always safe to try elsewhere
             }
             Ok(Ok(c)) => c,
@@ -103,7 +106,7 @@ pub async fn forward(
             Err(_) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                return Err(ProxyError::Timeout);
+                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
             }
             Ok(Ok(resp)) => {
                 backend.observe_latency(started.elapsed());
@@ -137,7 +140,7 @@ pub async fn forward(
                 // A kept-alive connection the server had closed: nothing of
                 // the request reached it, the body is untouched.
                 tracing::debug!(pool = %cfg.name, server = %backend.address, error = %e, "idle upstream connection was closed");
-                last = Some(Err(ProxyError::Upstream));
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
                 continue;
             }
             Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
@@ -147,7 +150,9 @@ pub async fn forward(
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %err, "upstream request failed");
-                last = Some(Err(ProxyError::Upstream));
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::of_send(
+                    &err,
+                ))))));
                 if !retry_sent {
                     break;
                 }

@@ -21,6 +21,7 @@
 //! 3. the client connection then reads its next request, or closes.
 
 pub mod body;
+pub mod cause;
 pub mod error;
 pub mod exchange;
 pub mod forward;
@@ -226,12 +227,20 @@ impl Proxy {
             req.headers(),
             &conn.listener.cfg.trusted_proxies,
         );
-        let log = rt.access_log.capture(&req, client_ip);
+        let mut log = rt.access_log.capture(&req, client_ip);
         let (parts, body) = req.into_parts();
         let mut x = Exchange::new(&rt, conn, client_ip);
         let resp = match x.run(parts, body).await {
             Ok(r) => r,
-            Err(e) => e.response(),
+            Err(e) => {
+                // A 502/504 of the proxy's own: the log says which server
+                // failed and why.
+                let server = (e.failure()).and_then(|f| Some((f, x.pool?.servers.get(f.server)?)));
+                if let (Some(entry), Some((f, b))) = (log.as_mut(), server) {
+                    entry.failed(f.cause.as_str(), &b.address);
+                }
+                e.response()
+            }
         };
         let pool = x.pool.map(|p| p.cfg.name.as_str());
         let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
