@@ -44,10 +44,12 @@ pub enum StartError {
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     /// A plugin could not be loaded.
-    #[error("plugin {name:?}: {source}")]
+    #[error("{at}: plugin {name:?}: {source}")]
     Plugin {
         /// Plugin name.
         name: String,
+        /// Where its `[plugin.NAME]` is: `file:line`.
+        at: String,
         /// Why.
         source: crate::plugin::PluginError,
     },
@@ -63,10 +65,12 @@ pub enum ReloadError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// A plugin of the new config could not be loaded.
-    #[error("plugin {name:?}: {source}")]
+    #[error("{at}: plugin {name:?}: {source}")]
     Plugin {
         /// Plugin name.
         name: String,
+        /// Where its `[plugin.NAME]` is: `file:line`.
+        at: String,
         /// Why.
         source: crate::plugin::PluginError,
     },
@@ -140,7 +144,11 @@ impl Server {
     pub async fn start(cfg: Config) -> Result<Server, StartError> {
         let plugins = PluginSet::load(&cfg.plugins, None)
             .await
-            .map_err(|(name, source)| StartError::Plugin { name, source })?;
+            .map_err(|(name, source)| StartError::Plugin {
+                at: cfg.plugin_defined_at(&name),
+                name,
+                source,
+            })?;
         let watcher = std::sync::Mutex::new(plugins.watch());
         let workers =
             Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
@@ -368,7 +376,11 @@ impl Shared {
         let old = self.proxy.runtime();
         let plugins = PluginSet::load(&cfg.plugins, Some(old.plugins()))
             .await
-            .map_err(|(name, source)| ReloadError::Plugin { name, source })?;
+            .map_err(|(name, source)| ReloadError::Plugin {
+                at: cfg.plugin_defined_at(&name),
+                name,
+                source,
+            })?;
         let plans = self.plan(cfg)?;
         let watcher = plugins.watch();
         self.proxy.reload(cfg, plugins);

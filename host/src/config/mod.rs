@@ -66,6 +66,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where plugin `name`'s `[plugin.NAME]` table is (`file:line`); the
+    /// config file itself for a name it does not define.
+    pub fn plugin_defined_at(&self, name: &str) -> String {
+        (self.plugins.iter().find(|p| p.name == name))
+            .map_or_else(|| self.path.display().to_string(), |p| p.defined_at.clone())
+    }
+
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
