@@ -164,6 +164,24 @@ pub struct Route {
     /// on-request plugins, in order.
     #[serde(default)]
     pub plugins: Vec<String>,
+    /// Headers set/removed on the request the server gets.
+    #[serde(default)]
+    pub request_headers: Option<HeaderRules>,
+    /// Headers set/removed on the answer the client gets.
+    #[serde(default)]
+    pub response_headers: Option<HeaderRules>,
+}
+
+/// `request_headers` / `response_headers = { set = { NAME = VALUE }, remove = [NAME] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRules {
+    /// Headers replaced with these values. Default {}.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Headers removed. Default [].
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// One `split` entry.

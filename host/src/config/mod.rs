@@ -18,6 +18,7 @@ pub(crate) mod choice;
 pub mod defaults;
 mod error;
 pub mod file;
+mod header_rules;
 mod listener;
 mod locate;
 mod plugin;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use admin::AdminConfig;
 pub use error::ConfigError;
+pub use header_rules::HeaderRules;
 pub use listener::ListenerConfig;
 pub use plugin::{OnError, PluginConfig};
 pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, ServerConfig};

@@ -10,6 +10,7 @@ mod examples;
 mod failover;
 mod forwarding;
 mod framing;
+mod header_rules;
 mod health;
 mod http1_engine;
 mod http2;
