@@ -8,7 +8,9 @@
 //! (responses it answered, and how many were 5xx), `bytes`, `p50_ms` and
 //! `p99_ms` (estimated from the duration histogram since start; `null`
 //! before the first response) and `ewma_ms`. Rates are left to the reader:
-//! the stats page derives req/s from two reads of `responses`.
+//! the stats page derives req/s from two reads of `responses`. Each pool
+//! shows its `queue`: `length` (waiting now), `size`, `timeout_ms` and the
+//! requests it refused (`rejected_full`, `rejected_timeout`).
 
 use super::{json, text};
 use crate::balance::{Backend, ServerState};
@@ -77,10 +79,18 @@ fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
 /// One pool as JSON.
 fn pool(rt: &Runtime, p: &Pool) -> Value {
     let servers: Vec<Value> = (0..p.servers.len()).map(|i| server(rt, p, i)).collect();
+    let (full, timeout) = p.queue.rejected();
     json!({
         "name": p.cfg.name,
         "balance": p.cfg.balance.as_str(),
         "plugin": p.cfg.plugin,
+        "queue": {
+            "length": p.queue.len(),
+            "size": p.cfg.queue.size,
+            "timeout_ms": p.cfg.queue.timeout.as_millis() as u64,
+            "rejected_full": full,
+            "rejected_timeout": timeout,
+        },
         "servers": servers,
     })
 }

@@ -5,6 +5,7 @@
 //! for servers that still exist (the pool carries the `Arc` over).
 
 use super::changes::Changes;
+use super::queue::WaitQueue;
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -65,6 +66,9 @@ pub struct Backend {
     /// The index (large `least_conn` pools) told about changes to the
     /// numbers above, if one watches this server.
     watch: ArcSwapOption<Watch>,
+    /// The pool's waiting room (pools with a `queue`): told when a request
+    /// here ends, so the first waiter can take the slot.
+    queue: ArcSwapOption<WaitQueue>,
 }
 
 /// Where a watched server reports its changes.
@@ -134,6 +138,7 @@ impl Backend {
             slow_start: AtomicU64::new(0),
             ramp_from: AtomicU64::new(0),
             watch: ArcSwapOption::empty(),
+            queue: ArcSwapOption::empty(),
         }
     }
 
@@ -151,6 +156,11 @@ impl Backend {
         {
             old.changes.retire();
         }
+    }
+
+    /// Tells `queue` whenever a request here ends (`None`: nobody).
+    pub fn set_queue(&self, queue: Option<Arc<WaitQueue>>) {
+        self.queue.store(queue);
     }
 
     /// Tells the watching index, if any, that this server changed.
@@ -325,6 +335,35 @@ impl Backend {
         ActiveGuard(self.clone())
     }
 
+    /// Starts a request only if that keeps the server within `max_conns`:
+    /// the check and the count are one atomic step, so requests picking at
+    /// the same moment can never put more than `max_conns` in flight.
+    pub fn try_start_request(self: &std::sync::Arc<Self>) -> Option<ActiveGuard> {
+        if self.max_conns == 0 {
+            return Some(self.start_request());
+        }
+        let max = self.max_conns;
+        let claimed = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            });
+        claimed.ok()?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.changed();
+        Some(ActiveGuard(self.clone()))
+    }
+
+    /// Is the server at its `max_conns` (and only that keeps it from being
+    /// a candidate)? The pool queues requests when every candidate is.
+    pub fn is_full_but_usable(&self) -> bool {
+        self.max_conns != 0
+            && self.active() >= self.max_conns
+            && self.state() == ServerState::Enabled
+            && self.is_healthy()
+            && !self.is_passively_down()
+    }
+
     /// Peak-EWMA latency in seconds, decayed to now: with no new samples the
     /// estimate fades towards 0 (as Finagle's and tower's `PeakEwma` do on
     /// read), so a server once seen slow gets probed again instead of being
@@ -370,8 +409,12 @@ impl ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
         self.0.changed();
+        // After the decrement, so the woken waiter finds the slot free.
+        if let Some(q) = &*self.0.queue.load() {
+            q.slot_freed();
+        }
     }
 }
 

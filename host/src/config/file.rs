@@ -239,6 +239,21 @@ pub struct Pool {
     /// Active health checks.
     #[serde(default)]
     pub health: Option<Health>,
+    /// Waiting room for when every candidate is at `max_conns`.
+    #[serde(default)]
+    pub queue: Option<Queue>,
+}
+
+/// `queue = { size, timeout }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// Requests that may wait at once; 0 = no queue. Default 0.
+    #[serde(default)]
+    pub size: Option<usize>,
+    /// How long one may wait. Default 5s.
+    #[serde(default, deserialize_with = "units::duration")]
+    pub timeout: Option<Duration>,
 }
 
 /// One `servers` entry.

@@ -34,7 +34,7 @@ pub use error::ConfigError;
 pub use header_rules::HeaderRules;
 pub use listener::ListenerConfig;
 pub use plugin::{OnError, PluginConfig};
-pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, ServerConfig};
+pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, QueueConfig, ServerConfig};
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, RouteConfig};
 pub use uses::{NeededHook, PluginUse};

@@ -129,6 +129,17 @@ pub struct PoolConfig {
     pub fail_timeout: Duration,
     /// Active health checks.
     pub health: Option<HealthConfig>,
+    /// Waiting room when every candidate is at `max_conns`.
+    pub queue: QueueConfig,
+}
+
+/// `queue`: HAProxy's `maxconn` queue and `timeout queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Requests that may wait at once; 0 = no queue (503 at once).
+    pub size: usize,
+    /// How long one request may wait for a slot.
+    pub timeout: Duration,
 }
 
 /// One server of a pool.
@@ -240,6 +251,16 @@ impl Validator<'_> {
             None => None,
             Some(h) => Some(self.health(&k("health"), h)?),
         };
+        let queue = QueueConfig {
+            size: (p.queue.as_ref().and_then(|q| q.size)).unwrap_or(default::QUEUE_SIZE),
+            timeout: (p.queue.as_ref().and_then(|q| q.timeout)).unwrap_or(default::QUEUE_TIMEOUT),
+        };
+        if queue.size > 0 && queue.timeout.is_zero() {
+            return Err(self.err(
+                &k("queue.timeout"),
+                "must be positive (or set size = 0 for no queue)",
+            ));
+        }
         if let Some(st) = &p.sticky {
             // RFC 6265 cookie-name = token.
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
@@ -265,6 +286,7 @@ impl Validator<'_> {
             max_fails: p.max_fails.unwrap_or(default::MAX_FAILS),
             fail_timeout: p.fail_timeout.unwrap_or(default::FAIL_TIMEOUT),
             health,
+            queue,
             name,
         })
     }

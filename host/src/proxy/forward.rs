@@ -56,7 +56,10 @@ pub async fn forward(
     purpose: Purpose,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
-    let deadline = Instant::now() + cfg.request_timeout;
+    // Reset once the first try has its slot: time in the pool's queue is
+    // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
+    // `timeout queue` is separate from its server timeouts).
+    let mut deadline = Instant::now() + cfg.request_timeout;
     // A buffered body can be sent again; a streamed one only while none of
     // it has been read.
     let replayable = matches!(body, ReqBody::Full(_));
@@ -67,12 +70,19 @@ pub async fn forward(
 
     for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
-        let Some(idx) = pool.pick(&tried, &mut cands, ctx, &head).await else {
-            break;
+        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &head).await {
+            Ok(got) => got,
+            Err(e) => {
+                // A retry that finds no server returns the last answer.
+                last.get_or_insert(Err(e));
+                break;
+            }
         };
+        if attempt == 0 {
+            deadline = Instant::now() + cfg.request_timeout;
+        }
         tried.push(idx);
         let backend = &pool.servers[idx];
-        let active = backend.start_request();
 
         let conns = &pool.conns[idx];
         let connected = async {

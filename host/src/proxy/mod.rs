@@ -29,6 +29,7 @@ pub mod headers;
 pub mod on_request;
 pub mod pool;
 pub mod route;
+pub mod slot;
 pub mod sticky;
 pub mod strict;
 pub mod upgrade;

@@ -24,6 +24,7 @@ mod plugin_answers;
 mod plugin_kv;
 mod plugin_uses;
 mod plugins;
+mod queue;
 mod rate_limit;
 mod reload;
 mod routing;
