@@ -14,7 +14,7 @@
 //! | `switchyard_plugin_calls_total` | counter | `plugin`, `hook`, `outcome` |
 //! | `switchyard_plugin_swaps_total` | counter | `plugin` |
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
-//! | `switchyard_queue_length`, `switchyard_queue_rejected_total` | gauge, counter | `pool` (see `pool_metrics.rs`) |
+//! | `switchyard_queue_*`, `switchyard_upstream_eject*` | gauge, counter | queue and outlier ejection (see `pool_metrics.rs`) |
 //!
 //! `route`, `pool` and `server` are `""` when a request did not get that
 //! far (no route: 404; a plugin's own answer; no server: 503). A request is

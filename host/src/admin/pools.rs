@@ -2,7 +2,8 @@
 //!
 //! A server's `state` is the operator's setting when it is not `enabled`
 //! (`draining`, `disabled`), else what the health checks say (`up`,
-//! `down`). Beyond SPEC.md's fields each server shows `backup`,
+//! `down`), and `ejected` for a server the checks hold up that outlier
+//! ejection keeps out (its `outlier` object says for how long). Beyond SPEC.md's fields each server shows `backup`,
 //! `max_conns`, `health` (`active`: the active checks' verdict; `passive`:
 //! `held_down` while `max_fails` keeps it out), `responses` and `errors`
 //! (responses it answered, and how many were 5xx), `bytes`, `p50_ms` and
@@ -22,13 +23,14 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// `up`, `down`, `draining` or `disabled`.
+/// `up`, `down`, `ejected`, `draining` or `disabled`.
 pub fn state(b: &Backend) -> &'static str {
     match b.state() {
         ServerState::Draining => "draining",
         ServerState::Disabled => "disabled",
-        ServerState::Enabled if b.is_healthy() && !b.is_passively_down() => "up",
-        ServerState::Enabled => "down",
+        ServerState::Enabled if !b.is_healthy() || b.is_passively_down() => "down",
+        ServerState::Enabled if b.is_ejected() => "ejected",
+        ServerState::Enabled => "up",
     }
 }
 
@@ -72,6 +74,12 @@ fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
         "health": {
             "active": if b.is_healthy() { "up" } else { "down" },
             "passive": if b.is_passively_down() { "held_down" } else { "up" },
+        },
+        "outlier": {
+            "ejected": b.is_ejected(),
+            "ejected_for_ms": b.ejected_for().as_millis() as u64,
+            "ejections": b.ejections(),
+            "consecutive_failures": b.consecutive_failures(),
         },
     })
 }

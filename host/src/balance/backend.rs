@@ -5,6 +5,7 @@
 //! for servers that still exist (the pool carries the `Arc` over).
 
 use super::changes::Changes;
+use super::outlier::Ejection;
 use super::queue::WaitQueue;
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ pub struct Backend {
     /// The pool's waiting room (pools with a `queue`): told when a request
     /// here ends, so the first waiter can take the slot.
     queue: ArcSwapOption<WaitQueue>,
+    /// Outlier ejection (pools with `outlier`; see `outlier.rs`).
+    pub(super) ejection: Ejection,
 }
 
 /// Where a watched server reports its changes.
@@ -139,6 +142,7 @@ impl Backend {
             ramp_from: AtomicU64::new(0),
             watch: ArcSwapOption::empty(),
             queue: ArcSwapOption::empty(),
+            ejection: Ejection::default(),
         }
     }
 
@@ -234,7 +238,44 @@ impl Backend {
         self.state() == ServerState::Enabled
             && self.is_healthy()
             && !self.is_passively_down()
+            && !self.is_ejected()
             && (self.max_conns == 0 || self.active() < self.max_conns)
+    }
+
+    /// Is the server ejected as an outlier now (pool `outlier`)?
+    pub fn is_ejected(&self) -> bool {
+        self.ejection.is_ejected(nanos_since_epoch)
+    }
+
+    /// Times ejected as an outlier since start.
+    pub fn ejections(&self) -> u64 {
+        self.ejection.total()
+    }
+
+    /// 5xx answers and gateway failures in a row (counted for `outlier`).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.ejection.consecutive()
+    }
+
+    /// Time left in the current outlier ejection (zero when not ejected).
+    pub fn ejected_for(&self) -> Duration {
+        Duration::from_nanos(self.ejection.remaining(nanos_since_epoch()))
+    }
+
+    /// Ejects the server as an outlier for the length its history earns
+    /// (see `outlier.rs`); it ramps up again when that is over.
+    pub(super) fn eject(&self, base: Duration) {
+        let until = self.ejection.eject(nanos_since_epoch(), base);
+        self.start_ramp(until);
+        self.changed();
+        tracing::warn!(server = %self.address, ejections = self.ejections(), for_ms = self.ejected_for().as_millis() as u64, "server ejected (outlier)");
+    }
+
+    /// Ends any outlier ejection and forgets the failures counted (its pool
+    /// no longer has `outlier`).
+    pub fn clear_ejection(&self) {
+        self.ejection.clear();
+        self.changed();
     }
 
     /// Requests in flight.
@@ -362,6 +403,7 @@ impl Backend {
             && self.state() == ServerState::Enabled
             && self.is_healthy()
             && !self.is_passively_down()
+            && !self.is_ejected()
     }
 
     /// Peak-EWMA latency in seconds, decayed to now: with no new samples the

@@ -30,6 +30,7 @@ mod hash;
 mod ip_hash;
 mod least_conn;
 mod least_conn_tree;
+pub mod outlier;
 mod p2c;
 pub mod queue;
 mod random;

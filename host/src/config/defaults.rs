@@ -88,6 +88,12 @@ pub mod pool {
     pub const QUEUE_SIZE: usize = 0;
     /// `queue.timeout`.
     pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// `outlier.consecutive_5xx` (when `outlier` is given).
+    pub const OUTLIER_CONSECUTIVE_5XX: u32 = 5;
+    /// `outlier.base_ejection`.
+    pub const OUTLIER_BASE_EJECTION: Duration = Duration::from_secs(30);
+    /// `outlier.max_ejected_percent`.
+    pub const OUTLIER_MAX_EJECTED_PERCENT: u32 = 50;
 }
 
 /// `[rate_limit.NAME]`.
@@ -209,6 +215,21 @@ mod tests {
             ),
             ("pool", "queue.size", Int(pool::QUEUE_SIZE as u64)),
             ("pool", "queue.timeout", Dur(pool::QUEUE_TIMEOUT)),
+            (
+                "pool",
+                "outlier.consecutive_5xx",
+                Int(pool::OUTLIER_CONSECUTIVE_5XX.into()),
+            ),
+            (
+                "pool",
+                "outlier.base_ejection",
+                Dur(pool::OUTLIER_BASE_EJECTION),
+            ),
+            (
+                "pool",
+                "outlier.max_ejected_percent",
+                Int(pool::OUTLIER_MAX_EJECTED_PERCENT.into()),
+            ),
             ("rate_limit", "burst", Int(rate_limit::BURST.into())),
             ("rate_limit", "key", Str(rate_limit::KEY)),
             ("rate_limit", "nodelay", Bool(rate_limit::NODELAY)),

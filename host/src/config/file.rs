@@ -242,6 +242,24 @@ pub struct Pool {
     /// Waiting room for when every candidate is at `max_conns`.
     #[serde(default)]
     pub queue: Option<Queue>,
+    /// Outlier ejection; absent = off.
+    #[serde(default)]
+    pub outlier: Option<Outlier>,
+}
+
+/// `outlier = { consecutive_5xx, base_ejection, max_ejected_percent }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outlier {
+    /// 5xx or gateway failures in a row that eject a server. Default 5.
+    #[serde(default)]
+    pub consecutive_5xx: Option<u32>,
+    /// First ejection's length. Default 30s.
+    #[serde(default, deserialize_with = "units::duration")]
+    pub base_ejection: Option<Duration>,
+    /// Share of the pool's servers ejected at once, at most. Default 50.
+    #[serde(default)]
+    pub max_ejected_percent: Option<u32>,
 }
 
 /// `queue = { size, timeout }`.

@@ -1,7 +1,10 @@
 //! `[pool.NAME]`: the servers, how requests are balanced over them, and how
 //! their health is judged (passive `max_fails`, active `health`).
 
-use super::{ConfigError, choice::choice, defaults::pool as default, file, validate::Validator};
+use super::{
+    ConfigError, OutlierConfig, choice::choice, defaults::pool as default, file,
+    validate::Validator,
+};
 use http::HeaderName;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -131,6 +134,8 @@ pub struct PoolConfig {
     pub health: Option<HealthConfig>,
     /// Waiting room when every candidate is at `max_conns`.
     pub queue: QueueConfig,
+    /// Outlier ejection; `None` = off.
+    pub outlier: Option<OutlierConfig>,
 }
 
 /// `queue`: HAProxy's `maxconn` queue and `timeout queue`.
@@ -261,6 +266,7 @@ impl Validator<'_> {
                 "must be positive (or set size = 0 for no queue)",
             ));
         }
+        let outlier = self.outlier(&k("outlier"), p.outlier)?;
         if let Some(st) = &p.sticky {
             // RFC 6265 cookie-name = token.
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
@@ -287,6 +293,7 @@ impl Validator<'_> {
             fail_timeout: p.fail_timeout.unwrap_or(default::FAIL_TIMEOUT),
             health,
             queue,
+            outlier,
             name,
         })
     }

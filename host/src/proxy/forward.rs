@@ -97,11 +97,13 @@ pub async fn forward(
         let mut conn = match timeout_at(deadline, connected).await {
             Err(_) => {
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                pool.observe(idx, true);
                 return Err(ProxyError::Timeout);
             }
             Ok(Err(e)) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                pool.observe(idx, true);
                 last = Some(Err(ProxyError::Upstream));
                 continue; // nothing was sent: always safe to try elsewhere
             }
@@ -112,6 +114,7 @@ pub async fn forward(
             Err(_) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                pool.observe(idx, true);
                 return Err(ProxyError::Timeout);
             }
             Ok(Ok(resp)) => {
@@ -122,6 +125,9 @@ pub async fn forward(
                 if bad {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
+                // Outlier ejection counts every 5xx, 503 included (Envoy's
+                // consecutive_5xx), unlike passive checks.
+                pool.observe(idx, status.is_server_error());
                 if purpose == Purpose::Upgrade && status == StatusCode::SWITCHING_PROTOCOLS {
                     let resp = super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
                     return Ok((resp, idx));
@@ -154,6 +160,7 @@ pub async fn forward(
                 let stale = conn.reused && matches!(err, SendError::Closed);
                 if !stale {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
                 }
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %err, "upstream request failed");
                 last = Some(Err(ProxyError::Upstream));

@@ -6,6 +6,7 @@
 use super::head::Head;
 use super::sticky::Sticky;
 use super::upstream::ConnPool;
+use crate::balance::outlier::Detector;
 use crate::balance::queue::WaitQueue;
 use crate::balance::{self, Backend, Balancer, PickContext};
 use crate::config::{Algorithm, Balance, PoolConfig};
@@ -34,6 +35,8 @@ pub struct Pool {
     /// Requests waiting for a slot (`queue`; see `slot.rs`). Carried over
     /// reloads, so those waiting keep their place.
     pub queue: Arc<WaitQueue>,
+    /// The outlier judge (`outlier`), fed every try's outcome.
+    outlier: Option<Detector>,
 }
 
 impl Pool {
@@ -86,6 +89,12 @@ impl Pool {
         for s in &servers {
             s.set_queue((cfg.queue.size > 0).then(|| queue.clone()));
         }
+        // A pool that no longer has `outlier` lets its ejected servers back.
+        if cfg.outlier.is_none() && previous.is_some_and(|p| p.outlier.is_some()) {
+            for s in &servers {
+                s.clear_ejection();
+            }
+        }
         let balancer = balance::build(algo, &servers);
         let addresses: Arc<[String]> = cfg.servers.iter().map(|s| s.address.clone()).collect();
         let sticky = cfg
@@ -103,6 +112,16 @@ impl Pool {
             sticky,
             key_based: matches!(algo, Algorithm::Hash | Algorithm::IpHash),
             queue,
+            outlier: cfg.outlier.map(Detector::new),
+        }
+    }
+
+    /// Records how a try on `servers[i]` went, for outlier ejection:
+    /// `failed` = a 5xx answer or a gateway failure (connect error,
+    /// timeout, connection broken before the answer).
+    pub fn observe(&self, i: usize, failed: bool) {
+        if let Some(d) = &self.outlier {
+            d.observe(&self.servers, i, failed);
         }
     }
 
