@@ -175,7 +175,7 @@ impl Ticket<'_> {
     /// The woken request got its slot: it leaves the queue.
     pub fn settle(mut self) {
         self.leave();
-        self.woken = false;
+        // Marks it left, so Drop passes nothing on.
         self.id = u64::MAX;
     }
 

@@ -37,7 +37,7 @@ impl HeaderRules {
 
     /// Applies the rules to `h`: removals first, then `set` replaces any
     /// value already there (a name is never in both lists; see
-    /// [`Validator::header_rules`]).
+    /// `Validator::header_rules`).
     pub fn apply(&self, h: &mut HeaderMap) {
         for name in &self.remove {
             h.remove(name);

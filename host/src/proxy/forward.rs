@@ -12,6 +12,10 @@
 //! - a 503 is the server shedding load: returned, never retried;
 //! - when tries run out, the last upstream answer is returned.
 //!
+//! Each try's server comes with a claimed `max_conns` slot, perhaps after a
+//! wait in the pool's queue ([`Pool::acquire`], `slot.rs`), and each try's
+//! outcome feeds the pool's outlier ejection ([`Pool::observe`]).
+//!
 //! An `Upgrade` request takes the same loop ([`Purpose::Upgrade`]) on fresh
 //! connections (an upgraded connection never returns to a pool); a `101`
 //! answer becomes the tunnel ([`super::upgrade::accepted`]).

@@ -174,6 +174,18 @@ async fn over_size_is_refused_at_once_with_retry_after() {
     assert_eq!((r.status, r.body.as_str()), (503, "queue full\n"));
     assert_eq!(r.header("retry-after"), "1");
     assert_eq!(pool.queue.rejected(), (1, 0));
+    let admin = proxy.server().addr("admin").expect("admin listener");
+    let metrics = admin_get(admin, "/metrics").await;
+    for want in [
+        "switchyard_queue_rejected_total{pool=\"app\",reason=\"full\"} 1",
+        "switchyard_queue_rejected_total{pool=\"app\",reason=\"timeout\"} 0",
+        "switchyard_queue_length{pool=\"app\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == want),
+            "{want} missing in\n{metrics}"
+        );
+    }
     held.release(2);
     assert_eq!(running.await.expect("client task").status, 200);
     assert_eq!(waiting.await.expect("client task").status, 200);
