@@ -67,7 +67,7 @@ async fn consecutive_5xx_eject_a_server_whose_health_checks_pass_and_the_next_ej
     let (bad, good) = (answering("bad", 500).await, answering("good", 200).await);
     let proxy = TestProxy::start(&config(
         &[format!("address = \"{}\"", bad.addr), format!("address = \"{}\"", good.addr)],
-        "health = { path = \"/health\", interval = \"100ms\" }\noutlier = { consecutive_5xx = 3, base_ejection = \"2s\", max_ejected_percent = 50 }",
+        "health = { path = \"/health\", interval = \"100ms\" }\noutlier = { consecutive_5xx = 3, base_ejection = \"3s\", max_ejected_percent = 50 }",
     ))
     .await;
     let admin = proxy.server().addr("admin").expect("admin listener");
@@ -127,7 +127,7 @@ async fn consecutive_5xx_eject_a_server_whose_health_checks_pass_and_the_next_ej
     let s = server_json(admin, 0).await;
     assert_eq!(s["outlier"]["ejections"], 2, "{s}");
     let left = s["outlier"]["ejected_for_ms"].as_u64().expect("ms");
-    assert!(left > 2000, "second ejection is 2 × 2s, {left}ms left");
+    assert!(left > 3000, "second ejection is 2 × 3s, {left}ms left");
 }
 
 #[tokio::test]
@@ -177,4 +177,37 @@ async fn never_more_than_max_ejected_percent_at_once() {
     let ejected: Vec<bool> = pool.servers.iter().map(|s| s.is_ejected()).collect();
     assert_eq!(ejected, [true, false]);
     assert_eq!(server_json(admin, 1).await["state"], "up");
+}
+
+#[tokio::test]
+async fn a_reload_without_outlier_lets_ejected_servers_back() {
+    let (bad, good) = (answering("bad", 500).await, answering("good", 200).await);
+    let servers = [
+        format!("address = \"{}\"", bad.addr),
+        format!("address = \"{}\"", good.addr),
+    ];
+    let with = config(
+        &servers,
+        "outlier = { consecutive_5xx = 1, base_ejection = \"1h\" }",
+    );
+    let proxy = TestProxy::start(&with).await;
+    assert_eq!(proxy.get("/").await.status, 500);
+    assert!(proxy.pool("app").servers[0].is_ejected());
+    let without = config(&servers, "");
+    let cfg = switchyard::config::Config::parse(&without, std::path::Path::new("test.toml"))
+        .expect("config");
+    proxy.server().reload(&cfg).await.expect("reload");
+    let pool = proxy.pool("app");
+    assert!(!pool.servers[0].is_ejected());
+    let bodies: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..2 {
+            v.push(proxy.get("/").await.body);
+        }
+        v
+    };
+    // Round robin over both again: one each.
+    let mut bodies = bodies;
+    bodies.sort();
+    assert_eq!(bodies, ["bad", "good"]);
 }

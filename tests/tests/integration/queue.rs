@@ -233,3 +233,81 @@ async fn without_a_queue_a_full_pool_answers_503_at_once() {
     held.release(1);
     assert_eq!(running.await.expect("client task").status, 200);
 }
+
+#[tokio::test]
+async fn those_waiting_keep_their_place_across_a_reload() {
+    let held = Held::start().await;
+    let queue = "queue = { size = 3, timeout = \"10s\" }";
+    let proxy = TestProxy::start(&config(&held.origin, 1, queue)).await;
+    let before = proxy.pool("app");
+    let mut answers = vec![spawn_get(proxy.addr, "/r1")];
+    assert!(eventually(WITHIN, || held.origin.hits() == 1).await);
+    for i in 2..=3 {
+        answers.push(spawn_get(proxy.addr, &format!("/r{i}")));
+        assert!(eventually(WITHIN, || before.queue.len() == i - 1).await);
+    }
+    // A changed pool (`retries`) is rebuilt; its server and queue carry over.
+    let changed = config(&held.origin, 1, queue).replace("retries = 0", "retries = 1");
+    let cfg = switchyard::config::Config::parse(&changed, std::path::Path::new("test.toml"))
+        .expect("config");
+    proxy.server().reload(&cfg).await.expect("reload");
+    let after = proxy.pool("app");
+    assert!(!Arc::ptr_eq(&before, &after), "the pool was rebuilt");
+    assert_eq!(after.queue.len(), 2);
+    answers.push(spawn_get(proxy.addr, "/r4"));
+    assert!(eventually(WITHIN, || after.queue.len() == 3).await);
+    for done in 1..=3 {
+        held.release(1);
+        assert!(eventually(WITHIN, || held.origin.hits() == 1 + done).await);
+    }
+    held.release(1);
+    for a in answers {
+        assert_eq!(a.await.expect("client task").status, 200);
+    }
+    assert_eq!(held.arrivals(), ["/r1", "/r2", "/r3", "/r4"]);
+    assert_eq!(held.peak.load(Ordering::SeqCst), 1);
+}
+
+/// An origin that takes `work` per request (the server's own time, not a
+/// synchronisation) and records the most requests it held at once.
+async fn working(work: Duration) -> (Origin, Arc<AtomicUsize>) {
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, p) = (now.clone(), peak.clone());
+    let origin = Origin::with("w", move |_| {
+        let (n, p) = (n.clone(), p.clone());
+        async move {
+            let inside = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(inside, Ordering::SeqCst);
+            tokio::time::sleep(work).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            text(200, "w")
+        }
+    })
+    .await;
+    (origin, peak)
+}
+
+#[tokio::test]
+async fn a_burst_far_over_max_conns_is_served_whole_and_never_over_the_limit() {
+    let ((a, peak_a), (b, peak_b)) = (
+        working(Duration::from_millis(5)).await,
+        working(Duration::from_millis(5)).await,
+    );
+    let cfg = format!(
+        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"least_conn\"\nqueue = {{ size = 200, timeout = \"30s\" }}\nservers = [{{ address = \"{}\", max_conns = 2 }}, {{ address = \"{}\", max_conns = 3 }}]\n",
+        a.addr, b.addr
+    );
+    let proxy = TestProxy::start(&cfg).await;
+    let burst: Vec<_> = (0..120)
+        .map(|i| spawn_get(proxy.addr, &format!("/{i}")))
+        .collect();
+    for r in burst {
+        assert_eq!(r.await.expect("client task").status, 200);
+    }
+    // Every request waited its turn and none was lost in the queue.
+    assert_eq!(a.hits() + b.hits(), 120);
+    assert!(peak_a.load(Ordering::SeqCst) <= 2, "a over max_conns");
+    assert!(peak_b.load(Ordering::SeqCst) <= 3, "b over max_conns");
+    let pool = proxy.pool("app");
+    assert_eq!((pool.queue.len(), pool.queue.rejected()), (0, (0, 0)));
+}
