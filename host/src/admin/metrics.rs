@@ -14,6 +14,7 @@
 //! | `switchyard_plugin_calls_total` | counter | `plugin`, `hook`, `outcome` |
 //! | `switchyard_plugin_swaps_total` | counter | `plugin` |
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
+//! | `switchyard_queue_*`, `switchyard_upstream_eject*` | gauge, counter | queue and outlier ejection (see `pool_metrics.rs`) |
 //!
 //! `route`, `pool` and `server` are `""` when a request did not get that
 //! far (no route: 404; a plugin's own answer; no server: 503). A request is
@@ -129,6 +130,7 @@ impl Collector for Scrape {
         }
 
         upstreams(rt, &mut enc)?;
+        super::pool_metrics::encode(rt, &mut enc)?;
         plugins(rt, &mut enc)?;
         rate_limited(rt, &mut enc)
     }

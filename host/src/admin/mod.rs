@@ -19,6 +19,7 @@ mod first_paint;
 mod health;
 mod metrics;
 mod plugins;
+mod pool_metrics;
 mod pools;
 mod stats;
 

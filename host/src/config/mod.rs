@@ -5,7 +5,8 @@
 //!    `deny_unknown_fields`, the failing key's path tracked by
 //!    `serde_path_to_error`;
 //! 2. `validate.rs` and one file per section (`admin.rs`, `listener.rs`,
-//!    `route.rs`, `pool.rs`, `rate_limit.rs`, `plugin.rs`): defaults
+//!    `route.rs` with `header_rules.rs`, `pool.rs` with `outlier.rs`,
+//!    `rate_limit.rs`, `plugin.rs`): defaults
 //!    (`defaults.rs`, the only place they are written) applied, names
 //!    cross-checked, addresses resolved, into a [`Config`] the proxy can
 //!    trust.
@@ -18,8 +19,10 @@ pub(crate) mod choice;
 pub mod defaults;
 mod error;
 pub mod file;
+mod header_rules;
 mod listener;
 mod locate;
+mod outlier;
 mod plugin;
 mod pool;
 mod rate_limit;
@@ -30,9 +33,11 @@ mod validate;
 
 pub use admin::AdminConfig;
 pub use error::ConfigError;
+pub use header_rules::HeaderRules;
 pub use listener::ListenerConfig;
+pub use outlier::OutlierConfig;
 pub use plugin::{OnError, PluginConfig};
-pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, ServerConfig};
+pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, QueueConfig, ServerConfig};
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, RouteConfig};
 pub use uses::{NeededHook, PluginUse};

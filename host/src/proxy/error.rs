@@ -25,6 +25,13 @@ pub enum ProxyError {
     /// No server may take the request.
     #[error("no server available")]
     NoServer,
+    /// Every candidate was at `max_conns` and the pool's queue was full
+    /// (or the pool has none).
+    #[error("queue full")]
+    QueueFull,
+    /// Waited the pool's `queue.timeout` without getting a slot.
+    #[error("queue timeout")]
+    QueueTimeout,
     /// Every try failed; the last one's server and cause (none when no
     /// server could be tried at all).
     #[error("upstream failed")]
@@ -63,6 +70,8 @@ impl ProxyError {
             }
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
             ProxyError::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
+            ProxyError::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue full\n"),
+            ProxyError::QueueTimeout => (StatusCode::SERVICE_UNAVAILABLE, "queue timeout\n"),
             ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
             ProxyError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
             ProxyError::PluginFailed => (StatusCode::SERVICE_UNAVAILABLE, "plugin failed\n"),

@@ -31,6 +31,7 @@ pub mod on_request;
 pub mod pool;
 pub mod route;
 pub mod scratch;
+pub mod slot;
 pub mod sticky;
 pub mod strict;
 pub mod upgrade;
@@ -230,7 +231,7 @@ impl Proxy {
         let mut log = rt.access_log.capture(&req, client_ip);
         let (parts, body) = req.into_parts();
         let mut x = Exchange::new(&rt, conn, client_ip);
-        let resp = match x.run(parts, body).await {
+        let mut resp = match x.run(parts, body).await {
             Ok(r) => r,
             Err(e) => {
                 // A 502/504 of the proxy's own: the log says which server
@@ -242,6 +243,14 @@ impl Proxy {
                 e.response()
             }
         };
+        // Every answer of a matched route gets its `response_headers`: the
+        // server's, a plugin's and the proxy's own errors alike (NGINX
+        // `add_header ... always`), so a security header does not vanish
+        // when the server is down. Unrouted answers (404, redirect) have no
+        // route to take rules from.
+        if let Some(route) = x.route {
+            route.cfg.response_headers.apply(resp.headers_mut());
+        }
         let pool = x.pool.map(|p| p.cfg.name.as_str());
         let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
         let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log);
