@@ -58,6 +58,11 @@ impl Pki {
         }
     }
 
+    /// The CA's certificate, PEM (what a `ca = "..."` file holds).
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
     /// A root store holding only the CA.
     pub fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();

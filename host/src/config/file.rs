@@ -8,6 +8,7 @@ use super::{Algorithm, Balance, OnError, Store, units};
 use crate::access_log::AccessLog;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The whole file.
@@ -245,6 +246,61 @@ pub struct Pool {
     /// Outlier ejection; absent = off.
     #[serde(default)]
     pub outlier: Option<Outlier>,
+    /// TLS to the servers: `true`, or a table.
+    #[serde(default)]
+    pub tls: Option<PoolTls>,
+}
+
+/// A pool's `tls`: `true`/`false`, or `{ ca, sni, verify, cert, key }`.
+#[derive(Debug)]
+pub enum PoolTls {
+    /// `tls = true` (system roots) or `false` (plain).
+    On(bool),
+    /// The table.
+    Table(PoolTlsTable),
+}
+
+/// `tls = { ca, sni, verify, cert, key }` of a pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolTlsTable {
+    /// PEM CA certificates to trust instead of the system's.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Name sent and verified; default: the server's host.
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// Check the server's certificate. Default true.
+    #[serde(default)]
+    pub verify: Option<bool>,
+    /// Client certificate (mTLS), with `key`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Client certificate's key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for PoolTls {
+    // Hand-written rather than `#[serde(untagged)]`, which would swallow
+    // the table's own errors ("unknown key") and their path.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = PoolTls;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false or a table { ca, sni, verify, cert, key }")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<PoolTls, E> {
+                Ok(PoolTls::On(b))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<PoolTls, A::Error> {
+                PoolTlsTable::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(PoolTls::Table)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// `outlier = { consecutive_5xx, base_ejection, max_ejected_percent }`.

@@ -25,6 +25,7 @@ mod locate;
 mod outlier;
 mod plugin;
 mod pool;
+mod pool_tls;
 mod rate_limit;
 mod route;
 pub mod units;

@@ -136,6 +136,8 @@ pub struct PoolConfig {
     pub queue: QueueConfig,
     /// Outlier ejection; `None` = off.
     pub outlier: Option<OutlierConfig>,
+    /// TLS to the servers (`tls`); `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<crate::tls::upstream::UpstreamTls>>,
 }
 
 /// `queue`: HAProxy's `maxconn` queue and `timeout queue`.
@@ -267,6 +269,7 @@ impl Validator<'_> {
             ));
         }
         let outlier = self.outlier(&k("outlier"), p.outlier)?;
+        let tls = self.pool_tls(&k("tls"), p.tls)?;
         if let Some(st) = &p.sticky {
             // RFC 6265 cookie-name = token.
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
@@ -294,6 +297,7 @@ impl Validator<'_> {
             health,
             queue,
             outlier,
+            tls,
             name,
         })
     }

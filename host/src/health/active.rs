@@ -16,6 +16,9 @@ use crate::http1::conn::Outgoing;
 use crate::plugin::{Header, Hooks, Observation, PluginSlot, Server, Verdict};
 use crate::proxy::body::ReqBody;
 use crate::proxy::pool::Pool;
+use crate::proxy::up_stream::UpStream;
+use crate::proxy::upstream::host_part;
+use crate::tls::upstream::UpstreamTls;
 use http::{HeaderMap, HeaderValue, Method, header};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -61,9 +64,10 @@ async fn run(weak: Weak<Pool>, idx: usize, h: HealthConfig) {
             .filter(|p| p.implements(Hooks::ON_HEALTH))
             .cloned();
         let pool_name = pool.cfg.name.clone();
+        let tls = pool.cfg.tls.clone();
         drop(pool);
 
-        let probe = probe(&backend, &h).await;
+        let probe = probe(&backend, &h, tls.as_deref()).await;
         let mut healthy = probe.status.is_some_and(|s| h.expect_status.contains(&s));
         if let Some(p) = plugin {
             healthy = ask_plugin(&p, &pool_name, idx, &backend, &probe, healthy).await;
@@ -115,8 +119,9 @@ async fn ask_plugin(
     }
 }
 
-/// One `GET path` to `b` on a fresh connection, within `h.timeout`.
-pub async fn probe(b: &Backend, h: &HealthConfig) -> Probe {
+/// One `GET path` to `b` on a fresh connection (HTTPS with the pool's
+/// `tls`), within `h.timeout`.
+pub async fn probe(b: &Backend, h: &HealthConfig, tls: Option<&UpstreamTls>) -> Probe {
     let started = Instant::now();
     let host = h.host.clone().unwrap_or_else(|| b.address.clone());
     let result = tokio::time::timeout(h.timeout, async {
@@ -131,6 +136,13 @@ pub async fn probe(b: &Backend, h: &HealthConfig) -> Probe {
             HeaderValue::from_static("switchyard-health"),
         );
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let stream = match tls {
+            None => UpStream::Plain(stream),
+            Some(t) => UpStream::Tls(Box::new(
+                (t.connect(stream, host_part(&b.address)).await)
+                    .map_err(|e| format!("tls handshake: {e}"))?,
+            )),
+        };
         // The same HTTP/1.1 engine requests go out on; only the head is read.
         let mut conn = Connection::new(stream);
         conn.send(

@@ -24,6 +24,8 @@ pub enum Cause {
     ConnectTimeout,
     /// Connecting failed otherwise (unreachable, no route, ...).
     ConnectFailed,
+    /// The TLS handshake failed (certificate not trusted, wrong name, ...).
+    TlsHandshake,
     /// `request_timeout` passed before the answer's head.
     Timeout,
     /// The server reset the connection.
@@ -43,6 +45,7 @@ impl Cause {
             Cause::ConnectRefused => "connect refused",
             Cause::ConnectTimeout => "connect timeout",
             Cause::ConnectFailed => "connect failed",
+            Cause::TlsHandshake => "tls handshake failed",
             Cause::Timeout => "timeout",
             Cause::Reset => "reset",
             Cause::Closed => "closed before response",
@@ -61,6 +64,7 @@ impl Cause {
                 Cause::ConnectRefused
             }
             ConnectError::Io { .. } => Cause::ConnectFailed,
+            ConnectError::Tls { .. } => Cause::TlsHandshake,
         }
     }
 

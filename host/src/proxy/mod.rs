@@ -34,6 +34,7 @@ pub mod scratch;
 pub mod slot;
 pub mod sticky;
 pub mod strict;
+pub mod up_stream;
 pub mod upgrade;
 pub mod upstream;
 

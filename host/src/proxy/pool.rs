@@ -59,10 +59,22 @@ impl Pool {
                         && b.max_conns == s.max_conns
                 })
             });
+            // Connections made with other TLS settings are not reused.
+            let tls_files = |c: &PoolConfig| c.tls.as_ref().map(|t| t.files.clone());
+            let same_tls = previous.is_some_and(|p| tls_files(&p.cfg) == tls_files(cfg));
             match (old, previous) {
                 (Some(i), Some(p)) => {
                     servers.push(p.servers[i].clone());
-                    conns.push(p.conns[i].clone());
+                    conns.push(match same_tls {
+                        true => p.conns[i].clone(),
+                        false => ConnPool::new(
+                            s.addr,
+                            &s.address,
+                            cfg.keepalive,
+                            cfg.tls.clone(),
+                            workers,
+                        ),
+                    });
                 }
                 _ => {
                     servers.push(Arc::new(Backend::new(
@@ -72,7 +84,13 @@ impl Pool {
                         s.backup,
                         s.max_conns,
                     )));
-                    conns.push(ConnPool::new(s.addr, cfg.keepalive, workers));
+                    conns.push(ConnPool::new(
+                        s.addr,
+                        &s.address,
+                        cfg.keepalive,
+                        cfg.tls.clone(),
+                        workers,
+                    ));
                 }
             }
         }

@@ -16,7 +16,6 @@ use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The server's side of an accepted upgrade, in the 101 answer's
 /// extensions (which must be `Clone`: hence the shared slot).
@@ -24,7 +23,7 @@ use tokio::net::TcpStream;
 pub struct Accepted(Arc<Mutex<Option<ServerEnd>>>);
 
 struct ServerEnd {
-    upstream: TcpStream,
+    upstream: super::up_stream::UpStream,
     /// Bytes the server sent right after its 101: the tunnel's first.
     early: BytesMut,
     /// The tunnel holds the server's active count while it lasts.

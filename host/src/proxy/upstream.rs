@@ -9,7 +9,9 @@
 //! never shares a socket with the next request. Upgraded (101) connections
 //! never come back.
 
+use super::up_stream::UpStream;
 use crate::http1;
+use crate::tls::upstream::UpstreamTls;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -17,7 +19,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// An HTTP/1.1 connection to a server.
-pub type UpConn = http1::Connection<TcpStream>;
+pub type UpConn = http1::Connection<UpStream>;
 
 /// Why no connection could be had.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +32,17 @@ pub enum ConnectError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// TCP connect took longer than `connect_timeout`.
+    /// TCP connect (and the TLS handshake) took longer than `connect_timeout`.
     #[error("connect to {0} timed out")]
     Timeout(SocketAddr),
+    /// The TLS handshake failed (a pool with `tls`).
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
+        /// Server address.
+        addr: SocketAddr,
+        /// What rustls said.
+        source: std::io::Error,
+    },
 }
 
 /// A connection checked out of the pool for one request.
@@ -49,16 +59,28 @@ pub struct Conn {
 /// `keepalive` idle connections (NGINX's `keepalive` is per worker too).
 pub struct ConnPool {
     addr: SocketAddr,
+    /// The name TLS verifies (the address's host part); `None` when plain.
+    host: Option<String>,
+    tls: Option<Arc<UpstreamTls>>,
     max_idle: usize,
     idle: Box<[Mutex<Vec<UpConn>>]>,
 }
 
 impl ConnPool {
-    /// An empty pool for `addr` keeping at most `max_idle` idle
-    /// connections for each of `workers` workers.
-    pub fn new(addr: SocketAddr, max_idle: usize, workers: usize) -> Arc<Self> {
+    /// An empty pool for the server at `addr` (written `host` in the
+    /// config, its name for TLS) keeping at most `max_idle` idle
+    /// connections for each of `workers` workers; `tls`: HTTPS.
+    pub fn new(
+        addr: SocketAddr,
+        host: &str,
+        max_idle: usize,
+        tls: Option<Arc<UpstreamTls>>,
+        workers: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             addr,
+            host: tls.as_ref().map(|_| host_part(host).to_string()),
+            tls,
             max_idle,
             idle: (0..workers.max(1))
                 .map(|_| Mutex::new(Vec::new()))
@@ -85,16 +107,27 @@ impl ConnPool {
     }
 
     /// A fresh connection (for an `Upgrade`, which never returns to a pool).
+    /// The TLS handshake, when the pool has `tls`, is part of connecting
+    /// and of `connect_timeout`.
     pub async fn connect(&self, connect_timeout: Duration) -> Result<UpConn, ConnectError> {
         let addr = self.addr;
-        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
-            Err(_) => return Err(ConnectError::Timeout(addr)),
-            Ok(Err(source)) => return Err(ConnectError::Io { addr, source }),
-            Ok(Ok(s)) => s,
+        let connect = async {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|source| ConnectError::Io { addr, source })?;
+            // Small requests and responses: don't let Nagle hold them back.
+            let _ = stream.set_nodelay(true);
+            match (&self.tls, &self.host) {
+                (Some(tls), Some(host)) => (tls.connect(stream, host).await)
+                    .map(|s| UpStream::Tls(Box::new(s)))
+                    .map_err(|source| ConnectError::Tls { addr, source }),
+                _ => Ok(UpStream::Plain(stream)),
+            }
         };
-        // Small requests and responses: don't let Nagle hold them back.
-        let _ = stream.set_nodelay(true);
-        Ok(http1::Connection::new(stream))
+        match tokio::time::timeout(connect_timeout, connect).await {
+            Err(_) => Err(ConnectError::Timeout(addr)),
+            Ok(r) => r.map(http1::Connection::new),
+        }
     }
 
     fn pop(&self) -> Option<UpConn> {
@@ -122,7 +155,7 @@ fn still_open(conn: &UpConn) -> bool {
     if conn.buffered() > 0 {
         return false;
     }
-    let stream = conn.io();
+    let stream = conn.io().tcp();
     let mut cx = Context::from_waker(Waker::noop());
     match stream.poll_read_ready(&mut cx) {
         Poll::Pending => true,
@@ -133,4 +166,10 @@ fn still_open(conn: &UpConn) -> bool {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
         ),
     }
+}
+
+/// The host part of a server's `address` (`name:port`, `[v6]:port`).
+pub fn host_part(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }

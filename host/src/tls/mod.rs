@@ -12,6 +12,7 @@
 
 mod accept;
 mod sni;
+pub mod upstream;
 
 pub use accept::Acceptor;
 

@@ -36,3 +36,4 @@ mod sticky;
 mod strict;
 mod tls;
 mod upgrade;
+mod upstream_tls;
