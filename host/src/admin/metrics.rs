@@ -14,6 +14,7 @@
 //! | `switchyard_plugin_calls_total` | counter | `plugin`, `hook`, `outcome` |
 //! | `switchyard_plugin_swaps_total` | counter | `plugin` |
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
+//! | `switchyard_mirror_requests_total` | counter | `route`, `pool`, `outcome` (see [`mirrored`]) |
 //! | `switchyard_queue_*`, `switchyard_upstream_eject*` | gauge, counter | queue and outlier ejection (see `pool_metrics.rs`) |
 //!
 //! `route`, `pool` and `server` are `""` when a request did not get that
@@ -132,7 +133,8 @@ impl Collector for Scrape {
         upstreams(rt, &mut enc)?;
         super::pool_metrics::encode(rt, &mut enc)?;
         plugins(rt, &mut enc)?;
-        rate_limited(rt, &mut enc)
+        rate_limited(rt, &mut enc)?;
+        mirrored(rt, &mut enc)
     }
 }
 
@@ -262,6 +264,40 @@ fn rate_limited(rt: &Runtime, enc: &mut DescriptorEncoder) -> fmt::Result {
     )?;
     for (name, l) in &limits {
         ConstCounter::new(l.fallback_total()).encode(m.encode_family(&[("limit", *name)])?)?;
+    }
+    Ok(())
+}
+
+/// `switchyard_mirror_requests_total{route,pool,outcome}`: what became of
+/// each mirroring route's copies: `answered`, `failed` (no answer),
+/// `skipped` (streamed body), `dropped` (too many under way).
+fn mirrored(rt: &Runtime, enc: &mut DescriptorEncoder) -> fmt::Result {
+    let mut routes: Vec<_> = rt.mirrors().iter().collect();
+    if routes.is_empty() {
+        return Ok(());
+    }
+    routes.sort_by(|a, b| a.0.cmp(b.0));
+    let mut m = enc.encode_descriptor(
+        "switchyard_mirror_requests",
+        "Copies of requests sent to a route's mirror pool, by outcome.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (route, state) in routes {
+        let s = &state.stats;
+        for (outcome, n) in [
+            ("answered", &s.answered),
+            ("failed", &s.failed),
+            ("skipped", &s.skipped),
+            ("dropped", &s.dropped),
+        ] {
+            let labels = [
+                ("route", route.as_str()),
+                ("pool", state.pool.as_str()),
+                ("outcome", outcome),
+            ];
+            ConstCounter::new(n.load(Ordering::Relaxed)).encode(m.encode_family(&labels)?)?;
+        }
     }
     Ok(())
 }

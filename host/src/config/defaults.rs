@@ -40,6 +40,8 @@ pub mod route {
     pub const PATH_PREFIX: &str = "/";
     /// `strip_prefix`.
     pub const STRIP_PREFIX: bool = false;
+    /// `mirror.percent`: every request.
+    pub const MIRROR_PERCENT: u32 = 100;
 }
 
 /// `[pool.NAME]` and its `servers`, `health`.

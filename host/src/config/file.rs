@@ -134,6 +134,17 @@ impl<'de> Deserialize<'de> for TlsFiles {
     }
 }
 
+/// A route's `mirror = { pool, percent }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    /// The pool the copies go to.
+    pub pool: String,
+    /// Share of requests mirrored, 0-100. Default 100.
+    #[serde(default)]
+    pub percent: Option<u32>,
+}
+
 /// `[[route]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +182,9 @@ pub struct Route {
     /// Headers set/removed on the answer the client gets.
     #[serde(default)]
     pub response_headers: Option<HeaderRules>,
+    /// A copy of each request to another pool.
+    #[serde(default)]
+    pub mirror: Option<Mirror>,
 }
 
 /// `request_headers` / `response_headers = { set = { NAME = VALUE }, remove = [NAME] }`.

@@ -40,7 +40,7 @@ pub use outlier::OutlierConfig;
 pub use plugin::{OnError, PluginConfig};
 pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, QueueConfig, ServerConfig};
 pub use rate_limit::{RateLimitConfig, Store};
-pub use route::{HostMatch, RouteConfig};
+pub use route::{HostMatch, MirrorConfig, RouteConfig};
 pub use uses::{NeededHook, PluginUse};
 
 use std::path::{Path, PathBuf};

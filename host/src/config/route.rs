@@ -42,6 +42,17 @@ pub struct RouteConfig {
     pub request_headers: HeaderRules,
     /// Applied to every answer the route gives (see docs/CONFIGURATION.md).
     pub response_headers: HeaderRules,
+    /// Copies of its requests to another pool (`mirror`).
+    pub mirror: Option<MirrorConfig>,
+}
+
+/// A route's `mirror`: a share of its requests copied to `pool`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorConfig {
+    /// The pool the copies go to.
+    pub pool: String,
+    /// Share of requests mirrored, 0-100.
+    pub percent: u32,
 }
 
 impl Validator<'_> {
@@ -125,6 +136,23 @@ impl Validator<'_> {
             r.response_headers,
             Direction::Response,
         )?;
+        let mirror = match r.mirror {
+            None => None,
+            Some(m) => {
+                if !pool_exists(&m.pool) {
+                    let why = format!("no [pool.{}] is defined", m.pool);
+                    return Err(self.err(&k("mirror.pool"), why));
+                }
+                let percent = m.percent.unwrap_or(default::MIRROR_PERCENT);
+                if percent > 100 {
+                    return Err(self.err(&k("mirror.percent"), "must be 0-100"));
+                }
+                Some(MirrorConfig {
+                    pool: m.pool,
+                    percent,
+                })
+            }
+        };
         let name = r.name.unwrap_or_else(|| {
             let host = r.host.clone().unwrap_or_default();
             format!("{host}{path_prefix}")
@@ -140,6 +168,7 @@ impl Validator<'_> {
             plugins: r.plugins,
             request_headers,
             response_headers,
+            mirror,
         })
     }
 

@@ -136,6 +136,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             None => {
                 let limit = self.conn.listener.cfg.max_body_bytes;
                 let body = read_body(body, limit).await?;
+                self.mirror(route, &head, &body);
                 forward::forward(pool, head, body, &ctx, Purpose::Exchange).await?
             }
         };
@@ -296,6 +297,18 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             headers: h,
         };
         Ok((head, hash_key))
+    }
+}
+
+impl Exchange<'_, '_> {
+    /// The route's `mirror`: a copy to its pool, not waited for.
+    fn mirror(&self, route: &Route, head: &Head, body: &ReqBody<'_>) {
+        let Some(m) = &route.cfg.mirror else { return };
+        let state = self.rt.mirrors.get(&route.cfg.name);
+        if let (Some(state), Some(pool)) = (state, self.rt.pool(&m.pool)) {
+            let secure = self.conn.listener.scheme == "https";
+            super::mirror::copy(m, state, pool, head, body, self.client_ip, secure);
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub mod exchange;
 pub mod forward;
 pub mod head;
 pub mod headers;
+pub mod mirror;
 pub mod on_request;
 pub mod pool;
 pub mod route;
@@ -65,6 +66,8 @@ pub struct Runtime {
     rate_limits: HashMap<String, Arc<Limiter>>,
     metrics: Table,
     access_log: AccessLog,
+    /// Mirroring routes' state, by route name.
+    mirrors: HashMap<String, Arc<mirror::MirrorState>>,
 }
 
 impl Runtime {
@@ -111,7 +114,13 @@ impl Runtime {
             rate_limits,
             metrics: Table::new(cfg, previous.map(|r| &r.metrics), workers),
             access_log: cfg.access_log,
+            mirrors: mirror::states(cfg, previous.map(|r| &r.mirrors)),
         }
+    }
+
+    /// Mirroring routes, by route name.
+    pub fn mirrors(&self) -> &HashMap<String, Arc<mirror::MirrorState>> {
+        &self.mirrors
     }
 
     /// The request counters.

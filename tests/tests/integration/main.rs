@@ -18,6 +18,7 @@ mod invalid_config;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod mirror;
 mod outlier;
 mod passive;
 mod per_ip;

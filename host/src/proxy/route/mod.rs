@@ -170,6 +170,7 @@ mod tests {
             plugins: vec![],
             request_headers: Default::default(),
             response_headers: Default::default(),
+            mirror: None,
         }
     }
 

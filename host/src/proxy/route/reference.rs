@@ -126,6 +126,7 @@ fn generated_route(g: &mut Gen, i: usize) -> RouteConfig {
         plugins: vec![],
         request_headers: Default::default(),
         response_headers: Default::default(),
+        mirror: None,
     }
 }
 
