@@ -3,7 +3,7 @@
 //! These call into switchyard, so they work only inside a loaded plugin; on
 //! the native target (e.g. a plugin's unit tests) they panic.
 
-use crate::bindings::switchyard::plugin::host as imports;
+use crate::sys as imports;
 
 /// A log line's severity.
 pub use imports::Level;
@@ -51,7 +51,7 @@ pub fn random() -> u64 {
 /// The plugin's key-value store: per plugin name, shared by all its
 /// instances, and kept across hot-swaps.
 pub mod kv {
-    use super::imports;
+    use crate::sys as imports;
 
     /// The value at `key`, if set.
     pub fn get(key: &str) -> Option<Vec<u8>> {

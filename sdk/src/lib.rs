@@ -92,7 +92,8 @@
 //!    `balance = "plugin"`, `plugin = "hello"`, `fallback = "round_robin"`.
 //!
 //! Inside a hook, [`host`] logs, reads the clock, draws random numbers and
-//! uses the plugin's key-value store. A panic, an endless loop or running out
+//! uses the plugin's key-value store; [`metrics`] defines and updates the
+//! plugin's own counters, gauges and histograms (shown in `/metrics`). A panic, an endless loop or running out
 //! of memory traps the instance; the host then follows the plugin's
 //! `on_error` setting.
 
@@ -105,8 +106,10 @@ mod action;
 mod config;
 mod export;
 pub mod host;
+pub mod metrics;
 mod plugin;
 mod request;
+mod sys;
 
 pub use bindings::switchyard::plugin::context::RequestInfo;
 pub use bindings::switchyard::plugin::types::{

@@ -10,6 +10,8 @@
 //! - `stats.rs`: call outcomes, each call counted once;
 //! - `breaker.rs`: the trip switch (`trip_after` / `trip_for`);
 //! - `kv.rs`: the per-plugin key-value store that survives swaps;
+//! - `metrics.rs`: the plugin's own counters, gauges and histograms,
+//!   validated and capped, kept across swaps like the store;
 //! - `set.rs`: all plugins of a config, loaded together, and the file watcher.
 //!
 //! Wasmtime's types stay inside this module: the proxy sees [`PluginSlot`],
@@ -21,6 +23,7 @@ mod breaker;
 mod fair;
 mod host_impl;
 mod kv;
+mod metrics;
 mod registry;
 mod runtime;
 mod set;
@@ -31,6 +34,7 @@ pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
 };
 pub use host_impl::RequestInfo;
+pub use metrics::{Family, Kind as MetricKind, Metrics, Value as MetricValue};
 pub use registry::{Generation, PluginSlot};
 pub use runtime::PluginError;
 pub use set::PluginSet;

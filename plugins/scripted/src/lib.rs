@@ -13,7 +13,14 @@
 //! - `path-P`: continue with path P (which may not start with '/');
 //! - `count-KEY`: `kv-incr` KEY by 1, then answer 200 with the new value
 //!   and, in hex, the bytes `kv-get` returns for KEY (`3 0300000000000000`);
-//! - `text-KEY`: `kv-set` KEY to the bytes `text`, answer 204.
+//! - `text-KEY`: `kv-set` KEY to the bytes `text`, answer 204;
+//! - `metric-count-L`: add 1 to `scripted_hits_total{answer="L"}`, continue;
+//! - `metric-gauge-N`: set `scripted_level` to N, continue;
+//! - `metric-observe-N`: observe N in `scripted_size` (buckets 1, 10), continue;
+//! - `metric-mismatch`: add to `scripted_hits_total` without its label
+//!   value (refused: `error`), continue;
+//! - `metric-flood-N`: add 1 to N new series of `scripted_hits_total`
+//!   (past the host's cap: `error`), continue.
 //!
 //! pick-backend, by the `x-pick` header:
 //! - absent or `none`: defer;
@@ -22,25 +29,52 @@
 //! - `ramping`: the first candidate whose `health` is strictly between 0
 //!   and 1 (slow-starting), or defer when there is none.
 //!
-//! Config: none.
+//! Config: `{ bad_metric = true }` defines a metric with an invalid name in
+//! `init` (so the load fails); otherwise none.
 
 #![forbid(unsafe_code)]
 
+use serde::Deserialize;
+use switchyard_sdk::metrics::{Counter, Gauge, Histogram};
 use switchyard_sdk::{
     Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, export_plugin, host,
 };
 
-struct Scripted;
+/// `[plugin.X].config`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Settings {
+    /// Define a metric named `bad-name` in `init`.
+    bad_metric: bool,
+}
+
+struct Scripted {
+    hits: Counter,
+    level: Gauge,
+    size: Histogram,
+}
 
 impl Plugin for Scripted {
-    fn new(_config: Config) -> Result<Self, String> {
-        Ok(Scripted)
+    fn new(config: Config) -> Result<Self, String> {
+        let settings: Settings = config.parse()?;
+        if settings.bad_metric {
+            Gauge::define("bad-name", "", &[])?;
+        }
+        Ok(Scripted {
+            hits: Counter::define("scripted_hits_total", "Hits by answer.", &["answer"])?,
+            level: Gauge::define("scripted_level", "The last level set.", &[])?,
+            size: Histogram::define("scripted_size", "Sizes observed.", &[], &[1.0, 10.0])?,
+        })
     }
 
     fn on_request(&self, req: Request) -> Action {
         let Some(answer) = req.header("x-answer") else {
             return Action::proceed();
         };
+        if let Some(metric) = answer.strip_prefix("metric-") {
+            self.metric(metric);
+            return Action::proceed();
+        }
         match answer {
             "respond-bad-name" => Response::new(200, "scripted\n")
                 .with_header("bad name", "1")
@@ -83,6 +117,26 @@ impl Plugin for Scripted {
                 .position(|c| c.health > 0.0 && c.health < 1.0)
                 .and_then(|i| u32::try_from(i).ok()),
             Some(n) => n.parse().ok(),
+        }
+    }
+}
+
+impl Scripted {
+    /// The `metric-*` answers.
+    fn metric(&self, what: &str) {
+        let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+        if let Some(label) = what.strip_prefix("count-") {
+            self.hits.inc(&[label]);
+        } else if let Some(n) = what.strip_prefix("gauge-") {
+            self.level.set(&[], number(n));
+        } else if let Some(n) = what.strip_prefix("observe-") {
+            self.size.observe(&[], number(n));
+        } else if let Some(n) = what.strip_prefix("flood-") {
+            for i in 0..n.parse::<u32>().unwrap_or(0) {
+                self.hits.inc(&[&format!("flood{i}")]);
+            }
+        } else if what == "mismatch" {
+            self.hits.inc(&[]);
         }
     }
 }

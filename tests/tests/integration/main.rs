@@ -21,6 +21,7 @@ mod passive;
 mod per_ip;
 mod plugin_answers;
 mod plugin_kv;
+mod plugin_metrics;
 mod plugin_uses;
 mod plugins;
 mod rate_limit;
