@@ -60,53 +60,7 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     pub use crate::bindings::switchyard::plugin::host::Level;
-
-    fn outside() -> ! {
-        panic!("switchyard_sdk host calls work only inside a loaded plugin")
-    }
-
-    pub fn log(_: Level, _: &str) {
-        outside()
-    }
-    pub fn now_ns() -> u64 {
-        outside()
-    }
-    pub fn random() -> u64 {
-        outside()
-    }
-    pub fn kv_get(_: &str) -> Option<Vec<u8>> {
-        outside()
-    }
-    pub fn kv_set(_: &str, _: &[u8]) {
-        outside()
-    }
-    pub fn kv_delete(_: &str) {
-        outside()
-    }
-    pub fn kv_incr(_: &str, _: i64) -> i64 {
-        outside()
-    }
-    pub fn define_counter(_: &str, _: &str, _: &[String]) -> Result<(), String> {
-        outside()
-    }
-    pub fn define_gauge(_: &str, _: &str, _: &[String]) -> Result<(), String> {
-        outside()
-    }
-    pub fn define_histogram(_: &str, _: &str, _: &[String], _: &[f64]) -> Result<(), String> {
-        outside()
-    }
-    pub fn counter_add(_: &str, _: &[String], _: u64) -> Result<(), String> {
-        outside()
-    }
-    pub fn gauge_set(_: &str, _: &[String], _: f64) -> Result<(), String> {
-        outside()
-    }
-    pub fn gauge_add(_: &str, _: &[String], _: f64) -> Result<(), String> {
-        outside()
-    }
-    pub fn histogram_observe(_: &str, _: &[String], _: f64) -> Result<(), String> {
-        outside()
-    }
+    pub use crate::testing::fake::*;
 }
 
 pub use imp::*;

@@ -37,7 +37,7 @@
 use serde::Deserialize;
 use switchyard_sdk::metrics::{Counter, Gauge, Histogram};
 use switchyard_sdk::{
-    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, export_plugin, host,
+    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, host, plugin,
 };
 
 /// `[plugin.X].config`.
@@ -54,6 +54,7 @@ struct Scripted {
     size: Histogram,
 }
 
+#[plugin]
 impl Plugin for Scripted {
     fn new(config: Config) -> Result<Self, String> {
         let settings: Settings = config.parse()?;
@@ -141,4 +142,73 @@ impl Scripted {
     }
 }
 
-export_plugin!(Scripted, hooks = [on_request, pick_backend]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::{FakeHost, FakeRequest, candidate, declared_hooks, request};
+
+    fn scripted() -> Scripted {
+        Scripted::new(Config::default()).expect("new")
+    }
+
+    fn ask(s: &Scripted, answer: &str) -> Action {
+        s.on_request(request("GET", "/").with_header("x-answer", answer))
+    }
+
+    #[test]
+    fn answers_as_told() {
+        assert_eq!(
+            declared_hooks::<Scripted>(),
+            Hooks::ON_REQUEST | Hooks::PICK_BACKEND
+        );
+        let s = scripted();
+        assert_eq!(ask(&s, "respond-1000"), Action::respond(1000, "scripted\n"));
+        assert_eq!(
+            ask(&s, "count-n"),
+            Action::respond(200, "1 0100000000000000")
+        );
+        assert_eq!(
+            ask(&s, "count-n"),
+            Action::respond(200, "2 0200000000000000")
+        );
+        assert_eq!(s.on_request(request("GET", "/")), Action::proceed());
+    }
+
+    #[test]
+    fn metrics_as_told() {
+        let s = scripted();
+        ask(&s, "metric-count-a");
+        ask(&s, "metric-gauge-7.5");
+        ask(&s, "metric-observe-5");
+        assert_eq!(FakeHost::counter("scripted_hits_total", &["a"]), Some(1));
+        assert_eq!(FakeHost::gauge("scripted_level", &[]), Some(7.5));
+        assert_eq!(
+            FakeHost::histogram("scripted_size", &[]),
+            Some((1, 5.0, vec![0, 1, 0]))
+        );
+        ask(&s, "metric-mismatch");
+        assert_eq!(FakeHost::refused().len(), 1);
+        assert!(Scripted::new(Config::new(r#"{"bad_metric": true}"#)).is_err());
+    }
+
+    #[test]
+    fn picks_as_told() {
+        let s = scripted();
+        let pick = |h: Option<&str>, candidates: &[Candidate]| {
+            let mut info = FakeRequest::new();
+            if let Some(h) = h {
+                info = info.with_header("x-pick", h);
+            }
+            s.pick_backend(&info.info(), candidates)
+        };
+        let two = [candidate(0, 1), candidate(1, 1)];
+        assert_eq!(pick(None, &two), None);
+        assert_eq!(pick(Some("7"), &two), Some(7));
+        let ramping = Candidate {
+            health: 0.5,
+            ..candidate(1, 1)
+        };
+        assert_eq!(pick(Some("ramping"), &[candidate(0, 1), ramping]), Some(1));
+    }
+}

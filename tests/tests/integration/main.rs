@@ -17,6 +17,7 @@ mod invalid_config;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod new_plugin;
 mod passive;
 mod per_ip;
 mod plugin_answers;
