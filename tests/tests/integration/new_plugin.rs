@@ -101,3 +101,29 @@ async fn new_plugin_writes_a_crate_that_tests_builds_and_runs() {
         Some(&b"127.0.0.1"[..])
     );
 }
+
+/// The README's "Your first plugin" is the path tested above: the same
+/// commands, and its code is the generated plugin's, verbatim.
+#[test]
+fn the_readme_shows_these_steps_and_this_code() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README");
+    for step in [
+        "target/debug/switchyard new-plugin hello ../hello",
+        "(cd ../hello && cargo test)",
+        "(cd ../hello && cargo build --release --target wasm32-wasip2)",
+        "target/debug/switchyard run -c ../hello/switchyard.toml --demo",
+    ] {
+        assert!(readme.contains(step), "README lacks {step:?}");
+    }
+    let files = Template::new("hello", None).expect("template").files();
+    let lib = &files[1].1;
+    let start = lib
+        .find("#[plugin]\nimpl Plugin for Hello {")
+        .expect("the impl");
+    let len = lib[start..].find("\n}\n").expect("its end") + 3;
+    let code = format!("```rust\n{}```", &lib[start..start + len]);
+    assert!(
+        readme.contains(&code),
+        "README's code is not the template's:\n{code}"
+    );
+}
