@@ -4,11 +4,14 @@
 //!
 //! Two plugins may define the same name (two instances of one component
 //! under two plugin names): they share the family, told apart by `plugin`.
-//! Families are sorted by name, plugins by name within one; should two
-//! plugins define one name as different kinds, the first plugin's kind
-//! wins and the other's series are left out (one family, one type).
+//! Families are sorted by name, plugins by name within one. A family is
+//! named without a counter's `_total` (prometheus-client adds it to the
+//! samples), so counter `x_total` and gauge `x` would be one family: one
+//! plugin cannot define both (plugin/metrics.rs), and across plugins the
+//! first plugin's kind wins and the other's series are left out (one
+//! family, one type).
 
-use crate::plugin::{Family, MetricKind, MetricValue, PluginSlot};
+use crate::plugin::{Family, MetricKind, MetricValue, PluginSlot, family_name};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
@@ -22,22 +25,33 @@ const PREFIX: &str = "switchyard_plugin_";
 
 /// Encodes every plugin's metrics; `plugins` sorted by name.
 pub fn encode(plugins: &[&Arc<PluginSlot>], enc: &mut DescriptorEncoder) -> fmt::Result {
-    let mut by_name: BTreeMap<String, Vec<(&str, Family)>> = BTreeMap::new();
-    for p in plugins {
-        for (name, family) in p.metrics().snapshot() {
-            by_name.entry(name).or_default().push((&p.name, family));
+    let snapshots: Vec<(&str, BTreeMap<String, Family>)> = plugins
+        .iter()
+        .map(|p| (&*p.name, p.metrics().snapshot()))
+        .collect();
+    encode_snapshots(&snapshots, enc)
+}
+
+/// Encodes `(plugin, its metrics)` pairs, sorted by plugin name.
+fn encode_snapshots(
+    plugins: &[(&str, BTreeMap<String, Family>)],
+    enc: &mut DescriptorEncoder,
+) -> fmt::Result {
+    // By exported family: a counter `x_total` is family `x`, like a gauge `x`.
+    let mut by_family: BTreeMap<&str, Vec<(&str, &Family)>> = BTreeMap::new();
+    for (plugin, families) in plugins {
+        for (name, family) in families {
+            by_family
+                .entry(family_name(name, family.kind))
+                .or_default()
+                .push((plugin, family));
         }
     }
-    for (name, families) in by_name {
+    for (base, families) in by_family {
         let Some((_, first)) = families.first() else {
             continue;
         };
         let (kind, help) = (first.kind, first.help.clone());
-        // prometheus-client appends `_total` to a counter's samples itself.
-        let base = match kind {
-            MetricKind::Counter => name.strip_suffix("_total").unwrap_or(&name),
-            MetricKind::Gauge | MetricKind::Histogram => &name,
-        };
         let full = format!("{PREFIX}{base}");
         let metric_type = match kind {
             MetricKind::Counter => MetricType::Counter,
@@ -69,4 +83,74 @@ pub fn encode(plugins: &[&Arc<PluginSlot>], enc: &mut DescriptorEncoder) -> fmt:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{MetricKind, Metrics};
+    use prometheus_client::collector::Collector;
+    use prometheus_client::registry::Registry;
+
+    #[derive(Debug)]
+    struct Plugins(Vec<(&'static str, BTreeMap<String, Family>)>);
+
+    impl Collector for Plugins {
+        fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+            encode_snapshots(&self.0, &mut enc)
+        }
+    }
+
+    fn render(plugins: Vec<(&'static str, BTreeMap<String, Family>)>) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Plugins(plugins)));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encode");
+        out
+    }
+
+    #[test]
+    fn one_family_per_name_told_apart_by_plugin_first_kind_wins() {
+        // a and b share gauge `share`; c's counter `share_total` would be
+        // family `share` too, as would c's gauge `seen` be b's counter
+        // `seen_total`'s: the first plugin's kind wins, c's are left out.
+        let (a, b) = (Metrics::default(), Metrics::default());
+        a.define(
+            "share",
+            MetricKind::Gauge,
+            "Share.",
+            vec!["pool".into()],
+            vec![],
+        )
+        .expect("gauge");
+        a.gauge_set("share", vec!["v2 \"new\"".into()], 5.0)
+            .expect("set");
+        b.define("share", MetricKind::Gauge, "Other help.", vec![], vec![])
+            .expect("gauge");
+        b.gauge_set("share", vec![], 1.0).expect("set");
+        b.define("seen_total", MetricKind::Counter, "Seen.", vec![], vec![])
+            .expect("counter");
+        b.counter_add("seen_total", vec![], 3).expect("add");
+        let c = Metrics::default();
+        c.define("share_total", MetricKind::Counter, "", vec![], vec![])
+            .expect("counter");
+        c.define("seen", MetricKind::Gauge, "", vec![], vec![])
+            .expect("gauge");
+        c.gauge_set("seen", vec![], 9.0).expect("set");
+        let text = render(vec![
+            ("a", a.snapshot()),
+            ("b", b.snapshot()),
+            ("c", c.snapshot()),
+        ]);
+        assert_eq!(
+            text,
+            "# HELP switchyard_plugin_seen_total Seen.\n\
+             # TYPE switchyard_plugin_seen_total counter\n\
+             switchyard_plugin_seen_total{plugin=\"b\"} 3\n\
+             # HELP switchyard_plugin_share Share.\n\
+             # TYPE switchyard_plugin_share gauge\n\
+             switchyard_plugin_share{plugin=\"a\",pool=\"v2 \\\"new\\\"\"} 5.0\n\
+             switchyard_plugin_share{plugin=\"b\"} 1.0\n"
+        );
+    }
 }

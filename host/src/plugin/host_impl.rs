@@ -9,7 +9,8 @@
 
 use super::bindings::switchyard::plugin::{context, host, metrics, types};
 use super::kv::Kv;
-use super::metrics::{Kind, MetricError, Metrics};
+use super::metric_rules::{Kind, MetricError};
+use super::metrics::Metrics;
 use http::HeaderMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,7 +1,8 @@
 //! A plugin's own metrics in `GET /metrics` (wit/switchyard.wit, interface
 //! `metrics`): the `scripted` plugin defines a counter, a gauge and a
 //! histogram; they show as `switchyard_plugin_<name>{plugin="..."}` plus
-//! their own labels, exact to the request, carry on across a hot swap, and
+//! their own labels, exact to the request, carry on across a hot swap (and
+//! a reload that changes the plugin), and
 //! a refused use (label values that do not match, series past the cap, an
 //! invalid name in `init`) is an `error` outcome or a refused load, never
 //! a crash. A component built against the WIT package's 0.1.0 (without
@@ -202,4 +203,49 @@ async fn a_0_1_0_component_still_loads_and_swaps_to_one_with_metrics() {
     assert!(scrape(admin).await.0.contains(
         &"switchyard_plugin_scripted_hits_total{plugin=\"s\",answer=\"x\"} 1".to_string()
     ));
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_plugin_keeps_its_series() {
+    let o = Origin::start("o").await;
+    let text = config(&o, "");
+    let cfg = Config::parse(&text, Path::new("test.toml")).expect("config");
+    let before = PluginSet::load(&cfg.plugins, None)
+        .await
+        .map_err(|(_, e)| e.to_string())
+        .expect("load");
+    let slot = before.get("s").expect("plugin").clone();
+    let req = switchyard::plugin::Request {
+        method: "GET".into(),
+        path: "/".into(),
+        host: "h".into(),
+        client_ip: "127.0.0.1".into(),
+        route: "r".into(),
+        headers: vec![switchyard::plugin::Header {
+            name: "x-answer".into(),
+            value: "metric-count-a".into(),
+        }],
+    };
+    slot.on_request(&req, &|_| true).await.expect("on-request");
+    // A changed [plugin.s] (another timeout): reloaded, series carried over.
+    let changed = config(&o, "timeout = \"3s\"");
+    let cfg = Config::parse(&changed, Path::new("test.toml")).expect("config");
+    let after = PluginSet::load(&cfg.plugins, Some(&before))
+        .await
+        .map_err(|(_, e)| e.to_string())
+        .expect("reload");
+    let reloaded = after.get("s").expect("plugin");
+    assert!(
+        !std::sync::Arc::ptr_eq(reloaded, &slot),
+        "the slot was reloaded"
+    );
+    reloaded
+        .on_request(&req, &|_| true)
+        .await
+        .expect("on-request");
+    let hits = &reloaded.metrics().snapshot()["scripted_hits_total"];
+    assert_eq!(
+        hits.series[&vec!["a".to_string()]],
+        switchyard::plugin::MetricValue::Counter(2)
+    );
 }
