@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Names are `[a-zA-Z_][a-zA-Z0-9_]*`; a counter's ends in `_total`, no
-//! other's does. Label values are given in the order the labels were
+//! other's does (and counter `x_total` leaves no room for a gauge `x`). Label values are given in the order the labels were
 //! defined. A use the host refuses (a bad name, a wrong number of label
 //! values, more than 1000 series for the plugin: see the `metrics`
 //! interface in wit/switchyard.wit) makes the hook call an `error` outcome

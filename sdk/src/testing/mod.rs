@@ -25,9 +25,9 @@
 //!
 //! The fake checks metric uses the way the host does for what a unit test
 //! is likely to get wrong (undefined metric, wrong kind, label values not
-//! matching, name rules, NaN) and records each refusal in
-//! [`FakeHost::refused`]; the host's caps (series, metrics, lengths) are
-//! not modelled.
+//! matching, name rules, two metrics in one family, NaN) and records each
+//! refusal in [`FakeHost::refused`]; the host's caps (series, metrics,
+//! lengths) are not modelled.
 
 // Inside a plugin (wasm32) nothing calls the fake host: its state and calls
 // are built there only so this module's API is the same on every target.
@@ -35,67 +35,7 @@
 
 use crate::host::Level;
 use crate::{Candidate, Header, Hooks, Request, RequestInfo};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-
-/// Kind of a fake metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-/// One defined metric.
-#[derive(Debug, Clone)]
-struct Metric {
-    kind: Kind,
-    labels: usize,
-    buckets: Vec<f64>,
-    series: BTreeMap<Vec<String>, Series>,
-}
-
-/// One series' value.
-#[derive(Debug, Clone, Default)]
-struct Series {
-    value: f64,
-    count: u64,
-    counts: Vec<u64>,
-}
-
-/// The fake host's state (one per thread).
-#[derive(Debug)]
-struct State {
-    now_ns: u64,
-    seed: u64,
-    randoms: VecDeque<u64>,
-    kv: BTreeMap<String, Vec<u8>>,
-    logs: Vec<(Level, String)>,
-    metrics: BTreeMap<String, Metric>,
-    refused: Vec<String>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            now_ns: 0,
-            seed: 0x9E37_79B9_7F4A_7C15,
-            randoms: VecDeque::new(),
-            kv: BTreeMap::new(),
-            logs: Vec::new(),
-            metrics: BTreeMap::new(),
-            refused: Vec::new(),
-        }
-    }
-}
-
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
-}
-
-fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| f(&mut s.borrow_mut()))
-}
+use fake::{Kind, Series, State, with};
 
 /// Reads and steers this thread's fake host.
 #[derive(Debug, Clone, Copy)]
@@ -285,168 +225,8 @@ pub fn declared_hooks<T: crate::__private::Declared>() -> Hooks {
     T::declared_hooks()
 }
 
-/// The fake host behind `sys.rs` on native targets.
-pub(crate) mod fake {
-    use super::{Kind, Metric, Series, with};
-    use crate::host::Level;
-
-    pub fn log(level: Level, message: &str) {
-        with(|s| s.logs.push((level, message.into())));
-    }
-    pub fn now_ns() -> u64 {
-        with(|s| s.now_ns)
-    }
-    pub fn random() -> u64 {
-        with(|s| match s.randoms.pop_front() {
-            Some(v) => v,
-            None => {
-                // xorshift64*: fixed, so tests are repeatable.
-                s.seed ^= s.seed >> 12;
-                s.seed ^= s.seed << 25;
-                s.seed ^= s.seed >> 27;
-                s.seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
-            }
-        })
-    }
-    pub fn kv_get(key: &str) -> Option<Vec<u8>> {
-        with(|s| s.kv.get(key).cloned())
-    }
-    pub fn kv_set(key: &str, value: &[u8]) {
-        with(|s| s.kv.insert(key.into(), value.to_vec()));
-    }
-    pub fn kv_delete(key: &str) {
-        with(|s| s.kv.remove(key));
-    }
-    pub fn kv_incr(key: &str, delta: i64) -> i64 {
-        with(|s| {
-            let slot = s.kv.entry(key.into()).or_default();
-            let old = <[u8; 8]>::try_from(slot.as_slice())
-                .map(i64::from_le_bytes)
-                .unwrap_or(0);
-            let new = old.wrapping_add(delta);
-            *slot = new.to_le_bytes().to_vec();
-            new
-        })
-    }
-
-    fn valid(name: &str) -> bool {
-        let mut c = name.chars();
-        c.next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    }
-
-    fn define(name: &str, kind: Kind, labels: &[String], buckets: &[f64]) -> Result<(), String> {
-        let total = name.ends_with("_total");
-        let err = if !valid(name) || labels.iter().any(|l| !valid(l)) {
-            Some(format!("invalid metric or label name in {name:?}"))
-        } else if (kind == Kind::Counter) != total {
-            Some(format!(
-                "metric {name:?}: only a counter's name ends in _total, and it must"
-            ))
-        } else if labels.iter().any(|l| l == "plugin" || l == "le") {
-            Some(format!(
-                "metric {name:?}: label names plugin and le are reserved"
-            ))
-        } else if kind == Kind::Histogram
-            && (buckets.is_empty() || buckets.windows(2).any(|w| w[0] >= w[1]))
-        {
-            Some(format!(
-                "histogram {name:?}: buckets must be strictly increasing"
-            ))
-        } else {
-            None
-        };
-        with(|s| match err {
-            Some(e) => {
-                s.refused.push(e.clone());
-                Err(e)
-            }
-            None => {
-                let m = Metric {
-                    kind,
-                    labels: labels.len(),
-                    buckets: buckets.to_vec(),
-                    series: Default::default(),
-                };
-                let keep = s.metrics.get(name).is_some_and(|o| {
-                    o.kind == kind && o.labels == m.labels && o.buckets == m.buckets
-                });
-                if !keep {
-                    s.metrics.insert(name.into(), m);
-                }
-                Ok(())
-            }
-        })
-    }
-
-    fn update(
-        name: &str,
-        kind: Kind,
-        values: &[String],
-        number: f64,
-        f: impl FnOnce(&mut Series, &[f64]),
-    ) -> Result<(), String> {
-        with(|s| {
-            let err = match s.metrics.get_mut(name) {
-                _ if number.is_nan() => format!("metric {name:?}: NaN is not a value"),
-                Some(m) if m.kind == kind && m.labels == values.len() => {
-                    let n = m.buckets.len() + 1;
-                    let series = m.series.entry(values.to_vec()).or_insert_with(|| Series {
-                        counts: vec![0; n],
-                        ..Series::default()
-                    });
-                    f(series, &m.buckets);
-                    return Ok(());
-                }
-                Some(m) if m.kind == kind => format!(
-                    "metric {name:?}: {} label values given for {} labels",
-                    values.len(),
-                    m.labels
-                ),
-                _ => format!("metric {name:?} is not a defined {kind:?}"),
-            };
-            s.refused.push(err.clone());
-            Err(err)
-        })
-    }
-
-    pub fn define_counter(name: &str, _help: &str, labels: &[String]) -> Result<(), String> {
-        define(name, Kind::Counter, labels, &[])
-    }
-    pub fn define_gauge(name: &str, _help: &str, labels: &[String]) -> Result<(), String> {
-        define(name, Kind::Gauge, labels, &[])
-    }
-    pub fn define_histogram(
-        name: &str,
-        _help: &str,
-        labels: &[String],
-        buckets: &[f64],
-    ) -> Result<(), String> {
-        define(name, Kind::Histogram, labels, buckets)
-    }
-    pub fn counter_add(name: &str, values: &[String], delta: u64) -> Result<(), String> {
-        update(name, Kind::Counter, values, 0.0, |s, _| {
-            s.value += delta as f64
-        })
-    }
-    pub fn gauge_set(name: &str, values: &[String], value: f64) -> Result<(), String> {
-        update(name, Kind::Gauge, values, value, |s, _| s.value = value)
-    }
-    pub fn gauge_add(name: &str, values: &[String], delta: f64) -> Result<(), String> {
-        update(name, Kind::Gauge, values, delta, |s, _| s.value += delta)
-    }
-    pub fn histogram_observe(name: &str, values: &[String], value: f64) -> Result<(), String> {
-        update(name, Kind::Histogram, values, value, |s, buckets| {
-            let i = buckets.iter().take_while(|b| value > **b).count();
-            if let Some(c) = s.counts.get_mut(i) {
-                *c += 1;
-            }
-            s.value += value;
-            s.count += 1;
-        })
-    }
-}
+/// The fake host behind `sys.rs` on native targets (fake.rs).
+pub(crate) mod fake;
 
 // `#[plugin]` expands to the component's export glue (generated unsafe
 // code), which in this crate, unlike in a plugin's, counts as local code.
@@ -531,11 +311,13 @@ mod tests {
         assert!(Counter::define("no_suffix", "", &[]).is_err());
         let c = Counter::define("ok_total", "", &["a"]).expect("define");
         c.inc(&[]);
+        assert!(crate::metrics::Gauge::define("ok", "", &[]).is_err());
         assert_eq!(
             FakeHost::refused(),
             [
                 "metric \"no_suffix\": only a counter's name ends in _total, and it must",
                 "metric \"ok_total\": 0 label values given for 1 labels",
+                "metric \"ok\" would be exported as the same family as metric \"ok_total\"",
             ]
         );
     }
