@@ -9,14 +9,16 @@
 //! samples), so counter `x_total` and gauge `x` would be one family: one
 //! plugin cannot define both (plugin/metrics.rs), and across plugins the
 //! first plugin's kind wins and the other's series are left out (one
-//! family, one type).
+//! family, one type). Likewise a family whose sample names a family written
+//! before already uses (another plugin's gauge `x_count` after histogram
+//! `x`) is left out: one bad neighbour must not make the scrape invalid.
 
-use crate::plugin::{Family, MetricKind, MetricValue, PluginSlot, family_name};
+use crate::plugin::{Family, MetricKind, MetricValue, PluginSlot, exported_names, family_name};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -47,11 +49,19 @@ fn encode_snapshots(
                 .push((plugin, family));
         }
     }
+    // Names taken by families already written: a later family sharing one
+    // (histogram `x`, then another plugin's gauge `x_count`) is left out.
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     for (base, families) in by_family {
         let Some((_, first)) = families.first() else {
             continue;
         };
         let (kind, help) = (first.kind, first.help.clone());
+        let names = exported_names(base, kind);
+        if names.iter().any(|n| taken.contains(n)) {
+            continue;
+        }
+        taken.extend(names);
         let full = format!("{PREFIX}{base}");
         let metric_type = match kind {
             MetricKind::Counter => MetricType::Counter,
@@ -137,6 +147,14 @@ mod tests {
         c.define("seen", MetricKind::Gauge, "", vec![], vec![])
             .expect("gauge");
         c.gauge_set("seen", vec![], 9.0).expect("set");
+        // a's histogram `lat` has the sample `lat_count`: c's gauge of that
+        // name is left out.
+        a.define("lat", MetricKind::Histogram, "Lat.", vec![], vec![1.0])
+            .expect("histogram");
+        a.observe("lat", vec![], 0.5).expect("observe");
+        c.define("lat_count", MetricKind::Gauge, "", vec![], vec![])
+            .expect("gauge");
+        c.gauge_set("lat_count", vec![], 7.0).expect("set");
         let text = render(vec![
             ("a", a.snapshot()),
             ("b", b.snapshot()),
@@ -144,7 +162,13 @@ mod tests {
         ]);
         assert_eq!(
             text,
-            "# HELP switchyard_plugin_seen_total Seen.\n\
+            "# HELP switchyard_plugin_lat Lat.\n\
+             # TYPE switchyard_plugin_lat histogram\n\
+             switchyard_plugin_lat_bucket{plugin=\"a\",le=\"1\"} 1\n\
+             switchyard_plugin_lat_bucket{plugin=\"a\",le=\"+Inf\"} 1\n\
+             switchyard_plugin_lat_sum{plugin=\"a\"} 0.5\n\
+             switchyard_plugin_lat_count{plugin=\"a\"} 1\n\
+             # HELP switchyard_plugin_seen_total Seen.\n\
              # TYPE switchyard_plugin_seen_total counter\n\
              switchyard_plugin_seen_total{plugin=\"b\"} 3\n\
              # HELP switchyard_plugin_share Share.\n\

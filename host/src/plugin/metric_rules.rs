@@ -101,9 +101,10 @@ pub enum MetricError {
         /// What is wrong.
         why: &'static str,
     },
-    /// Another metric of the plugin is exported under the same family
-    /// (counter `x_total` and gauge `x`).
-    #[error("metric {name:?} would be exported as the same family as metric {other:?}")]
+    /// Another metric of the plugin would share a name with it in the
+    /// exposition (counter `x_total` and gauge `x`; histogram `x` and gauge
+    /// `x_count`).
+    #[error("metric {name:?} would share a name in /metrics with metric {other:?}")]
     Clash {
         /// The metric.
         name: String,
@@ -130,6 +131,28 @@ pub fn family_name(name: &str, kind: Kind) -> &str {
         Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
         Kind::Gauge | Kind::Histogram => name,
     }
+}
+
+/// Every name a metric takes in the exposition, after `switchyard_plugin_`:
+/// its family and its samples' names (a counter's `x_total`, a histogram's
+/// `x_bucket`, `x_sum`, `x_count`).
+pub fn exported_names(name: &str, kind: Kind) -> Vec<String> {
+    let family = family_name(name, kind);
+    match kind {
+        Kind::Counter => vec![family.into(), format!("{family}_total")],
+        Kind::Gauge => vec![family.into()],
+        Kind::Histogram => ["", "_bucket", "_sum", "_count"]
+            .iter()
+            .map(|s| format!("{family}{s}"))
+            .collect(),
+    }
+}
+
+/// Would metrics `a` and `b` share a name in the exposition (counter
+/// `x_total` and gauge `x`; histogram `x` and gauge `x_count`)?
+pub fn clash(a: (&str, Kind), b: (&str, Kind)) -> bool {
+    let b = exported_names(b.0, b.1);
+    exported_names(a.0, a.1).iter().any(|n| b.contains(n))
 }
 
 pub(super) fn not_nan(name: &str, v: f64) -> Result<(), MetricError> {

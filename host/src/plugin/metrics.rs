@@ -9,8 +9,8 @@
 //! trap. `admin/metrics.rs` renders [`Metrics::snapshot`] at scrape time.
 
 use super::metric_rules::{
-    Kind, MAX_BUCKETS, MAX_HELP, MAX_VALUE, MetricError, check_labels, check_metric_name,
-    family_name, not_nan,
+    Kind, MAX_BUCKETS, MAX_HELP, MAX_VALUE, MetricError, check_labels, check_metric_name, clash,
+    not_nan,
 };
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -110,10 +110,9 @@ impl Metrics {
         };
         let mut inner = self.lock();
         let Inner { families, series } = &mut *inner;
-        let base = family_name(name, kind);
         if let Some((other, _)) = families
             .iter()
-            .find(|(n, f)| n.as_str() != name && family_name(n, f.kind) == base)
+            .find(|(n, f)| n.as_str() != name && clash((n, f.kind), (name, kind)))
         {
             return Err(MetricError::Clash {
                 name: name.into(),
@@ -347,6 +346,11 @@ mod tests {
         def("n_total", Kind::Counter, &[], vec![]).expect("counter");
         assert!(matches!(
             def("n", Kind::Gauge, &[], vec![]),
+            Err(MetricError::Clash { .. })
+        ));
+        def("h", Kind::Histogram, &[], vec![1.0]).expect("histogram");
+        assert!(matches!(
+            def("h_count", Kind::Gauge, &[], vec![]),
             Err(MetricError::Clash { .. })
         ));
         assert!(matches!(

@@ -36,7 +36,7 @@ pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
 };
 pub use host_impl::RequestInfo;
-pub use metric_rules::{Kind as MetricKind, MetricError, family_name};
+pub use metric_rules::{Kind as MetricKind, MetricError, exported_names, family_name};
 pub use metrics::{Family, Metrics, Value as MetricValue};
 pub use registry::{Generation, PluginSlot};
 pub use runtime::PluginError;

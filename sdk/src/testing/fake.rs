@@ -132,17 +132,31 @@ fn define(name: &str, kind: Kind, labels: &[String], buckets: &[f64]) -> Result<
     } else {
         None
     };
-    let family = |n: &str, k: Kind| match k {
-        Kind::Counter => n.strip_suffix("_total").unwrap_or(n).to_string(),
-        Kind::Gauge | Kind::Histogram => n.to_string(),
+    // Every name a metric takes in /metrics: family and samples.
+    let names = |n: &str, k: Kind| -> Vec<String> {
+        let f = match k {
+            Kind::Counter => n.strip_suffix("_total").unwrap_or(n),
+            Kind::Gauge | Kind::Histogram => n,
+        };
+        let suffixes: &[&str] = match k {
+            Kind::Counter => &["", "_total"],
+            Kind::Gauge => &[""],
+            Kind::Histogram => &["", "_bucket", "_sum", "_count"],
+        };
+        suffixes.iter().map(|x| format!("{f}{x}")).collect()
     };
     with(|s| {
         let clash = || {
             s.metrics
                 .iter()
-                .find(|(n, m)| n.as_str() != name && family(n, m.kind) == family(name, kind))
+                .find(|(n, m)| {
+                    n.as_str() != name
+                        && names(n, m.kind)
+                            .iter()
+                            .any(|x| names(name, kind).contains(x))
+                })
                 .map(|(n, _)| {
-                    format!("metric {name:?} would be exported as the same family as metric {n:?}")
+                    format!("metric {name:?} would share a name in /metrics with metric {n:?}")
                 })
         };
         match err.or_else(clash) {

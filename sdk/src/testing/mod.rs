@@ -317,7 +317,7 @@ mod tests {
             [
                 "metric \"no_suffix\": only a counter's name ends in _total, and it must",
                 "metric \"ok_total\": 0 label values given for 1 labels",
-                "metric \"ok\" would be exported as the same family as metric \"ok_total\"",
+                "metric \"ok\" would share a name in /metrics with metric \"ok_total\"",
             ]
         );
     }
