@@ -13,8 +13,9 @@ pub(super) const MAX_HELP: usize = 256;
 pub(super) const MAX_VALUE: usize = 128;
 /// Most histogram buckets (besides `+Inf`).
 pub(super) const MAX_BUCKETS: usize = 32;
-/// Names the host exports under `switchyard_plugin_` itself.
-pub(super) const RESERVED: [&str; 2] = ["calls_total", "swaps_total"];
+/// Names the host exports under `switchyard_plugin_` itself (families
+/// `calls` and `swaps`, samples `calls_total` and `swaps_total`).
+pub(super) const RESERVED: [&str; 4] = ["calls", "calls_total", "swaps", "swaps_total"];
 
 /// A metric's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +183,10 @@ pub(super) fn check_metric_name(name: &str, kind: Kind) -> Result<(), MetricErro
             name: name.into(),
         });
     }
-    if RESERVED.contains(&name) {
+    if exported_names(name, kind)
+        .iter()
+        .any(|n| RESERVED.contains(&n.as_str()))
+    {
         return Err(MetricError::Reserved(name.into()));
     }
     let total = name.ends_with("_total");

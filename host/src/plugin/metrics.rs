@@ -336,6 +336,10 @@ mod tests {
             Err(MetricError::Suffix { .. })
         ));
         assert!(matches!(
+            def("calls", Kind::Gauge, &[], vec![]),
+            Err(MetricError::Reserved(_))
+        ));
+        assert!(matches!(
             def("calls_total", Kind::Counter, &[], vec![]),
             Err(MetricError::Reserved(_))
         ));
