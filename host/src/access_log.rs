@@ -54,6 +54,7 @@ impl AccessLog {
             version: req.version(),
             referer: h(header::REFERER),
             user_agent: h(header::USER_AGENT),
+            failure: None,
         }))
     }
 }
@@ -69,9 +70,16 @@ pub struct Entry {
     version: Version,
     referer: Option<String>,
     user_agent: Option<String>,
+    /// Behind a 502/504 the proxy made: why, and the server that failed.
+    failure: Option<(&'static str, String)>,
 }
 
 impl Entry {
+    /// Notes why the proxy answered 502/504: `cause` at `server`.
+    pub fn failed(&mut self, cause: &'static str, server: &str) {
+        self.failure = Some((cause, server.to_string()));
+    }
+
     /// Writes the line for the finished request.
     pub fn write(&self, cell: &Cell, status: u16, bytes: u64, took: Duration) {
         let line = self.line(cell, status, bytes, took);
@@ -103,24 +111,36 @@ impl Entry {
                 "route": &*cell.route,
                 "pool": &*cell.pool,
                 "server": &*cell.server,
+                "error": self.failure.as_ref().map(|f| f.0),
+                "upstream": self.failure.as_ref().map(|f| f.1.as_str()),
             })
             .to_string(),
-            _ => format!(
-                "{} - - [{}] \"{} {} {}\" {} {} \"{}\" \"{}\" {:.3} route=\"{}\" pool=\"{}\" server=\"{}\"",
-                self.client,
-                clf_time(self.at),
-                self.method.as_str(),
-                escape(&self.target),
-                proto,
-                status,
-                bytes,
-                escape(self.referer.as_deref().unwrap_or("-")),
-                escape(self.user_agent.as_deref().unwrap_or("-")),
-                secs,
-                escape(&cell.route),
-                escape(&cell.pool),
-                escape(&cell.server),
-            ),
+            _ => {
+                let line = format!(
+                    "{} - - [{}] \"{} {} {}\" {} {} \"{}\" \"{}\" {:.3} route=\"{}\" pool=\"{}\" server=\"{}\"",
+                    self.client,
+                    clf_time(self.at),
+                    self.method.as_str(),
+                    escape(&self.target),
+                    proto,
+                    status,
+                    bytes,
+                    escape(self.referer.as_deref().unwrap_or("-")),
+                    escape(self.user_agent.as_deref().unwrap_or("-")),
+                    secs,
+                    escape(&cell.route),
+                    escape(&cell.pool),
+                    escape(&cell.server),
+                );
+                match &self.failure {
+                    None => line,
+                    // Only on the proxy's own 502/504: success lines keep
+                    // their shape.
+                    Some((cause, server)) => {
+                        format!("{line} error=\"{cause}\" upstream=\"{}\"", escape(server))
+                    }
+                }
+            }
         }
     }
 }

@@ -154,5 +154,5 @@ fn check_config(path: &std::path::Path) -> Result<usize, String> {
         .map_err(|e| e.to_string())?;
     rt.block_on(switchyard::plugin::PluginSet::load(&cfg.plugins, None))
         .map(|_| cfg.plugins.len())
-        .map_err(|(name, e)| format!("{}: plugin {name:?}: {e}", path.display()))
+        .map_err(|(name, e)| format!("{}: plugin {name:?}: {e}", cfg.plugin_defined_at(&name)))
 }

@@ -44,16 +44,22 @@ pub enum StartError {
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     /// A plugin could not be loaded.
-    #[error("plugin {name:?}: {source}")]
-    Plugin {
-        /// Plugin name.
-        name: String,
-        /// Why.
-        source: crate::plugin::PluginError,
-    },
+    #[error("{}: plugin {:?}: {}", .0.at, .0.name, .0.source)]
+    Plugin(Box<PluginLoadError>),
     /// The admin API would be reachable from other hosts without a token.
     #[error("admin.bind {0} is not a loopback address: set admin.token, or bind to 127.0.0.1")]
     AdminWithoutToken(SocketAddr),
+}
+
+/// A plugin that could not be loaded (boxed in the errors: it is large).
+#[derive(Debug)]
+pub struct PluginLoadError {
+    /// Plugin name.
+    pub name: String,
+    /// Where its `[plugin.NAME]` is: `file:line`.
+    pub at: String,
+    /// Why.
+    pub source: crate::plugin::PluginError,
 }
 
 /// Why a reload was refused (the running config stays).
@@ -63,13 +69,8 @@ pub enum ReloadError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// A plugin of the new config could not be loaded.
-    #[error("plugin {name:?}: {source}")]
-    Plugin {
-        /// Plugin name.
-        name: String,
-        /// Why.
-        source: crate::plugin::PluginError,
-    },
+    #[error("{}: plugin {:?}: {}", .0.at, .0.name, .0.source)]
+    Plugin(Box<PluginLoadError>),
     /// A new listener address could not be bound.
     #[error("listener {name:?}: cannot bind {addr}: {source}")]
     Bind {
@@ -140,7 +141,13 @@ impl Server {
     pub async fn start(cfg: Config) -> Result<Server, StartError> {
         let plugins = PluginSet::load(&cfg.plugins, None)
             .await
-            .map_err(|(name, source)| StartError::Plugin { name, source })?;
+            .map_err(|(name, source)| {
+                StartError::Plugin(Box::new(PluginLoadError {
+                    at: cfg.plugin_defined_at(&name),
+                    name,
+                    source,
+                }))
+            })?;
         let watcher = std::sync::Mutex::new(plugins.watch());
         let workers =
             Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
@@ -368,7 +375,13 @@ impl Shared {
         let old = self.proxy.runtime();
         let plugins = PluginSet::load(&cfg.plugins, Some(old.plugins()))
             .await
-            .map_err(|(name, source)| ReloadError::Plugin { name, source })?;
+            .map_err(|(name, source)| {
+                ReloadError::Plugin(Box::new(PluginLoadError {
+                    at: cfg.plugin_defined_at(&name),
+                    name,
+                    source,
+                }))
+            })?;
         let plans = self.plan(cfg)?;
         let watcher = plugins.watch();
         self.proxy.reload(cfg, plugins);

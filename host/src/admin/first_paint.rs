@@ -127,7 +127,7 @@ fn server(out: &mut String, pool: &str, s: &Value) {
     } else {
         ""
     };
-    let can_drain = state == "up" || state == "down";
+    let can_drain = matches!(state, "up" | "down" | "ejected");
     let off = |d: bool| if d { " disabled" } else { "" };
     let _ = write!(
         out,

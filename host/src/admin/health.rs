@@ -4,8 +4,8 @@
 //!   (down, draining and disabled servers take no new requests: the pool
 //!   answers 503);
 //! - else `degraded` when some server is `down` (its health checks hold it
-//!   out; an operator's drain or disable is not "down") or some plugin is
-//!   tripped;
+//!   out; an operator's drain or disable is not "down") or `ejected`
+//!   (outlier ejection holds it out), or some plugin is tripped;
 //! - else `healthy`.
 //!
 //! Body: `status`, `uptime_s`, `pools` (name, status, `servers_up`, and
@@ -36,7 +36,8 @@ pub fn report(proxy: &Proxy) -> (StatusCode, Value) {
         .map(|p| {
             let states: Vec<&str> = p.servers.iter().map(|b| state(b)).collect();
             let up = states.iter().filter(|s| **s == "up").count();
-            let down = states.contains(&"down");
+            // An ejected server is out for its errors: degraded, as down.
+            let down = states.iter().any(|s| *s == "down" || *s == "ejected");
             any_down |= down;
             any_pool_dead |= up == 0;
             let servers: Vec<Value> = p

@@ -15,6 +15,7 @@
 //! | `switchyard_plugin_swaps_total` | counter | `plugin` |
 //! | `switchyard_plugin_<name>` | as the plugin defined it | `plugin`, then its own (plugin_metrics.rs) |
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
+//! | `switchyard_queue_*`, `switchyard_upstream_eject*` | gauge, counter | queue and outlier ejection (see `pool_metrics.rs`) |
 //!
 //! `route`, `pool` and `server` are `""` when a request did not get that
 //! far (no route: 404; a plugin's own answer; no server: 503). A request is
@@ -130,6 +131,7 @@ impl Collector for Scrape {
         }
 
         upstreams(rt, &mut enc)?;
+        super::pool_metrics::encode(rt, &mut enc)?;
         plugins(rt, &mut enc)?;
         super::plugin_metrics::encode(&rt.plugins().all(), &mut enc)?;
         rate_limited(rt, &mut enc)

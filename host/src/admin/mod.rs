@@ -21,6 +21,7 @@ mod health;
 mod metrics;
 mod plugin_metrics;
 mod plugins;
+mod pool_metrics;
 mod pools;
 mod stats;
 

@@ -2,13 +2,16 @@
 //!
 //! A server's `state` is the operator's setting when it is not `enabled`
 //! (`draining`, `disabled`), else what the health checks say (`up`,
-//! `down`). Beyond SPEC.md's fields each server shows `backup`,
+//! `down`), and `ejected` for a server the checks hold up that outlier
+//! ejection keeps out (its `outlier` object says for how long). Beyond SPEC.md's fields each server shows `backup`,
 //! `max_conns`, `health` (`active`: the active checks' verdict; `passive`:
 //! `held_down` while `max_fails` keeps it out), `responses` and `errors`
 //! (responses it answered, and how many were 5xx), `bytes`, `p50_ms` and
 //! `p99_ms` (estimated from the duration histogram since start; `null`
 //! before the first response) and `ewma_ms`. Rates are left to the reader:
-//! the stats page derives req/s from two reads of `responses`.
+//! the stats page derives req/s from two reads of `responses`. Each pool
+//! shows its `queue`: `length` (waiting now), `size`, `timeout_ms` and the
+//! requests it refused (`rejected_full`, `rejected_timeout`).
 
 use super::{json, text};
 use crate::balance::{Backend, ServerState};
@@ -20,13 +23,14 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// `up`, `down`, `draining` or `disabled`.
+/// `up`, `down`, `ejected`, `draining` or `disabled`.
 pub fn state(b: &Backend) -> &'static str {
     match b.state() {
         ServerState::Draining => "draining",
         ServerState::Disabled => "disabled",
-        ServerState::Enabled if b.is_healthy() && !b.is_passively_down() => "up",
-        ServerState::Enabled => "down",
+        ServerState::Enabled if !b.is_healthy() || b.is_passively_down() => "down",
+        ServerState::Enabled if b.is_ejected() => "ejected",
+        ServerState::Enabled => "up",
     }
 }
 
@@ -71,16 +75,30 @@ fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
             "active": if b.is_healthy() { "up" } else { "down" },
             "passive": if b.is_passively_down() { "held_down" } else { "up" },
         },
+        "outlier": {
+            "ejected": b.is_ejected(),
+            "ejected_for_ms": b.ejected_for().as_millis() as u64,
+            "ejections": b.ejections(),
+            "consecutive_failures": b.consecutive_failures(),
+        },
     })
 }
 
 /// One pool as JSON.
 fn pool(rt: &Runtime, p: &Pool) -> Value {
     let servers: Vec<Value> = (0..p.servers.len()).map(|i| server(rt, p, i)).collect();
+    let (full, timeout) = p.queue.rejected();
     json!({
         "name": p.cfg.name,
         "balance": p.cfg.balance.as_str(),
         "plugin": p.cfg.plugin,
+        "queue": {
+            "length": p.queue.len(),
+            "size": p.cfg.queue.size,
+            "timeout_ms": p.cfg.queue.timeout.as_millis() as u64,
+            "rejected_full": full,
+            "rejected_timeout": timeout,
+        },
         "servers": servers,
     })
 }

@@ -5,6 +5,8 @@
 //! for servers that still exist (the pool carries the `Arc` over).
 
 use super::changes::Changes;
+use super::outlier::Ejection;
+use super::queue::WaitQueue;
 use arc_swap::ArcSwapOption;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -65,6 +67,11 @@ pub struct Backend {
     /// The index (large `least_conn` pools) told about changes to the
     /// numbers above, if one watches this server.
     watch: ArcSwapOption<Watch>,
+    /// The pool's waiting room (pools with a `queue`): told when a request
+    /// here ends, so the first waiter can take the slot.
+    queue: ArcSwapOption<WaitQueue>,
+    /// Outlier ejection (pools with `outlier`; see `outlier.rs`).
+    pub(super) ejection: Ejection,
 }
 
 /// Where a watched server reports its changes.
@@ -134,6 +141,8 @@ impl Backend {
             slow_start: AtomicU64::new(0),
             ramp_from: AtomicU64::new(0),
             watch: ArcSwapOption::empty(),
+            queue: ArcSwapOption::empty(),
+            ejection: Ejection::default(),
         }
     }
 
@@ -151,6 +160,11 @@ impl Backend {
         {
             old.changes.retire();
         }
+    }
+
+    /// Tells `queue` whenever a request here ends (`None`: nobody).
+    pub fn set_queue(&self, queue: Option<Arc<WaitQueue>>) {
+        self.queue.store(queue);
     }
 
     /// Tells the watching index, if any, that this server changed.
@@ -224,7 +238,44 @@ impl Backend {
         self.state() == ServerState::Enabled
             && self.is_healthy()
             && !self.is_passively_down()
+            && !self.is_ejected()
             && (self.max_conns == 0 || self.active() < self.max_conns)
+    }
+
+    /// Is the server ejected as an outlier now (pool `outlier`)?
+    pub fn is_ejected(&self) -> bool {
+        self.ejection.is_ejected(nanos_since_epoch)
+    }
+
+    /// Times ejected as an outlier since start.
+    pub fn ejections(&self) -> u64 {
+        self.ejection.total()
+    }
+
+    /// 5xx answers and gateway failures in a row (counted for `outlier`).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.ejection.consecutive()
+    }
+
+    /// Time left in the current outlier ejection (zero when not ejected).
+    pub fn ejected_for(&self) -> Duration {
+        Duration::from_nanos(self.ejection.remaining(nanos_since_epoch()))
+    }
+
+    /// Ejects the server as an outlier for the length its history earns
+    /// (see `outlier.rs`); it ramps up again when that is over.
+    pub(super) fn eject(&self, base: Duration) {
+        let until = self.ejection.eject(nanos_since_epoch(), base);
+        self.start_ramp(until);
+        self.changed();
+        tracing::warn!(server = %self.address, ejections = self.ejections(), for_ms = self.ejected_for().as_millis() as u64, "server ejected (outlier)");
+    }
+
+    /// Ends any outlier ejection and forgets the failures counted (its pool
+    /// no longer has `outlier`).
+    pub fn clear_ejection(&self) {
+        self.ejection.clear();
+        self.changed();
     }
 
     /// Requests in flight.
@@ -325,6 +376,36 @@ impl Backend {
         ActiveGuard(self.clone())
     }
 
+    /// Starts a request only if that keeps the server within `max_conns`:
+    /// the check and the count are one atomic step, so requests picking at
+    /// the same moment can never put more than `max_conns` in flight.
+    pub fn try_start_request(self: &std::sync::Arc<Self>) -> Option<ActiveGuard> {
+        if self.max_conns == 0 {
+            return Some(self.start_request());
+        }
+        let max = self.max_conns;
+        let claimed = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            });
+        claimed.ok()?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.changed();
+        Some(ActiveGuard(self.clone()))
+    }
+
+    /// Is the server at its `max_conns` (and only that keeps it from being
+    /// a candidate)? The pool queues requests when every candidate is.
+    pub fn is_full_but_usable(&self) -> bool {
+        self.max_conns != 0
+            && self.active() >= self.max_conns
+            && self.state() == ServerState::Enabled
+            && self.is_healthy()
+            && !self.is_passively_down()
+            && !self.is_ejected()
+    }
+
     /// Peak-EWMA latency in seconds, decayed to now: with no new samples the
     /// estimate fades towards 0 (as Finagle's and tower's `PeakEwma` do on
     /// read), so a server once seen slow gets probed again instead of being
@@ -370,8 +451,12 @@ impl ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
         self.0.changed();
+        // After the decrement, so the woken waiter finds the slot free.
+        if let Some(q) = &*self.0.queue.load() {
+            q.slot_freed();
+        }
     }
 }
 

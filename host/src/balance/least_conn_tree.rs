@@ -11,8 +11,9 @@
 //! (requests end, health checks, the admin API), so every server reports its
 //! changes to the pool's [`Changes`] queue and a pick first re-reads just
 //! those. Two things change with the clock alone, with nothing to report
-//! them: the end of a passive hold and a slow start's growing weight; the
-//! few servers in either state are re-read on every pick.
+//! them: the end of a passive hold or an outlier ejection, and a slow
+//! start's growing weight; the few servers in those states are re-read on
+//! every pick.
 //!
 //! Retries (some servers already tried) and pools with no primary available
 //! use the candidate list and [`LeastConn`]'s scan, as small pools do.
@@ -96,7 +97,7 @@ impl Index {
         } else {
             Load::default()
         };
-        let timed = s.is_ramping() || s.is_passively_down();
+        let timed = s.is_ramping() || s.is_passively_down() || s.is_ejected();
         if timed && !self.timed_flag[i] {
             self.timed.push(i);
         }

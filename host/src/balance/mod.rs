@@ -30,7 +30,9 @@ mod hash;
 mod ip_hash;
 mod least_conn;
 mod least_conn_tree;
+pub mod outlier;
 mod p2c;
+pub mod queue;
 mod random;
 mod round_robin;
 mod round_robin_edf;
@@ -129,6 +131,13 @@ pub fn candidates(servers: &[std::sync::Arc<Backend>], tried: &[usize], out: &mu
             return;
         }
     }
+}
+
+/// Is some server this request has not tried kept from being a candidate
+/// only by its `max_conns`? Then the request may wait for a slot in the
+/// pool's queue instead of getting a 503.
+pub fn saturated(servers: &[std::sync::Arc<Backend>], tried: &[usize]) -> bool {
+    (servers.iter().enumerate()).any(|(i, s)| !tried.contains(&i) && s.is_full_but_usable())
 }
 
 /// A small, fast, non-cryptographic PRNG per thread (xorshift64*), seeded

@@ -84,6 +84,16 @@ pub mod pool {
     pub const HEALTH_FALL: u32 = 3;
     /// `health.expect_status`.
     pub const HEALTH_EXPECT_STATUS: &[u16] = &[200];
+    /// `queue.size`: no queue, 503 at once when every server is full.
+    pub const QUEUE_SIZE: usize = 0;
+    /// `queue.timeout`.
+    pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// `outlier.consecutive_5xx` (when `outlier` is given).
+    pub const OUTLIER_CONSECUTIVE_5XX: u32 = 5;
+    /// `outlier.base_ejection`.
+    pub const OUTLIER_BASE_EJECTION: Duration = Duration::from_secs(30);
+    /// `outlier.max_ejected_percent`.
+    pub const OUTLIER_MAX_EJECTED_PERCENT: u32 = 50;
 }
 
 /// `[rate_limit.NAME]`.
@@ -203,6 +213,23 @@ mod tests {
                 "health.expect_status",
                 Ints(pool::HEALTH_EXPECT_STATUS),
             ),
+            ("pool", "queue.size", Int(pool::QUEUE_SIZE as u64)),
+            ("pool", "queue.timeout", Dur(pool::QUEUE_TIMEOUT)),
+            (
+                "pool",
+                "outlier.consecutive_5xx",
+                Int(pool::OUTLIER_CONSECUTIVE_5XX.into()),
+            ),
+            (
+                "pool",
+                "outlier.base_ejection",
+                Dur(pool::OUTLIER_BASE_EJECTION),
+            ),
+            (
+                "pool",
+                "outlier.max_ejected_percent",
+                Int(pool::OUTLIER_MAX_EJECTED_PERCENT.into()),
+            ),
             ("rate_limit", "burst", Int(rate_limit::BURST.into())),
             ("rate_limit", "key", Str(rate_limit::KEY)),
             ("rate_limit", "nodelay", Bool(rate_limit::NODELAY)),
@@ -319,7 +346,7 @@ mod tests {
                 }
             }
             // Defaults inside the description of a table-valued key.
-            if let [k @ ("servers" | "health")] = keys.as_slice() {
+            if let [k @ ("servers" | "health" | "queue" | "outlier")] = keys.as_slice() {
                 let code = meaning.split('`').nth(1).unwrap_or("");
                 for (field, lit) in inline_defaults(code) {
                     out.push((section.into(), format!("{k}.{field}"), lit));

@@ -164,6 +164,24 @@ pub struct Route {
     /// on-request plugins, in order.
     #[serde(default)]
     pub plugins: Vec<String>,
+    /// Headers set/removed on the request the server gets.
+    #[serde(default)]
+    pub request_headers: Option<HeaderRules>,
+    /// Headers set/removed on the answer the client gets.
+    #[serde(default)]
+    pub response_headers: Option<HeaderRules>,
+}
+
+/// `request_headers` / `response_headers = { set = { NAME = VALUE }, remove = [NAME] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRules {
+    /// Headers replaced with these values. Default {}.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Headers removed. Default [].
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// One `split` entry.
@@ -221,6 +239,39 @@ pub struct Pool {
     /// Active health checks.
     #[serde(default)]
     pub health: Option<Health>,
+    /// Waiting room for when every candidate is at `max_conns`.
+    #[serde(default)]
+    pub queue: Option<Queue>,
+    /// Outlier ejection; absent = off.
+    #[serde(default)]
+    pub outlier: Option<Outlier>,
+}
+
+/// `outlier = { consecutive_5xx, base_ejection, max_ejected_percent }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outlier {
+    /// 5xx or gateway failures in a row that eject a server. Default 5.
+    #[serde(default)]
+    pub consecutive_5xx: Option<u32>,
+    /// First ejection's length. Default 30s.
+    #[serde(default, deserialize_with = "units::duration")]
+    pub base_ejection: Option<Duration>,
+    /// Share of the pool's servers ejected at once, at most. Default 50.
+    #[serde(default)]
+    pub max_ejected_percent: Option<u32>,
+}
+
+/// `queue = { size, timeout }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// Requests that may wait at once; 0 = no queue. Default 0.
+    #[serde(default)]
+    pub size: Option<usize>,
+    /// How long one may wait. Default 5s.
+    #[serde(default, deserialize_with = "units::duration")]
+    pub timeout: Option<Duration>,
 }
 
 /// One `servers` entry.

@@ -5,7 +5,8 @@
 //!    `deny_unknown_fields`, the failing key's path tracked by
 //!    `serde_path_to_error`;
 //! 2. `validate.rs` and one file per section (`admin.rs`, `listener.rs`,
-//!    `route.rs`, `pool.rs`, `rate_limit.rs`, `plugin.rs`): defaults
+//!    `route.rs` with `header_rules.rs`, `pool.rs` with `outlier.rs`,
+//!    `rate_limit.rs`, `plugin.rs`): defaults
 //!    (`defaults.rs`, the only place they are written) applied, names
 //!    cross-checked, addresses resolved, into a [`Config`] the proxy can
 //!    trust.
@@ -18,8 +19,10 @@ pub(crate) mod choice;
 pub mod defaults;
 mod error;
 pub mod file;
+mod header_rules;
 mod listener;
 mod locate;
+mod outlier;
 mod plugin;
 mod pool;
 mod rate_limit;
@@ -30,9 +33,11 @@ mod validate;
 
 pub use admin::AdminConfig;
 pub use error::ConfigError;
+pub use header_rules::HeaderRules;
 pub use listener::ListenerConfig;
+pub use outlier::OutlierConfig;
 pub use plugin::{OnError, PluginConfig};
-pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, ServerConfig};
+pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, QueueConfig, ServerConfig};
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, RouteConfig};
 pub use uses::{NeededHook, PluginUse};
@@ -66,6 +71,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where plugin `name`'s `[plugin.NAME]` table is (`file:line`); the
+    /// config file itself for a name it does not define.
+    pub fn plugin_defined_at(&self, name: &str) -> String {
+        (self.plugins.iter().find(|p| p.name == name))
+            .map_or_else(|| self.path.display().to_string(), |p| p.defined_at.clone())
+    }
+
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -39,6 +39,9 @@ pub struct PluginConfig {
     /// Where the config relies on hooks of this plugin; checked once it is
     /// compiled (`check`, start, reload) and at every hot swap.
     pub uses: Vec<super::PluginUse>,
+    /// Where its `[plugin.NAME]` table is, `file:line`, for errors found
+    /// once the component is compiled.
+    pub defined_at: String,
 }
 
 impl Validator<'_> {
@@ -66,6 +69,11 @@ impl Validator<'_> {
             trip_after: p.trip_after.unwrap_or(default::TRIP_AFTER),
             trip_for: p.trip_for.unwrap_or(default::TRIP_FOR),
             uses: Vec::new(),
+            defined_at: format!(
+                "{}:{}",
+                self.loc.file(),
+                self.loc.line(&format!("plugin.{name}"))
+            ),
             name,
         })
     }

@@ -1,7 +1,10 @@
 //! `[pool.NAME]`: the servers, how requests are balanced over them, and how
 //! their health is judged (passive `max_fails`, active `health`).
 
-use super::{ConfigError, choice::choice, defaults::pool as default, file, validate::Validator};
+use super::{
+    ConfigError, OutlierConfig, choice::choice, defaults::pool as default, file,
+    validate::Validator,
+};
 use http::HeaderName;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -129,6 +132,19 @@ pub struct PoolConfig {
     pub fail_timeout: Duration,
     /// Active health checks.
     pub health: Option<HealthConfig>,
+    /// Waiting room when every candidate is at `max_conns`.
+    pub queue: QueueConfig,
+    /// Outlier ejection; `None` = off.
+    pub outlier: Option<OutlierConfig>,
+}
+
+/// `queue`: HAProxy's `maxconn` queue and `timeout queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Requests that may wait at once; 0 = no queue (503 at once).
+    pub size: usize,
+    /// How long one request may wait for a slot.
+    pub timeout: Duration,
 }
 
 /// One server of a pool.
@@ -240,6 +256,17 @@ impl Validator<'_> {
             None => None,
             Some(h) => Some(self.health(&k("health"), h)?),
         };
+        let queue = QueueConfig {
+            size: (p.queue.as_ref().and_then(|q| q.size)).unwrap_or(default::QUEUE_SIZE),
+            timeout: (p.queue.as_ref().and_then(|q| q.timeout)).unwrap_or(default::QUEUE_TIMEOUT),
+        };
+        if queue.size > 0 && queue.timeout.is_zero() {
+            return Err(self.err(
+                &k("queue.timeout"),
+                "must be positive (or set size = 0 for no queue)",
+            ));
+        }
+        let outlier = self.outlier(&k("outlier"), p.outlier)?;
         if let Some(st) = &p.sticky {
             // RFC 6265 cookie-name = token.
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
@@ -265,6 +292,8 @@ impl Validator<'_> {
             max_fails: p.max_fails.unwrap_or(default::MAX_FAILS),
             fail_timeout: p.fail_timeout.unwrap_or(default::FAIL_TIMEOUT),
             health,
+            queue,
+            outlier,
             name,
         })
     }

@@ -4,7 +4,10 @@
 
 use super::{
     ConfigError, ListenerConfig, PluginConfig, PoolConfig, RateLimitConfig,
-    defaults::route as default, file, validate::Validator,
+    defaults::route as default,
+    file,
+    header_rules::{Direction, HeaderRules},
+    validate::Validator,
 };
 
 /// How a route matches the Host.
@@ -35,6 +38,10 @@ pub struct RouteConfig {
     pub rate_limit: Option<String>,
     /// on-request plugins.
     pub plugins: Vec<String>,
+    /// Applied to the upstream request after the on-request plugins.
+    pub request_headers: HeaderRules,
+    /// Applied to every answer the route gives (see docs/CONFIGURATION.md).
+    pub response_headers: HeaderRules,
 }
 
 impl Validator<'_> {
@@ -111,6 +118,13 @@ impl Validator<'_> {
                 ));
             }
         }
+        let request_headers =
+            self.header_rules(&k("request_headers"), r.request_headers, Direction::Request)?;
+        let response_headers = self.header_rules(
+            &k("response_headers"),
+            r.response_headers,
+            Direction::Response,
+        )?;
         let name = r.name.unwrap_or_else(|| {
             let host = r.host.clone().unwrap_or_default();
             format!("{host}{path_prefix}")
@@ -124,6 +138,8 @@ impl Validator<'_> {
             targets,
             rate_limit: r.rate_limit,
             plugins: r.plugins,
+            request_headers,
+            response_headers,
         })
     }
 

@@ -118,3 +118,28 @@ fn access_log_is_off_by_default_and_checked() {
     let e = err(&format!("access_log = \"verbose\"\n{MINIMAL}"));
     assert!(e.contains("test.toml:1") && e.contains("access_log"), "{e}");
 }
+
+#[test]
+fn queue_and_outlier_defaults() {
+    let c = parse(MINIMAL).expect("valid");
+    let p = &c.pools[0];
+    assert_eq!((p.queue.size, p.queue.timeout), (0, Duration::from_secs(5)));
+    assert!(
+        p.outlier.is_none(),
+        "outlier ejection is off unless asked for"
+    );
+    let src = MINIMAL.replace(
+        "[pool.api]\n",
+        "[pool.api]\nqueue = { size = 10 }\noutlier = {}\n",
+    );
+    let p = parse(&src).expect("valid").pools.remove(0);
+    assert_eq!(
+        (p.queue.size, p.queue.timeout),
+        (10, Duration::from_secs(5))
+    );
+    let o = p.outlier.expect("outlier on");
+    assert_eq!(
+        (o.consecutive_5xx, o.base_ejection, o.max_ejected_percent),
+        (5, Duration::from_secs(30), 50)
+    );
+}

@@ -36,7 +36,9 @@ pub fn read_buf() -> BytesMut {
 /// when they are.
 pub fn put_read_buf(mut buf: BytesMut) {
     buf.clear();
-    if !(READ_SIZE..=LARGEST_KEPT).contains(&buf.capacity()) || !buf.try_reclaim(READ_SIZE) {
+    // Reclaimed first: reading a head moved the buffer's start forward,
+    // and only a buffer no longer shared gets that room back.
+    if !buf.try_reclaim(READ_SIZE) || buf.capacity() > LARGEST_KEPT {
         return;
     }
     READS.with_borrow_mut(|spare| {

@@ -72,9 +72,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Transport for tokio_rustls::serv
 
 /// What came next on the connection.
 #[derive(Debug)]
+// The head moves once per request; boxing it would be an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Next {
     /// A checked request head.
-    Request(Box<RequestHead>),
+    Request(RequestHead),
     /// A head that must be refused (the answer is the refusal's).
     Refuse(Refusal),
     /// The HTTP/2 preface (only asked for on a connection's first bytes).
@@ -203,7 +205,7 @@ impl<IO: Transport> ClientConn<IO> {
             Ok(h) => {
                 self.body = BodyState::for_request(h.body);
                 self.continue_due = (h.expect_continue && !self.body.is_done()).then_some(0);
-                Next::Request(Box::new(h))
+                Next::Request(h)
             }
         })
     }

@@ -169,10 +169,7 @@ pub async fn serve(
             }
             continue;
         };
-        let conn = ConnCtx {
-            listener: s.ctx.clone(),
-            peer,
-        };
+        let conn = ConnCtx::new(s.ctx.clone(), peer);
         let (h2, limits) = (s.h2.clone(), s.limits);
         let (proxy, shutdown) = (proxy.clone(), shutdown.clone());
         // Two separate tasks rather than one with a branch: the plain

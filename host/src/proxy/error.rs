@@ -1,6 +1,7 @@
 //! Responses the proxy makes itself, and the error type that picks them.
 
 use super::body::RespBody;
+pub use super::cause::{Cause, Failure};
 use http::{HeaderValue, Response, StatusCode, header};
 
 /// The `Allow` of a 405: the registered methods switchyard forwards.
@@ -24,12 +25,20 @@ pub enum ProxyError {
     /// No server may take the request.
     #[error("no server available")]
     NoServer,
-    /// Every try failed.
+    /// Every candidate was at `max_conns` and the pool's queue was full
+    /// (or the pool has none).
+    #[error("queue full")]
+    QueueFull,
+    /// Waited the pool's `queue.timeout` without getting a slot.
+    #[error("queue timeout")]
+    QueueTimeout,
+    /// Every try failed; the last one's server and cause (none when no
+    /// server could be tried at all).
     #[error("upstream failed")]
-    Upstream,
-    /// `request_timeout` passed.
+    Upstream(Option<Failure>),
+    /// `request_timeout` passed (on the server of the last try).
     #[error("upstream timed out")]
-    Timeout,
+    Timeout(Failure),
     /// An on-request plugin failed and its `on_error` is `fail_closed`.
     #[error("plugin failed")]
     PluginFailed,
@@ -42,6 +51,15 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// The failed try behind a 502 or 504, if any.
+    pub fn failure(self) -> Option<Failure> {
+        match self {
+            ProxyError::Upstream(f) => f,
+            ProxyError::Timeout(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The status and short text body.
     pub fn status(self) -> (StatusCode, &'static str) {
         match self {
@@ -52,8 +70,10 @@ impl ProxyError {
             }
             ProxyError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
             ProxyError::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
-            ProxyError::Upstream => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
-            ProxyError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
+            ProxyError::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "queue full\n"),
+            ProxyError::QueueTimeout => (StatusCode::SERVICE_UNAVAILABLE, "queue timeout\n"),
+            ProxyError::Upstream(_) => (StatusCode::BAD_GATEWAY, "bad gateway\n"),
+            ProxyError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
             ProxyError::PluginFailed => (StatusCode::SERVICE_UNAVAILABLE, "plugin failed\n"),
             ProxyError::RateLimited { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too many requests\n")

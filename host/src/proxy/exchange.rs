@@ -13,7 +13,8 @@
 //! 4. [`Exchange::upstream_headers`]: hop-by-hop headers out, forwarding
 //!    headers in ([`super::headers`]);
 //! 5. [`Exchange::on_request`]: the route's plugins may answer, or change
-//!    the path or the pool ([`super::on_request`]);
+//!    the path or the pool ([`super::on_request`]); then the route's
+//!    `request_headers` rules;
 //! 6. [`Exchange::upstream_head`]: the path rewritten for `strip_prefix`,
 //!    the balancer's facts ([`PickContext`]);
 //! 7. [`Exchange::send`]: pick a server and send, with retries
@@ -112,6 +113,10 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             Ok(changes) => changes,
             Err(answer) => return Ok(answer),
         };
+        // The route's own rules come after the plugins (SPEC.md), so what
+        // the operator wrote is what the server gets, whatever a plugin or
+        // the forwarding headers put there (NGINX `proxy_set_header`).
+        route.cfg.request_headers.apply(&mut h);
         let pool_name = changes.pool.as_deref().unwrap_or(route.pick_pool());
         let pool = self.rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
         self.pool = Some(pool);
@@ -213,6 +218,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             } else {
                 "1.1"
             },
+            peer_value: self.conn.peer_value.as_ref(),
         }
         .apply(&mut h);
         h

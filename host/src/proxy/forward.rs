@@ -12,15 +12,20 @@
 //! - a 503 is the server shedding load: returned, never retried;
 //! - when tries run out, the last upstream answer is returned.
 //!
+//! Each try's server comes with a claimed `max_conns` slot, perhaps after a
+//! wait in the pool's queue ([`Pool::acquire`], `slot.rs`), and each try's
+//! outcome feeds the pool's outlier ejection ([`Pool::observe`]).
+//!
 //! An `Upgrade` request takes the same loop ([`Purpose::Upgrade`]) on fresh
 //! connections (an upgraded connection never returns to a pool); a `101`
 //! answer becomes the tunnel ([`super::upgrade::accepted`]).
 
 use super::body::{BodyTooLarge, BoxError, ReqBody, RespBody, UpstreamBody};
-use super::error::ProxyError;
+use super::error::{Cause, Failure, ProxyError};
 use super::head::Head;
 use super::headers;
 use super::pool::Pool;
+use super::scratch::Positions;
 use super::upstream::{Conn, ConnPool, UpConn};
 use crate::balance::PickContext;
 use crate::http1::{ResponseHead, SendError};
@@ -56,23 +61,34 @@ pub async fn forward(
     purpose: Purpose,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
-    let deadline = Instant::now() + cfg.request_timeout;
+    // Reset once the first try has its slot: time in the pool's queue is
+    // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
+    // `timeout queue` is separate from its server timeouts).
+    let mut deadline = Instant::now() + cfg.request_timeout;
     // A buffered body can be sent again; a streamed one only while none of
     // it has been read.
     let replayable = matches!(body, ReqBody::Full(_));
     let retry_sent = replayable && idempotent(&head.method);
-    let mut tried: Vec<usize> = Vec::with_capacity(1 + cfg.retries as usize);
-    let mut cands = Vec::with_capacity(pool.servers.len());
+    let mut tried = Positions::take();
+    let mut cands = Positions::take();
     let mut last: Option<Result<(Response<RespBody>, usize), ProxyError>> = None;
 
     for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
-        let Some(idx) = pool.pick(&tried, &mut cands, ctx, &head).await else {
-            break;
+        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &head).await {
+            Ok(got) => got,
+            Err(e) => {
+                // A retry that finds no server returns the last answer.
+                last.get_or_insert(Err(e));
+                break;
+            }
         };
+        if attempt == 0 {
+            deadline = Instant::now() + cfg.request_timeout;
+        }
         tried.push(idx);
         let backend = &pool.servers[idx];
-        let active = backend.start_request();
+        let failed = |cause| Failure { server: idx, cause };
 
         let conns = &pool.conns[idx];
         let connected = async {
@@ -87,12 +103,16 @@ pub async fn forward(
         let mut conn = match timeout_at(deadline, connected).await {
             Err(_) => {
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                return Err(ProxyError::Timeout);
+                pool.observe(idx, true);
+                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
             }
             Ok(Err(e)) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                last = Some(Err(ProxyError::Upstream));
+                pool.observe(idx, true);
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::of_connect(
+                    &e,
+                ))))));
                 continue; // nothing was sent: always safe to try elsewhere
             }
             Ok(Ok(c)) => c,
@@ -102,7 +122,8 @@ pub async fn forward(
             Err(_) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                return Err(ProxyError::Timeout);
+                pool.observe(idx, true);
+                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
             }
             Ok(Ok(resp)) => {
                 backend.observe_latency(started.elapsed());
@@ -112,6 +133,9 @@ pub async fn forward(
                 if bad {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 }
+                // Outlier ejection counts every 5xx, 503 included (Envoy's
+                // consecutive_5xx), unlike passive checks.
+                pool.observe(idx, status.is_server_error());
                 if purpose == Purpose::Upgrade && status == StatusCode::SWITCHING_PROTOCOLS {
                     let resp = super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
                     return Ok((resp, idx));
@@ -136,7 +160,7 @@ pub async fn forward(
                 // A kept-alive connection the server had closed: nothing of
                 // the request reached it, the body is untouched.
                 tracing::debug!(pool = %cfg.name, server = %backend.address, error = %e, "idle upstream connection was closed");
-                last = Some(Err(ProxyError::Upstream));
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
                 continue;
             }
             Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
@@ -144,9 +168,12 @@ pub async fn forward(
                 let stale = conn.reused && matches!(err, SendError::Closed);
                 if !stale {
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
                 }
                 tracing::warn!(pool = %cfg.name, server = %backend.address, error = %err, "upstream request failed");
-                last = Some(Err(ProxyError::Upstream));
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::of_send(
+                    &err,
+                ))))));
                 if !retry_sent {
                     break;
                 }

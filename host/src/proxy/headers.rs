@@ -110,6 +110,9 @@ pub struct Forwarding<'a> {
     pub host: Option<&'a HeaderValue>,
     /// `Via` token for the client's protocol: "1.1" or "2".
     pub via: &'static str,
+    /// The peer's address as a header value, printed once per connection
+    /// ([`peer_value`]); printed here when `None`.
+    pub peer_value: Option<&'a HeaderValue>,
 }
 
 impl Forwarding<'_> {
@@ -124,7 +127,10 @@ impl Forwarding<'_> {
         // not once per header.
         h.reserve(5);
         let peer_ip = canonical(self.peer);
-        let peer_value = ip_value(peer_ip);
+        let peer_value = match self.peer_value {
+            Some(v) => Some(v.clone()),
+            None => ip_value(peer_ip),
+        };
         // X-Forwarded-For: always appended (as NGINX's $proxy_add_x_forwarded_for).
         match joined(h, &X_FORWARDED_FOR) {
             Some(prev) => set(h, &X_FORWARDED_FOR, &format!("{prev}, {peer_ip}")),
@@ -155,6 +161,18 @@ impl Forwarding<'_> {
         }
         append_via(h, self.via);
     }
+}
+
+/// A connection's peer address as a header value (`X-Forwarded-For`,
+/// `X-Real-IP`), printed once per connection: every request's copy is then
+/// a reference count, not an allocation.
+pub fn peer_value(peer: IpAddr) -> Option<HeaderValue> {
+    let v = ip_value(canonical(peer))?;
+    // The first clone moves the bytes to shared storage (one allocation,
+    // here, instead of once per request).
+    let shared = v.clone();
+    drop(v);
+    Some(shared)
 }
 
 /// `ip` as a header value, printed on the stack: one allocation (the
@@ -284,6 +302,7 @@ mod tests {
             proto: "http",
             host: host.as_ref(),
             via: "1.1",
+            peer_value: None,
         };
         f.apply(&mut h);
         assert_eq!(h["x-forwarded-for"], "9.9.9.9, 127.0.0.1");

@@ -21,6 +21,7 @@
 //! 3. the client connection then reads its next request, or closes.
 
 pub mod body;
+pub mod cause;
 pub mod error;
 pub mod exchange;
 pub mod forward;
@@ -29,6 +30,8 @@ pub mod headers;
 pub mod on_request;
 pub mod pool;
 pub mod route;
+pub mod scratch;
+pub mod slot;
 pub mod sticky;
 pub mod strict;
 pub mod upgrade;
@@ -153,6 +156,19 @@ pub struct ConnCtx {
     pub listener: Arc<ListenerCtx>,
     /// TCP peer.
     pub peer: SocketAddr,
+    /// The peer's address as a header value, printed once.
+    pub peer_value: Option<http::HeaderValue>,
+}
+
+impl ConnCtx {
+    /// The facts of a connection from `peer` on `listener`.
+    pub fn new(listener: Arc<ListenerCtx>, peer: SocketAddr) -> Self {
+        Self {
+            listener,
+            peer,
+            peer_value: headers::peer_value(peer.ip()),
+        }
+    }
 }
 
 /// The proxy: the current runtime, swappable.
@@ -212,13 +228,29 @@ impl Proxy {
             req.headers(),
             &conn.listener.cfg.trusted_proxies,
         );
-        let log = rt.access_log.capture(&req, client_ip);
+        let mut log = rt.access_log.capture(&req, client_ip);
         let (parts, body) = req.into_parts();
         let mut x = Exchange::new(&rt, conn, client_ip);
-        let resp = match x.run(parts, body).await {
+        let mut resp = match x.run(parts, body).await {
             Ok(r) => r,
-            Err(e) => e.response(),
+            Err(e) => {
+                // A 502/504 of the proxy's own: the log says which server
+                // failed and why.
+                let server = (e.failure()).and_then(|f| Some((f, x.pool?.servers.get(f.server)?)));
+                if let (Some(entry), Some((f, b))) = (log.as_mut(), server) {
+                    entry.failed(f.cause.as_str(), &b.address);
+                }
+                e.response()
+            }
         };
+        // Every answer of a matched route gets its `response_headers`: the
+        // server's, a plugin's and the proxy's own errors alike (NGINX
+        // `add_header ... always`), so a security header does not vanish
+        // when the server is down. Unrouted answers (404, redirect) have no
+        // route to take rules from.
+        if let Some(route) = x.route {
+            route.cfg.response_headers.apply(resp.headers_mut());
+        }
         let pool = x.pool.map(|p| p.cfg.name.as_str());
         let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
         let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log);

@@ -6,6 +6,8 @@
 use super::head::Head;
 use super::sticky::Sticky;
 use super::upstream::ConnPool;
+use crate::balance::outlier::Detector;
+use crate::balance::queue::WaitQueue;
 use crate::balance::{self, Backend, Balancer, PickContext};
 use crate::config::{Algorithm, Balance, PoolConfig};
 use crate::plugin::{Candidate, Hooks, PluginSlot, RequestInfo};
@@ -30,6 +32,11 @@ pub struct Pool {
     /// The balancer places by key (`hash`, `ip_hash`): slow start admits
     /// keys instead of ramping weights (see [`balance::slow_start::admits`]).
     key_based: bool,
+    /// Requests waiting for a slot (`queue`; see `slot.rs`). Carried over
+    /// reloads, so those waiting keep their place.
+    pub queue: Arc<WaitQueue>,
+    /// The outlier judge (`outlier`), fed every try's outcome.
+    outlier: Option<Detector>,
 }
 
 impl Pool {
@@ -76,6 +83,18 @@ impl Pool {
         for s in &servers {
             s.set_slow_start(cfg.slow_start);
         }
+        // Ends of requests wake waiters only where there is a queue: pools
+        // without one pay nothing.
+        let queue = previous.map(|p| p.queue.clone()).unwrap_or_default();
+        for s in &servers {
+            s.set_queue((cfg.queue.size > 0).then(|| queue.clone()));
+        }
+        // A pool that no longer has `outlier` lets its ejected servers back.
+        if cfg.outlier.is_none() && previous.is_some_and(|p| p.outlier.is_some()) {
+            for s in &servers {
+                s.clear_ejection();
+            }
+        }
         let balancer = balance::build(algo, &servers);
         let addresses: Arc<[String]> = cfg.servers.iter().map(|s| s.address.clone()).collect();
         let sticky = cfg
@@ -92,6 +111,17 @@ impl Pool {
             addresses,
             sticky,
             key_based: matches!(algo, Algorithm::Hash | Algorithm::IpHash),
+            queue,
+            outlier: cfg.outlier.map(Detector::new),
+        }
+    }
+
+    /// Records how a try on `servers[i]` went, for outlier ejection:
+    /// `failed` = a 5xx answer or a gateway failure (connect error,
+    /// timeout, connection broken before the answer).
+    pub fn observe(&self, i: usize, failed: bool) {
+        if let Some(d) = &self.outlier {
+            d.observe(&self.servers, i, failed);
         }
     }
 

@@ -70,12 +70,14 @@ impl Sticky {
         self.ids.iter().position(|id| id == v)
     }
 
-    /// May a sticky client still be sent to `s`? Down or disabled: no.
-    /// Draining: yes (only new clients stay away). A full `max_conns`: no.
+    /// May a sticky client still be sent to `s`? Down, ejected or
+    /// disabled: no. Draining: yes (only new clients stay away). A full
+    /// `max_conns`: no.
     pub fn honours(s: &Backend) -> bool {
         s.state() != ServerState::Disabled
             && s.is_healthy()
             && !s.is_passively_down()
+            && !s.is_ejected()
             && (s.max_conns == 0 || s.active() < s.max_conns)
     }
 

@@ -195,3 +195,36 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
     let v: Value = serde_json::from_str(&cap.access_lines()[0]).expect("json line");
     assert_eq!(v["client"], "203.0.113.7", "{v}");
 }
+
+#[tokio::test]
+async fn a_502_of_the_proxys_own_says_which_server_failed_and_why() {
+    let (cap, _guard) = Captured::install();
+    let dead = switchyard_tests::dead_addr().await;
+    let pool = switchyard_tests::pool_config_servers(
+        &[format!("address = \"{dead}\"")],
+        "round_robin",
+        "retries = 0\nmax_fails = 0",
+    );
+    for mode in ["combined", "json"] {
+        let proxy = TestProxy::start(&format!("access_log = \"{mode}\"\n{pool}")).await;
+        assert_eq!(proxy.send(get("/")).await.status, 502);
+        assert!(
+            eventually(Duration::from_secs(5), || cap.access_lines().len() == 1).await,
+            "{}",
+            cap.text()
+        );
+        let line = cap.access_lines().remove(0);
+        cap.0.lock().expect("capture").clear();
+        if mode == "json" {
+            let v: Value = serde_json::from_str(&line).expect("json line");
+            assert_eq!(v["status"], 502, "{v}");
+            assert_eq!(v["error"], "connect refused", "{v}");
+            assert_eq!(v["upstream"], dead.to_string(), "{v}");
+        } else {
+            assert!(
+                line.ends_with(&format!(r#" error="connect refused" upstream="{dead}""#)),
+                "{line}"
+            );
+        }
+    }
+}

@@ -204,3 +204,23 @@ async fn the_file_watcher_refuses_a_version_without_a_hook_in_use_too() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_plugin_that_does_not_load_is_named_with_its_config_line() {
+    let o = Origin::start("a").await;
+    let junk = std::env::temp_dir().join(format!("switchyard-junk-{}.wasm", std::process::id()));
+    std::fs::write(&junk, b"not a component").expect("write junk");
+    let table = format!("\n[plugin.junk]\npath = \"{}\"\n", junk.display());
+    let text = config(&o, "", "", &table);
+    let cfg = Config::parse(&text, Path::new("test.toml")).expect("parses: compiled later");
+    let err = match switchyard::server::Server::start(cfg).await {
+        Ok(_) => panic!("a junk component must not start"),
+        Err(e) => e.to_string(),
+    };
+    let want = format!(
+        "test.toml:{}: plugin \"junk\": ",
+        line_of(&text, "[plugin.junk]")
+    );
+    assert!(err.starts_with(&want), "{err}");
+    let _ = std::fs::remove_file(&junk);
+}

@@ -528,9 +528,12 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
     let version_a = std::fs::read(plugin_path("canary")).expect("read");
     let version_b = std::fs::read(plugin_path("request-guard")).expect("read");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Answers so far: each swap waits for one more, so requests and swaps
+    // interleave however slow the box is.
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut load = Vec::new();
     for _ in 0..4 {
-        let (p, stop) = (proxy.clone(), stop.clone());
+        let (p, stop, served) = (proxy.clone(), stop.clone(), served.clone());
         load.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0usize, 0usize);
             while !stop.load(Ordering::Relaxed) {
@@ -540,6 +543,7 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
                 } else {
                     failed += 1
                 }
+                served.fetch_add(1, Ordering::Relaxed);
             }
             (ok, failed)
         }));
@@ -550,11 +554,17 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         } else {
             version_a.clone()
         };
+        let before = served.load(Ordering::Relaxed);
         rt.plugins()
             .swap("v", bytes)
             .await
             .expect("plugin")
             .expect("swap");
+        let more = || served.load(Ordering::Relaxed) > before;
+        assert!(
+            eventually(Duration::from_secs(10), more).await,
+            "no request ran around swap {i}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let (mut ok, mut failed) = (0, 0);
@@ -564,7 +574,7 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         failed += f;
     }
     assert_eq!(failed, 0);
-    assert!(ok > 100, "load ran: {ok}");
+    assert!(ok >= 100, "load ran: {ok}");
     assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 100);
     let failures = slot.stats.outcome(Outcome::Trap) + slot.stats.outcome(Outcome::Timeout);
     assert_eq!(failures, 0, "no plugin call failed");

@@ -168,6 +168,8 @@ mod tests {
             targets: vec![(name.into(), 1)],
             rate_limit: None,
             plugins: vec![],
+            request_headers: Default::default(),
+            response_headers: Default::default(),
         }
     }
 

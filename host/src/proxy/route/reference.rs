@@ -124,6 +124,8 @@ fn generated_route(g: &mut Gen, i: usize) -> RouteConfig {
         targets: vec![("p".into(), 1)],
         rate_limit: None,
         plugins: vec![],
+        request_headers: Default::default(),
+        response_headers: Default::default(),
     }
 }
 
