@@ -17,6 +17,7 @@ pub mod http1;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod new_plugin;
 pub mod plugin;
 pub mod proxy;
 pub mod ratelimit;

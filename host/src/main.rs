@@ -1,6 +1,7 @@
 //! The `switchyard` command: a thin CLI over the library.
 //! `switchyard run -c FILE` (or `switchyard -c FILE`) serves;
-//! `switchyard check -c FILE` validates and exits.
+//! `switchyard check -c FILE` validates and exits;
+//! `switchyard new-plugin NAME [DIR]` writes a plugin crate (new_plugin.rs).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +38,18 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Write a plugin crate that builds, with unit tests and a config that
+    /// runs it with --demo.
+    NewPlugin {
+        /// Plugin and crate name, e.g. `my-plugin`.
+        name: String,
+        /// Directory to create (default: NAME); must be empty or missing.
+        dir: Option<PathBuf>,
+        /// The switchyard-sdk directory to depend on (default: this
+        /// checkout's sdk/).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -53,6 +66,7 @@ fn main() -> ExitCode {
     switchyard::logging::init();
     let cli = Cli::parse();
     let (run, check) = match cli.command {
+        Some(Command::NewPlugin { name, dir, sdk }) => return new_plugin(&name, dir, sdk),
         Some(Command::Run(r)) => (r, None),
         Some(Command::Check { config }) => (
             RunArgs {
@@ -98,6 +112,29 @@ fn main() -> ExitCode {
     };
     match switchyard::server::run(cfg, before) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `new-plugin`: writes the crate and says what to do next.
+fn new_plugin(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> ExitCode {
+    use switchyard::new_plugin::Template;
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    match Template::new(name, sdk.as_deref()).and_then(|t| t.write(&dir)) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            println!(
+                "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2, \
+                 then `switchyard run -c switchyard.toml --demo` there",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

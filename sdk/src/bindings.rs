@@ -7,7 +7,7 @@ wit_bindgen::generate!({
     world: "plugin",
     // Lets tests (and authors) compare actions and requests with `assert_eq!`.
     additional_derives: [PartialEq],
-    // `export!` is invoked from the plugin's crate by `export_plugin!`, so it
+    // `export!` is invoked from the plugin's crate by `__export_plugin!` (what `#[plugin]` expands to), so it
     // must be public and find the types here by default.
     pub_export_macro: true,
     default_bindings_module: "switchyard_sdk::bindings",

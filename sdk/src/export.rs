@@ -1,31 +1,27 @@
-//! `export_plugin!`: turns a `Plugin` type into the component's exports.
+//! What `#[plugin]` (sdk/macros) expands to: `__export_plugin!`, which turns
+//! a `Plugin` type into the component's exports.
 //!
 //! The macro only declares the per-instance slot and a `Guest` impl that
 //! forwards to the functions in [`__private`]; the logic lives there, where
 //! it is type-checked once and unit-tested natively.
 
-/// Exports a [`Plugin`](crate::Plugin) type as the plugin's hooks.
-///
-/// ```ignore
-/// switchyard_sdk::export_plugin!(Canary);                         // all hooks
-/// switchyard_sdk::export_plugin!(Canary, hooks = [on_request]);   // only these
-/// ```
-///
-/// `hooks` lists what the plugin really implements (`on_request`,
-/// `pick_backend`, `on_health`); the host skips calling the others. Without
-/// it all three are declared, which is correct but makes the host call
-/// defaults it could have skipped.
+/// Exports a [`Plugin`](crate::Plugin) type with the hooks it implements:
+/// what [`#[plugin]`](crate::plugin) expands to, with the hooks it read
+/// from the impl block. Not for direct use (a hand-written list could
+/// disagree with the impl).
 ///
 /// Each instance keeps one value of the type, built by `init` (a later
 /// `init` replaces it; a failed one keeps the old value). A hook called
-/// before any successful `init` returns its default. Use the macro once per
-/// crate, at the top level of `lib.rs`.
+/// before any successful `init` returns its default.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! export_plugin {
-    ($plugin:ty $(,)?) => {
-        $crate::export_plugin!($plugin, hooks = [on_request, pick_backend, on_health]);
-    };
+macro_rules! __export_plugin {
     ($plugin:ty, hooks = [$($hook:ident),* $(,)?] $(,)?) => {
+        impl $crate::__private::Declared for $plugin {
+            fn declared_hooks() -> $crate::Hooks {
+                $crate::Hooks::empty() $(| $crate::__private::hooks::$hook)*
+            }
+        }
         const _: () = {
             $crate::__guest_impl!(SwitchyardExports, $plugin, [$($hook),*]);
             $crate::bindings::export!(SwitchyardExports with_types_in $crate::bindings);
@@ -33,7 +29,7 @@ macro_rules! export_plugin {
     };
 }
 
-/// The `Guest` impl behind [`export_plugin!`], without the wasm exports (so
+/// The `Guest` impl behind `__export_plugin!`, without the wasm exports (so
 /// it can be tested natively).
 #[doc(hidden)]
 #[macro_export]
@@ -62,7 +58,7 @@ macro_rules! __guest_impl {
             }
 
             fn pick_backend(
-                req: &$crate::RequestInfo,
+                req: &$crate::bindings::switchyard::plugin::context::RequestInfo,
                 candidates: ::std::vec::Vec<$crate::Candidate>,
             ) -> ::core::option::Option<u32> {
                 $crate::__private::pick_backend(&PLUGIN, req, &candidates)
@@ -78,8 +74,10 @@ macro_rules! __guest_impl {
 /// What the macros expand to; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    use crate::bindings::switchyard::plugin::context;
     use crate::{
-        Action, Candidate, Config, Observation, Plugin, Request, RequestInfo, Server, Verdict,
+        Action, Candidate, Config, Hooks, Observation, Plugin, Request, RequestInfo, Server,
+        Verdict,
     };
     use std::cell::RefCell;
     use std::thread::LocalKey;
@@ -87,8 +85,14 @@ pub mod __private {
     /// An instance's plugin value: `None` until the first successful `init`.
     pub type Slot<T> = RefCell<Option<T>>;
 
-    /// Hook names accepted by `export_plugin!(T, hooks = [...])`; a typo is
-    /// a compile error naming this module.
+    /// The hooks `#[plugin]` declared for a type (read by
+    /// [`testing::declared_hooks`](crate::testing::declared_hooks)).
+    pub trait Declared {
+        /// The hooks written in the type's `impl Plugin` block.
+        fn declared_hooks() -> Hooks;
+    }
+
+    /// Hook names `#[plugin]` may pass to `__export_plugin!`.
     #[allow(non_upper_case_globals)]
     pub mod hooks {
         use crate::Hooks;
@@ -120,11 +124,11 @@ pub mod __private {
     /// `pick-backend`, `None` before `init`.
     pub fn pick_backend<T: Plugin>(
         slot: &'static LocalKey<Slot<T>>,
-        req: &RequestInfo,
+        req: &context::RequestInfo,
         candidates: &[Candidate],
     ) -> Option<u32> {
         slot.with(|s| match &*s.borrow() {
-            Some(plugin) => plugin.pick_backend(req, candidates),
+            Some(plugin) => plugin.pick_backend(&RequestInfo::host(req), candidates),
             None => None,
         })
     }

@@ -2,8 +2,10 @@
 
 use crate::{Action, Candidate, Config, Observation, Request, RequestInfo, Server, Verdict};
 
-/// A switchyard plugin: implement [`Plugin::new`] and the hooks you need,
-/// then hand the type to [`export_plugin!`](crate::export_plugin).
+/// A switchyard plugin: implement [`Plugin::new`] and the hooks you need in
+/// one `impl Plugin for YourType` block marked
+/// [`#[plugin]`](crate::plugin), which exports the type and declares to the
+/// host exactly the hooks written in that block.
 ///
 /// One value of your type serves every call of a plugin instance, so hooks
 /// take `&self`; keep state that changes between calls in a `Cell`/`RefCell`
@@ -39,7 +41,7 @@ pub trait Plugin: Sized + 'static {
     /// valid only during this call.
     ///
     /// Default: `None`, defer to `fallback`.
-    fn pick_backend(&self, req: &RequestInfo, candidates: &[Candidate]) -> Option<u32> {
+    fn pick_backend(&self, req: &RequestInfo<'_>, candidates: &[Candidate]) -> Option<u32> {
         let _ = (req, candidates);
         None
     }

@@ -13,6 +13,7 @@
 //! | `switchyard_upstream_failures_total` | counter | `pool`, `server` |
 //! | `switchyard_plugin_calls_total` | counter | `plugin`, `hook`, `outcome` |
 //! | `switchyard_plugin_swaps_total` | counter | `plugin` |
+//! | `switchyard_plugin_<name>` | as the plugin defined it | `plugin`, then its own (plugin_metrics.rs) |
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
 //! | `switchyard_mirror_requests_total` | counter | `route`, `pool`, `outcome` (see [`mirrored`]) |
 //! | `switchyard_queue_*`, `switchyard_upstream_eject*` | gauge, counter | queue and outlier ejection (see `pool_metrics.rs`) |
@@ -133,6 +134,7 @@ impl Collector for Scrape {
         upstreams(rt, &mut enc)?;
         super::pool_metrics::encode(rt, &mut enc)?;
         plugins(rt, &mut enc)?;
+        super::plugin_metrics::encode(&rt.plugins().all(), &mut enc)?;
         rate_limited(rt, &mut enc)?;
         mirrored(rt, &mut enc)
     }

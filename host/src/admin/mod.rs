@@ -7,7 +7,8 @@
 //!    required (compared in constant time), else 401.
 //!
 //! Endpoints: `GET /health`, `/live`, `/ready` (503 once shutdown began);
-//! `GET /health/detailed` (health.rs); `GET /metrics` (metrics.rs);
+//! `GET /health/detailed` (health.rs); `GET /metrics` (metrics.rs, the
+//! plugins' own metrics in plugin_metrics.rs);
 //! `GET /api/pools` and
 //! `POST /api/pools/{pool}/servers/{address}/{drain,enable,disable}`
 //! (pools.rs); `GET /stats` (stats.rs, stats.html, first_paint.rs); `GET /api/plugins`;
@@ -18,6 +19,7 @@
 mod first_paint;
 mod health;
 mod metrics;
+mod plugin_metrics;
 mod plugins;
 mod pool_metrics;
 mod pools;

@@ -1,12 +1,16 @@
 //! What the host gives a plugin: the per-store state ([`StoreState`]), the
-//! `host` interface (log, clock, random, key-value store), the `context`
+//! `host` interface (log, clock, random, key-value store), the `metrics`
+//! interface (a refused use is remembered so the call counts as `error`),
+//! the `context`
 //! interface (the `request-info` resource `pick-backend` reads on demand),
 //! and WASI with nothing granted — no preopened directories, no network
 //! (every socket address is refused), no environment; stderr goes to a small
 //! in-memory pipe that is logged when the plugin traps (a Rust panic message).
 
-use super::bindings::switchyard::plugin::{context, host, types};
+use super::bindings::switchyard::plugin::{context, host, metrics, types};
 use super::kv::Kv;
+use super::metric_rules::{Kind, MetricError};
+use super::metrics::Metrics;
 use http::HeaderMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,12 +39,26 @@ pub struct RequestInfo {
     pub servers: Arc<[String]>,
 }
 
+/// What a plugin name keeps across instances, versions and reloads.
+#[derive(Debug, Default, Clone)]
+pub struct Kept {
+    /// Its key-value store.
+    pub kv: Arc<Kv>,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Per-store (per-instance) state.
 pub struct StoreState {
     /// Plugin name, for log lines.
     pub plugin: Arc<str>,
     /// The plugin's key-value store (shared by its instances and versions).
     pub kv: Arc<Kv>,
+    /// The plugin's metrics (shared likewise).
+    pub metrics: Arc<Metrics>,
+    /// The first metric use refused during the call in progress: the call
+    /// then counts as `error` (cleared when a call is armed).
+    pub metric_error: Option<MetricError>,
     /// Memory cap.
     pub limits: StoreLimits,
     /// Resources handed to the guest (request-info, WASI streams).
@@ -57,7 +75,7 @@ pub struct StoreState {
 
 impl StoreState {
     /// Fresh state for one instance of `plugin`.
-    pub fn new(plugin: Arc<str>, kv: Arc<Kv>, memory: usize) -> Self {
+    pub fn new(plugin: Arc<str>, kept: &Kept, memory: usize) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let mut b = wasmtime_wasi::WasiCtxBuilder::new();
         b.stderr(stderr.clone());
@@ -68,7 +86,9 @@ impl StoreState {
             .allow_ip_name_lookup(false);
         Self {
             plugin,
-            kv,
+            kv: kept.kv.clone(),
+            metrics: kept.metrics.clone(),
+            metric_error: None,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(memory)
                 .trap_on_grow_failure(true)
@@ -143,6 +163,97 @@ impl host::Host for StoreState {
 
     fn kv_incr(&mut self, key: String, delta: i64) -> wasmtime::Result<i64> {
         Ok(self.kv.incr(key, delta))
+    }
+}
+
+impl StoreState {
+    /// Hands a metric call's result to the guest, remembering the first
+    /// refusal of the call for its outcome.
+    fn metric(&mut self, r: Result<(), MetricError>) -> wasmtime::Result<Result<(), String>> {
+        Ok(r.map_err(|e| {
+            let msg = e.to_string();
+            self.metric_error.get_or_insert(e);
+            msg
+        }))
+    }
+}
+
+impl metrics::Host for StoreState {
+    fn define_counter(
+        &mut self,
+        name: String,
+        help: String,
+        labels: Vec<String>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self
+            .metrics
+            .define(&name, Kind::Counter, &help, labels, Vec::new());
+        self.metric(r)
+    }
+
+    fn define_gauge(
+        &mut self,
+        name: String,
+        help: String,
+        labels: Vec<String>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self
+            .metrics
+            .define(&name, Kind::Gauge, &help, labels, Vec::new());
+        self.metric(r)
+    }
+
+    fn define_histogram(
+        &mut self,
+        name: String,
+        help: String,
+        labels: Vec<String>,
+        buckets: Vec<f64>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self
+            .metrics
+            .define(&name, Kind::Histogram, &help, labels, buckets);
+        self.metric(r)
+    }
+
+    fn counter_add(
+        &mut self,
+        name: String,
+        values: Vec<String>,
+        delta: u64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self.metrics.counter_add(&name, values, delta);
+        self.metric(r)
+    }
+
+    fn gauge_set(
+        &mut self,
+        name: String,
+        values: Vec<String>,
+        value: f64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self.metrics.gauge_set(&name, values, value);
+        self.metric(r)
+    }
+
+    fn gauge_add(
+        &mut self,
+        name: String,
+        values: Vec<String>,
+        delta: f64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self.metrics.gauge_add(&name, values, delta);
+        self.metric(r)
+    }
+
+    fn histogram_observe(
+        &mut self,
+        name: String,
+        values: Vec<String>,
+        value: f64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let r = self.metrics.observe(&name, values, value);
+        self.metric(r)
     }
 }
 

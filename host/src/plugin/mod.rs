@@ -10,6 +10,9 @@
 //! - `stats.rs`: call outcomes, each call counted once;
 //! - `breaker.rs`: the trip switch (`trip_after` / `trip_for`);
 //! - `kv.rs`: the per-plugin key-value store that survives swaps;
+//! - `metrics.rs`: the plugin's own counters, gauges and histograms,
+//!   capped, kept across swaps like the store; `metric_rules.rs`: what
+//!   the host accepts in a metric call;
 //! - `set.rs`: all plugins of a config, loaded together, and the file watcher.
 //!
 //! Wasmtime's types stay inside this module: the proxy sees [`PluginSlot`],
@@ -21,6 +24,8 @@ mod breaker;
 mod fair;
 mod host_impl;
 mod kv;
+mod metric_rules;
+mod metrics;
 mod registry;
 mod runtime;
 mod set;
@@ -31,6 +36,8 @@ pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
 };
 pub use host_impl::RequestInfo;
+pub use metric_rules::{Kind as MetricKind, MetricError, exported_names, family_name};
+pub use metrics::{Family, Metrics, Value as MetricValue};
 pub use registry::{Generation, PluginSlot};
 pub use runtime::PluginError;
 pub use set::PluginSet;

@@ -22,8 +22,9 @@ use super::bindings::switchyard::plugin::types::Hooks;
 use super::bindings::{Plugin, PluginPre};
 use super::breaker::{Admit, Breaker};
 use super::fair;
-use super::host_impl::{RequestInfo, StoreState};
+use super::host_impl::{Kept, RequestInfo, StoreState};
 use super::kv::Kv;
+use super::metrics::Metrics;
 use super::runtime::{self, PluginError, Runtime};
 use super::stats::{Outcome, Stats};
 use crate::config::{PluginConfig, PluginUse};
@@ -63,7 +64,7 @@ pub struct PluginSlot {
     pub name: Arc<str>,
     /// Its settings.
     pub cfg: PluginConfig,
-    kv: Arc<Kv>,
+    kept: Kept,
     current: ArcSwap<Generation>,
     /// Its counters.
     pub stats: Stats,
@@ -74,11 +75,12 @@ pub struct PluginSlot {
 }
 
 impl PluginSlot {
-    /// Loads `cfg.path`: compiles, instantiates and `init`s it. `kv` carries
-    /// a previous slot's store over (config reload).
+    /// Loads `cfg.path`: compiles, instantiates and `init`s it. `kept`
+    /// carries a previous slot's key-value store and metrics over (config
+    /// reload).
     pub async fn load(
         cfg: PluginConfig,
-        kv: Option<Arc<Kv>>,
+        kept: Option<Kept>,
     ) -> Result<Arc<PluginSlot>, PluginError> {
         let bytes = tokio::fs::read(&cfg.path)
             .await
@@ -88,13 +90,13 @@ impl PluginSlot {
             })?;
         let runtime = Runtime::shared()?;
         let name: Arc<str> = Arc::from(cfg.name.as_str());
-        let kv = kv.unwrap_or_default();
-        let (generation, live) = build_generation(&runtime, &name, &kv, &cfg, bytes).await?;
+        let kept = kept.unwrap_or_default();
+        let (generation, live) = build_generation(&runtime, &name, &kept, &cfg, bytes).await?;
         generation.checkin(live);
         Ok(Arc::new(PluginSlot {
             name,
             cfg,
-            kv,
+            kept,
             current: ArcSwap::from(generation),
             stats: Stats::default(),
             breaker: Breaker::default(),
@@ -103,9 +105,19 @@ impl PluginSlot {
         }))
     }
 
-    /// The key-value store (to carry over on reload).
+    /// The key-value store.
     pub fn kv(&self) -> Arc<Kv> {
-        self.kv.clone()
+        self.kept.kv.clone()
+    }
+
+    /// The plugin's own metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.kept.metrics
+    }
+
+    /// What a reload carries over to the plugin's next slot.
+    pub fn kept(&self) -> Kept {
+        self.kept.clone()
     }
 
     /// The published generation.
@@ -130,7 +142,7 @@ impl PluginSlot {
     pub async fn swap(&self, bytes: Vec<u8>, uses: &[PluginUse]) -> Result<(), PluginError> {
         let _one_at_a_time = self.swapping.lock().await;
         let (generation, live) =
-            build_generation(&self.runtime, &self.name, &self.kv, &self.cfg, bytes).await?;
+            build_generation(&self.runtime, &self.name, &self.kept, &self.cfg, bytes).await?;
         check_uses(generation.hooks, uses)?;
         generation.checkin(live);
         let hash = generation.hash.clone();
@@ -163,7 +175,7 @@ impl PluginSlot {
                     &self.runtime,
                     &generation.pre,
                     &self.name,
-                    &self.kv,
+                    &self.kept,
                     &self.cfg,
                 )
                 .await
@@ -175,8 +187,9 @@ impl PluginSlot {
                 runtime::arm(&mut live.store, self.cfg.timeout);
                 match fair::fair(f(&live.bindings, &mut live.store)).await {
                     Ok(r) => {
+                        let refused = live.store.data_mut().metric_error.take();
                         generation.checkin(live);
-                        Ok(r)
+                        Ok((r, refused))
                     }
                     Err(e) => Err(runtime::classify(&live.store, e)),
                 }
@@ -186,7 +199,10 @@ impl PluginSlot {
             .nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let answer = match outcome {
-            Ok(r) => judge(r),
+            // A metric use the host refused makes the call an `error`,
+            // whatever it answered (wit/switchyard.wit, `metrics`).
+            Ok((_, Some(refused))) => Judged::Unusable(refused.to_string()),
+            Ok((r, None)) => judge(r),
             Err(e) => {
                 let o = if matches!(e, PluginError::Timeout) {
                     Outcome::Timeout
@@ -329,7 +345,7 @@ impl Generation {
 async fn build_generation(
     runtime: &Arc<Runtime>,
     name: &Arc<str>,
-    kv: &Arc<Kv>,
+    kept: &Kept,
     cfg: &PluginConfig,
     bytes: Vec<u8>,
 ) -> Result<(Arc<Generation>, Live), PluginError> {
@@ -338,7 +354,7 @@ async fn build_generation(
     let pre = tokio::task::spawn_blocking(move || rt.compile(&bytes))
         .await
         .map_err(|e| PluginError::Compile(format!("compiler task failed: {e}")))??;
-    let mut live = instantiate(runtime, &pre, name, kv, cfg).await?;
+    let mut live = instantiate(runtime, &pre, name, kept, cfg).await?;
     runtime::arm(&mut live.store, cfg.timeout.max(Duration::from_millis(100)));
     let hooks = match live.bindings.call_declared_hooks(&mut live.store).await {
         Ok(h) => h,
@@ -359,17 +375,22 @@ async fn instantiate(
     runtime: &Runtime,
     pre: &PluginPre<StoreState>,
     name: &Arc<str>,
-    kv: &Arc<Kv>,
+    kept: &Kept,
     cfg: &PluginConfig,
 ) -> Result<Live, PluginError> {
-    let mut store = runtime.store(name.clone(), kv.clone(), cfg.memory as usize);
+    let mut store = runtime.store(name.clone(), kept, cfg.memory as usize);
     runtime::arm(&mut store, INIT_TIMEOUT);
     let bindings = match pre.instantiate_async(&mut store).await {
         Ok(b) => b,
         Err(e) => return Err(runtime::classify(&store, e)),
     };
     match bindings.call_init(&mut store, &cfg.config_json).await {
-        Ok(Ok(())) => Ok(Live { store, bindings }),
+        Ok(Ok(())) => match store.data_mut().metric_error.take() {
+            // A metric defined wrongly in `init` rejects the load, as an
+            // error `init` returned would.
+            Some(e) => Err(PluginError::Init(e.to_string())),
+            None => Ok(Live { store, bindings }),
+        },
         Ok(Err(msg)) => Err(PluginError::Init(msg)),
         Err(e) => Err(runtime::classify(&store, e)),
     }

@@ -13,8 +13,7 @@
 //!    (growth beyond it traps) and the wasm stack by `max_wasm_stack`.
 
 use super::bindings::{Plugin, PluginPre};
-use super::host_impl::StoreState;
-use super::kv::Kv;
+use super::host_impl::{Kept, StoreState};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
@@ -151,8 +150,8 @@ impl Runtime {
     }
 
     /// A new store for one instance of plugin `name`.
-    pub fn store(&self, name: Arc<str>, kv: Arc<Kv>, memory: usize) -> Store<StoreState> {
-        let mut store = Store::new(&self.engine, StoreState::new(name, kv, memory));
+    pub fn store(&self, name: Arc<str>, kept: &Kept, memory: usize) -> Store<StoreState> {
+        let mut store = Store::new(&self.engine, StoreState::new(name, kept, memory));
         store.limiter(|s| s.limiter());
         store.epoch_deadline_callback(|ctx| {
             if Instant::now() >= ctx.data().deadline {
@@ -172,6 +171,7 @@ pub fn arm(store: &mut Store<StoreState>, timeout: Duration) {
     let s = store.data_mut();
     s.deadline = Instant::now() + timeout;
     s.timed_out = false;
+    s.metric_error = None;
     store.set_epoch_deadline(1);
 }
 

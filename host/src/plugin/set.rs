@@ -21,7 +21,7 @@ pub struct PluginSet {
 impl PluginSet {
     /// Loads every plugin of `cfgs`. A plugin whose settings are unchanged in
     /// `previous` is kept as it is (same instances, same version); a changed
-    /// one is reloaded but keeps its key-value store. Either way its version
+    /// one is reloaded but keeps its key-value store and metrics. Either way its version
     /// must implement every hook the config uses (`cfg.uses`).
     pub async fn load(
         cfgs: &[PluginConfig],
@@ -33,7 +33,7 @@ impl PluginSet {
             let old = previous.and_then(|p| p.slots.get(&cfg.name));
             let slot = match old {
                 Some(o) if same(&o.cfg, cfg) => o.clone(),
-                _ => PluginSlot::load(cfg.clone(), old.map(|o| o.kv()))
+                _ => PluginSlot::load(cfg.clone(), old.map(|o| o.kept()))
                     .await
                     .map_err(|e| (cfg.name.clone(), e))?,
             };

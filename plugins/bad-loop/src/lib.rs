@@ -7,10 +7,11 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Action, Config, Plugin, Request, export_plugin};
+use switchyard_sdk::{Action, Config, Plugin, Request, plugin};
 
 struct BadLoop;
 
+#[plugin]
 impl Plugin for BadLoop {
     fn new(_config: Config) -> Result<Self, String> {
         Ok(BadLoop)
@@ -25,4 +26,16 @@ impl Plugin for BadLoop {
     }
 }
 
-export_plugin!(BadLoop, hooks = [on_request]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::declared_hooks;
+
+    // Calling on_request would never return: only what the host is told.
+    #[test]
+    fn declares_on_request_only() {
+        assert!(BadLoop::new(Config::default()).is_ok());
+        assert_eq!(declared_hooks::<BadLoop>(), Hooks::ON_REQUEST);
+    }
+}

@@ -8,10 +8,11 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Action, Config, Plugin, Request, export_plugin};
+use switchyard_sdk::{Action, Config, Plugin, Request, plugin};
 
 struct BadMemory;
 
+#[plugin]
 impl Plugin for BadMemory {
     fn new(_config: Config) -> Result<Self, String> {
         Ok(BadMemory)
@@ -26,4 +27,16 @@ impl Plugin for BadMemory {
     }
 }
 
-export_plugin!(BadMemory, hooks = [on_request]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::declared_hooks;
+
+    // Calling on_request natively would exhaust the test's own memory.
+    #[test]
+    fn declares_on_request_only() {
+        assert!(BadMemory::new(Config::default()).is_ok());
+        assert_eq!(declared_hooks::<BadMemory>(), Hooks::ON_REQUEST);
+    }
+}

@@ -7,10 +7,11 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Action, Config, Plugin, Request, export_plugin};
+use switchyard_sdk::{Action, Config, Plugin, Request, plugin};
 
 struct BadPanic;
 
+#[plugin]
 impl Plugin for BadPanic {
     fn new(_config: Config) -> Result<Self, String> {
         Ok(BadPanic)
@@ -21,4 +22,21 @@ impl Plugin for BadPanic {
     }
 }
 
-export_plugin!(BadPanic, hooks = [on_request]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::{declared_hooks, request};
+
+    #[test]
+    fn declares_on_request_only() {
+        assert_eq!(declared_hooks::<BadPanic>(), Hooks::ON_REQUEST);
+    }
+
+    #[test]
+    #[should_panic(expected = "bad-panic: refusing GET /x")]
+    fn every_request_panics() {
+        let p = BadPanic::new(Config::default()).expect("new");
+        let _ = p.on_request(request("GET", "/x"));
+    }
+}

@@ -16,7 +16,7 @@
 #![forbid(unsafe_code)]
 
 use serde::Deserialize;
-use switchyard_sdk::{Action, Config, Forward, Plugin, Request, export_plugin, host};
+use switchyard_sdk::{Action, Config, Forward, Plugin, Request, host, plugin};
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +38,7 @@ impl Default for Canary {
     }
 }
 
+#[plugin]
 impl Plugin for Canary {
     fn new(config: Config) -> Result<Self, String> {
         let canary: Canary = config.parse()?;
@@ -74,4 +75,55 @@ fn forced(value: &str) -> Option<bool> {
     }
 }
 
-export_plugin!(Canary, hooks = [on_request]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::testing::{FakeHost, declared_hooks, request};
+    use switchyard_sdk::{Action, Hooks};
+
+    fn canary(json: &str) -> Canary {
+        Canary::new(Config::new(json)).expect("config")
+    }
+
+    /// (pool chosen, the decision header sent upstream).
+    fn decided(action: Action) -> (Option<String>, String) {
+        match action {
+            Action::Continue(f) => (f.pool, f.set_headers[0].value.clone()),
+            Action::Respond(r) => panic!("answered {}", r.status),
+        }
+    }
+
+    #[test]
+    fn declares_on_request_only() {
+        assert_eq!(declared_hooks::<Canary>(), Hooks::ON_REQUEST);
+    }
+
+    #[test]
+    fn percent_draws_from_the_host_random_source() {
+        let c = canary(r#"{"percent": 10}"#);
+        FakeHost::queue_random(&[9, 10, 109]);
+        let to = || decided(c.on_request(request("GET", "/")));
+        assert_eq!(to(), (Some("canary".into()), "1".into()));
+        assert_eq!(to(), (None, "0".into()));
+        assert_eq!(to(), (Some("canary".into()), "1".into()));
+    }
+
+    #[test]
+    fn header_beats_cookie_beats_chance() {
+        let c = canary(r#"{"percent": 0, "pool": "v2"}"#);
+        let req = request("GET", "/").with_header("cookie", "canary=always");
+        assert_eq!(decided(c.on_request(req.clone())).0.as_deref(), Some("v2"));
+        let req = req.with_header("x-canary", "never");
+        assert_eq!(decided(c.on_request(req)), (None, "0".into()));
+    }
+
+    #[test]
+    fn refuses_a_percent_over_100() {
+        assert_eq!(
+            Canary::new(Config::new(r#"{"percent": 101}"#))
+                .err()
+                .as_deref(),
+            Some("invalid plugin config: percent: must be 0-100, got 101")
+        );
+    }
+}

@@ -13,7 +13,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use switchyard_sdk::{Action, Config, Forward, Plugin, Request, export_plugin};
+use switchyard_sdk::{Action, Config, Forward, Plugin, Request, plugin};
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +33,7 @@ impl Default for HeaderRouter {
     }
 }
 
+#[plugin]
 impl Plugin for HeaderRouter {
     fn new(config: Config) -> Result<Self, String> {
         config.parse()
@@ -50,4 +51,43 @@ impl Plugin for HeaderRouter {
     }
 }
 
-export_plugin!(HeaderRouter, hooks = [on_request]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::{declared_hooks, request};
+
+    fn pool(r: &HeaderRouter, value: Option<&str>) -> Option<String> {
+        let mut req = request("GET", "/");
+        if let Some(v) = value {
+            req = req.with_header("x-pool", v);
+        }
+        match r.on_request(req) {
+            Action::Continue(f) => f.pool,
+            Action::Respond(a) => panic!("answered {}", a.status),
+        }
+    }
+
+    #[test]
+    fn routes_by_header_then_default() {
+        assert_eq!(declared_hooks::<HeaderRouter>(), Hooks::ON_REQUEST);
+        let cfg = r#"{"routes": {"beta": "api_beta"}, "default": "api"}"#;
+        let r = HeaderRouter::new(Config::new(cfg)).expect("config");
+        assert_eq!(pool(&r, Some("beta")).as_deref(), Some("api_beta"));
+        assert_eq!(pool(&r, Some("gamma")).as_deref(), Some("api"));
+        assert_eq!(pool(&r, None).as_deref(), Some("api"));
+        let plain = HeaderRouter::new(Config::default()).expect("no config");
+        assert_eq!(pool(&plain, Some("beta")), None);
+    }
+
+    #[test]
+    fn names_the_bad_key() {
+        let err = HeaderRouter::new(Config::new(r#"{"routes": {"beta": 3}}"#)).err();
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "invalid plugin config: routes.beta: invalid type: integer `3`, expected a string"
+            )
+        );
+    }
+}

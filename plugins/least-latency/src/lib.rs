@@ -12,10 +12,11 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Candidate, Config, Plugin, RequestInfo, export_plugin};
+use switchyard_sdk::{Candidate, Config, Plugin, RequestInfo, plugin};
 
 struct LeastLatency;
 
+#[plugin]
 impl Plugin for LeastLatency {
     fn new(_config: Config) -> Result<Self, String> {
         Ok(LeastLatency)
@@ -37,4 +38,44 @@ fn cost(c: &Candidate) -> f64 {
     (f64::from(c.ewma_us) + 1.0) * (f64::from(c.active) + 1.0) / weight
 }
 
-export_plugin!(LeastLatency, hooks = [pick_backend]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::{FakeRequest, candidate, declared_hooks};
+
+    fn pick(candidates: &[Candidate]) -> Option<u32> {
+        let p = LeastLatency::new(Config::default()).expect("new");
+        p.pick_backend(&FakeRequest::new().info(), candidates)
+    }
+
+    fn measured(position: u32, ewma_us: u32, active: u32) -> Candidate {
+        Candidate {
+            ewma_us,
+            active,
+            ..candidate(position, 1)
+        }
+    }
+
+    #[test]
+    fn unmeasured_first_then_lowest_cost() {
+        assert_eq!(declared_hooks::<LeastLatency>(), Hooks::PICK_BACKEND);
+        assert_eq!(pick(&[measured(0, 100, 0), measured(1, 0, 5)]), Some(1));
+        assert_eq!(pick(&[measured(0, 100, 1), measured(1, 150, 0)]), Some(1));
+        assert_eq!(pick(&[measured(0, 100, 0), measured(1, 100, 0)]), Some(0));
+    }
+
+    #[test]
+    fn a_ramping_server_costs_more() {
+        let ramping = Candidate {
+            health: 0.1,
+            ..measured(0, 100, 0)
+        };
+        assert_eq!(pick(&[ramping, measured(1, 500, 0)]), Some(1));
+        let ramped = Candidate {
+            health: 1.0,
+            ..ramping
+        };
+        assert_eq!(pick(&[ramped, measured(1, 500, 0)]), Some(0));
+    }
+}

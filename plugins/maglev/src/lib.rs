@@ -16,7 +16,7 @@
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use switchyard_sdk::{Candidate, Config, Plugin, RequestInfo, export_plugin};
+use switchyard_sdk::{Candidate, Config, Plugin, RequestInfo, plugin};
 
 /// Slots per table: a prime, well above 100 × any pool's size.
 const SLOTS: usize = 65_537;
@@ -33,6 +33,7 @@ struct Maglev {
     tables: RefCell<BTreeMap<String, (u32, Vec<u32>)>>,
 }
 
+#[plugin]
 impl Plugin for Maglev {
     fn new(config: Config) -> Result<Self, String> {
         let Settings { header } = config.parse()?;
@@ -108,4 +109,56 @@ fn hash(bytes: &[u8], seed: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-export_plugin!(Maglev, hooks = [pick_backend]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::{FakeRequest, candidate, declared_hooks};
+
+    const SERVERS: [&str; 3] = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"];
+
+    /// The position picked for client `ip` among `up` positions.
+    fn placed(m: &Maglev, ip: &str, up: &[u32]) -> u32 {
+        let info = FakeRequest::new()
+            .with_client(ip)
+            .with_pool("app", &SERVERS)
+            .info();
+        let candidates: Vec<Candidate> = up.iter().map(|&p| candidate(p, 1)).collect();
+        let i = m.pick_backend(&info, &candidates).expect("a pick");
+        candidates[i as usize].position
+    }
+
+    #[test]
+    fn a_key_stays_put_and_only_a_leaving_server_keys_move() {
+        assert_eq!(declared_hooks::<Maglev>(), Hooks::PICK_BACKEND);
+        let m = Maglev::new(Config::default()).expect("new");
+        let ips: Vec<String> = (0..200).map(|i| format!("198.51.100.{i}")).collect();
+        let before: Vec<u32> = ips.iter().map(|ip| placed(&m, ip, &[0, 1, 2])).collect();
+        let again: Vec<u32> = ips.iter().map(|ip| placed(&m, ip, &[0, 1, 2])).collect();
+        assert_eq!(before, again);
+        for p in 0..3 {
+            assert!(before.contains(&p), "server {p} gets keys");
+        }
+        // Server 1 leaves: its keys move, every other key stays.
+        for (ip, was) in ips.iter().zip(&before) {
+            let now = placed(&m, ip, &[0, 2]);
+            if *was != 1 {
+                assert_eq!(now, *was, "{ip} moved");
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_the_configured_header() {
+        let m = Maglev::new(Config::new(r#"{"header": "x-user"}"#)).expect("new");
+        let pick = |ip: &str| {
+            let info = FakeRequest::new()
+                .with_client(ip)
+                .with_header("x-user", "alice")
+                .with_pool("app", &SERVERS)
+                .info();
+            m.pick_backend(&info, &[candidate(0, 1), candidate(1, 1), candidate(2, 1)])
+        };
+        assert_eq!(pick("198.51.100.1"), pick("198.51.100.2"));
+    }
+}

@@ -15,7 +15,7 @@
 
 use serde::Deserialize;
 use std::net::IpAddr;
-use switchyard_sdk::{Action, Config, Forward, Plugin, Request, export_plugin, host};
+use switchyard_sdk::{Action, Config, Forward, Plugin, Request, host, plugin};
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -37,6 +37,7 @@ impl Default for RequestGuard {
     }
 }
 
+#[plugin]
 impl Plugin for RequestGuard {
     fn new(config: Config) -> Result<Self, String> {
         config.parse()
@@ -58,4 +59,37 @@ impl Plugin for RequestGuard {
     }
 }
 
-export_plugin!(RequestGuard, hooks = [on_request]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::testing::{declared_hooks, request};
+    use switchyard_sdk::{Header, Hooks};
+
+    fn guard() -> RequestGuard {
+        let cfg = r#"{"deny_paths": ["/admin"], "deny_ips": ["203.0.113.9"]}"#;
+        RequestGuard::new(Config::new(cfg)).expect("config")
+    }
+
+    #[test]
+    fn denies_by_path_or_address_and_counts() {
+        assert_eq!(declared_hooks::<RequestGuard>(), Hooks::ON_REQUEST);
+        let g = guard();
+        assert_eq!(
+            g.on_request(request("GET", "/admin/users")),
+            Action::respond(403, "forbidden by request-guard\n")
+        );
+        let mut from_bad_ip = request("GET", "/");
+        from_bad_ip.client_ip = "203.0.113.9".into();
+        assert!(matches!(g.on_request(from_bad_ip), Action::Respond(_)));
+        assert_eq!(host::kv::counter("denied"), 2);
+    }
+
+    #[test]
+    fn marks_what_it_lets_through() {
+        match guard().on_request(request("GET", "/public")) {
+            Action::Continue(f) => assert_eq!(f.set_headers, [Header::new("x-guarded", "1")]),
+            Action::Respond(r) => panic!("answered {}", r.status),
+        }
+        assert_eq!(host::kv::counter("denied"), 0);
+    }
+}

@@ -13,7 +13,14 @@
 //! - `path-P`: continue with path P (which may not start with '/');
 //! - `count-KEY`: `kv-incr` KEY by 1, then answer 200 with the new value
 //!   and, in hex, the bytes `kv-get` returns for KEY (`3 0300000000000000`);
-//! - `text-KEY`: `kv-set` KEY to the bytes `text`, answer 204.
+//! - `text-KEY`: `kv-set` KEY to the bytes `text`, answer 204;
+//! - `metric-count-L`: add 1 to `scripted_hits_total{answer="L"}`, continue;
+//! - `metric-gauge-N`: set `scripted_level` to N, continue;
+//! - `metric-observe-N`: observe N in `scripted_size` (buckets 1, 10), continue;
+//! - `metric-mismatch`: add to `scripted_hits_total` without its label
+//!   value (refused: `error`), continue;
+//! - `metric-flood-N`: add 1 to N new series of `scripted_hits_total`
+//!   (past the host's cap: `error`), continue.
 //!
 //! pick-backend, by the `x-pick` header:
 //! - absent or `none`: defer;
@@ -22,25 +29,53 @@
 //! - `ramping`: the first candidate whose `health` is strictly between 0
 //!   and 1 (slow-starting), or defer when there is none.
 //!
-//! Config: none.
+//! Config: `{ bad_metric = true }` defines a metric with an invalid name in
+//! `init` (so the load fails); otherwise none.
 
 #![forbid(unsafe_code)]
 
+use serde::Deserialize;
+use switchyard_sdk::metrics::{Counter, Gauge, Histogram};
 use switchyard_sdk::{
-    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, export_plugin, host,
+    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, host, plugin,
 };
 
-struct Scripted;
+/// `[plugin.X].config`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Settings {
+    /// Define a metric named `bad-name` in `init`.
+    bad_metric: bool,
+}
 
+struct Scripted {
+    hits: Counter,
+    level: Gauge,
+    size: Histogram,
+}
+
+#[plugin]
 impl Plugin for Scripted {
-    fn new(_config: Config) -> Result<Self, String> {
-        Ok(Scripted)
+    fn new(config: Config) -> Result<Self, String> {
+        let settings: Settings = config.parse()?;
+        if settings.bad_metric {
+            Gauge::define("bad-name", "", &[])?;
+        }
+        Ok(Scripted {
+            hits: Counter::define("scripted_hits_total", "Hits by answer.", &["answer"])?,
+            level: Gauge::define("scripted_level", "The last level set.", &[])?,
+            size: Histogram::define("scripted_size", "Sizes observed.", &[], &[1.0, 10.0])?,
+        })
     }
 
     fn on_request(&self, req: Request) -> Action {
         let Some(answer) = req.header("x-answer") else {
             return Action::proceed();
         };
+        if let Some(metric) = answer.strip_prefix("metric-") {
+            self.metric(metric);
+            return Action::proceed();
+        }
         match answer {
             "respond-bad-name" => Response::new(200, "scripted\n")
                 .with_header("bad name", "1")
@@ -87,4 +122,93 @@ impl Plugin for Scripted {
     }
 }
 
-export_plugin!(Scripted, hooks = [on_request, pick_backend]);
+impl Scripted {
+    /// The `metric-*` answers.
+    fn metric(&self, what: &str) {
+        let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+        if let Some(label) = what.strip_prefix("count-") {
+            self.hits.inc(&[label]);
+        } else if let Some(n) = what.strip_prefix("gauge-") {
+            self.level.set(&[], number(n));
+        } else if let Some(n) = what.strip_prefix("observe-") {
+            self.size.observe(&[], number(n));
+        } else if let Some(n) = what.strip_prefix("flood-") {
+            for i in 0..n.parse::<u32>().unwrap_or(0) {
+                self.hits.inc(&[&format!("flood{i}")]);
+            }
+        } else if what == "mismatch" {
+            self.hits.inc(&[]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::Hooks;
+    use switchyard_sdk::testing::{FakeHost, FakeRequest, candidate, declared_hooks, request};
+
+    fn scripted() -> Scripted {
+        Scripted::new(Config::default()).expect("new")
+    }
+
+    fn ask(s: &Scripted, answer: &str) -> Action {
+        s.on_request(request("GET", "/").with_header("x-answer", answer))
+    }
+
+    #[test]
+    fn answers_as_told() {
+        assert_eq!(
+            declared_hooks::<Scripted>(),
+            Hooks::ON_REQUEST | Hooks::PICK_BACKEND
+        );
+        let s = scripted();
+        assert_eq!(ask(&s, "respond-1000"), Action::respond(1000, "scripted\n"));
+        assert_eq!(
+            ask(&s, "count-n"),
+            Action::respond(200, "1 0100000000000000")
+        );
+        assert_eq!(
+            ask(&s, "count-n"),
+            Action::respond(200, "2 0200000000000000")
+        );
+        assert_eq!(s.on_request(request("GET", "/")), Action::proceed());
+    }
+
+    #[test]
+    fn metrics_as_told() {
+        let s = scripted();
+        ask(&s, "metric-count-a");
+        ask(&s, "metric-gauge-7.5");
+        ask(&s, "metric-observe-5");
+        assert_eq!(FakeHost::counter("scripted_hits_total", &["a"]), Some(1));
+        assert_eq!(FakeHost::gauge("scripted_level", &[]), Some(7.5));
+        assert_eq!(
+            FakeHost::histogram("scripted_size", &[]),
+            Some((1, 5.0, vec![0, 1, 0]))
+        );
+        ask(&s, "metric-mismatch");
+        assert_eq!(FakeHost::refused().len(), 1);
+        assert!(Scripted::new(Config::new(r#"{"bad_metric": true}"#)).is_err());
+    }
+
+    #[test]
+    fn picks_as_told() {
+        let s = scripted();
+        let pick = |h: Option<&str>, candidates: &[Candidate]| {
+            let mut info = FakeRequest::new();
+            if let Some(h) = h {
+                info = info.with_header("x-pick", h);
+            }
+            s.pick_backend(&info.info(), candidates)
+        };
+        let two = [candidate(0, 1), candidate(1, 1)];
+        assert_eq!(pick(None, &two), None);
+        assert_eq!(pick(Some("7"), &two), Some(7));
+        let ramping = Candidate {
+            health: 0.5,
+            ..candidate(1, 1)
+        };
+        assert_eq!(pick(Some("ramping"), &[candidate(0, 1), ramping]), Some(1));
+    }
+}
