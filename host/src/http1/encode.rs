@@ -49,23 +49,12 @@ pub fn request_head(
     }
     // The client's Content-Length (validated by the listener) stays as sent;
     // hop-by-hop removal has taken Transfer-Encoding out already.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let framing = match (empty, declared, body_len) {
-        (true, _, _) => BodyFraming::None,
-        (false, Some(n), _) => BodyFraming::Length(n),
-        (false, None, Some(n)) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            out.extend_from_slice(b"\r\n");
-            BodyFraming::Length(n)
-        }
-        (false, None, None) => {
+    let framing = match empty {
+        true => BodyFraming::None,
+        false => length_framing(out, headers, body_len).unwrap_or_else(|| {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
             BodyFraming::Chunked
-        }
+        }),
     };
     out.extend_from_slice(b"\r\n");
     framing
@@ -139,27 +128,16 @@ pub fn response_head(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let framing = match (no_body, declared, body_len) {
-        (true, _, _) => BodyFraming::None,
-        (false, Some(n), _) => BodyFraming::Length(n),
-        (false, None, Some(n)) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            out.extend_from_slice(b"\r\n");
-            BodyFraming::Length(n)
-        }
-        (false, None, None) if !how.http10 => {
-            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-            BodyFraming::Chunked
-        }
-        (false, None, None) => {
-            keep_alive = false;
-            BodyFraming::Close
-        }
+    let framing = if no_body {
+        BodyFraming::None
+    } else if let Some(f) = length_framing(out, headers, body_len) {
+        f
+    } else if !how.http10 {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        BodyFraming::Chunked
+    } else {
+        keep_alive = false;
+        BodyFraming::Close
     };
     if !upgrade {
         if !keep_alive {
@@ -173,6 +151,26 @@ pub fn response_head(
     }
     out.extend_from_slice(b"\r\n");
     (framing, keep_alive && !upgrade)
+}
+
+/// A body of known length: the `content-length` in `headers` as sent, or
+/// `body_len` printed as one; `None` when neither says.
+fn length_framing(
+    out: &mut Vec<u8>,
+    headers: &HeaderMap,
+    body_len: Option<u64>,
+) -> Option<BodyFraming> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let n = declared.or(body_len)?;
+    if declared.is_none() {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    Some(BodyFraming::Length(n))
 }
 
 /// The last chunk with no trailers.
