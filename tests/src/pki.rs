@@ -85,12 +85,10 @@ impl Pki {
 /// TLS 1.3 and 1.2.
 pub const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-/// A fresh directory for one test's files.
+/// A fresh directory for one test's files (its own even when two tests
+/// pass the same `name`).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    crate::files::scratch_dir(&format!("tls-{name}"))
 }
 
 /// Writes `leaf` as `dir/<stem>.pem` + `dir/<stem>.key`.

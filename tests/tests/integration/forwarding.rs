@@ -17,7 +17,6 @@ use switchyard_tests::{
     with_listener_lines,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 fn header<'a>(s: &'a Seen, name: &str) -> &'a str {
@@ -423,8 +422,7 @@ async fn a_502_is_retried_for_get_but_not_for_post() {
 /// A raw origin that reads one whole request per connection (head and
 /// `Content-Length` body), counts it, and closes without answering.
 async fn closer() -> (SocketAddr, Arc<AtomicUsize>, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = switchyard_tests::raw_listener().await;
     let count = Arc::new(AtomicUsize::new(0));
     let counted = count.clone();
     let task = tokio::spawn(async move {

@@ -12,7 +12,7 @@ use switchyard_tests::{
     Origin, TestProxy, pool_config, raw_until_close, read_response, status_of, text,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -295,8 +295,7 @@ struct RawOrigin {
 
 impl RawOrigin {
     async fn start(answers: &[&'static str]) -> RawOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = switchyard_tests::raw_listener().await;
         let connections = Arc::new(AtomicUsize::new(0));
         let (count, answers) = (connections.clone(), answers.to_vec());
         let task = tokio::spawn(async move {

@@ -10,6 +10,7 @@ mod examples;
 mod failover;
 mod forwarding;
 mod framing;
+mod harness;
 mod health;
 mod http1_engine;
 mod http2;

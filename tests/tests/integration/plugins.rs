@@ -528,15 +528,17 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
     let version_a = std::fs::read(plugin_path("canary")).expect("read");
     let version_b = std::fs::read(plugin_path("request-guard")).expect("read");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut load = Vec::new();
     for _ in 0..4 {
-        let (p, stop) = (proxy.clone(), stop.clone());
+        let (p, stop, served) = (proxy.clone(), stop.clone(), served.clone());
         load.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0usize, 0usize);
             while !stop.load(Ordering::Relaxed) {
                 let r = p.get("/").await;
                 if r.status == 200 {
-                    ok += 1
+                    ok += 1;
+                    served.fetch_add(1, Ordering::Relaxed);
                 } else {
                     failed += 1
                 }
@@ -545,6 +547,15 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         }));
     }
     for i in 0..100 {
+        // Every version serves at least one request before the next swap,
+        // however slowly the load runs beside other tests.
+        let before = served.load(Ordering::Relaxed);
+        assert!(
+            eventually(Duration::from_secs(10), || served.load(Ordering::Relaxed)
+                > before)
+            .await,
+            "load stalled at swap {i}"
+        );
         let bytes = if i % 2 == 0 {
             version_b.clone()
         } else {
@@ -564,7 +575,7 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
         failed += f;
     }
     assert_eq!(failed, 0);
-    assert!(ok > 100, "load ran: {ok}");
+    assert!(ok >= 100, "load ran: {ok}");
     assert_eq!(slot.stats.swaps.load(Ordering::Relaxed), 100);
     let failures = slot.stats.outcome(Outcome::Trap) + slot.stats.outcome(Outcome::Timeout);
     assert_eq!(failures, 0, "no plugin call failed");

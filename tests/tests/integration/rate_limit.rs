@@ -285,10 +285,7 @@ impl Redis {
             eprintln!("SKIP: redis-server not found ({e}); scripts/setup installs it");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = switchyard_tests::reserved_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])

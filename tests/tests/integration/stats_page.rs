@@ -58,10 +58,7 @@ fn browser_present() -> bool {
 
 /// Starts chromedriver on a free loopback port and waits until it listens.
 async fn start_driver() -> (Driver, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = switchyard_tests::reserved_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

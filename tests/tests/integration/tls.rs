@@ -292,8 +292,12 @@ async fn reload_serves_the_new_certificate_to_new_connections_only() {
         .await
         .expect_err("broken certificate refused")
         .to_string();
+    let line = 1 + config
+        .lines()
+        .position(|l| l.contains("site.pem"))
+        .expect("the cert line");
     let expected = format!(
-        "{}:4: listener[0].tls.cert: {}: no PEM \"CERTIFICATE\" block found",
+        "{}:{line}: listener[0].tls.cert: {}: no PEM \"CERTIFICATE\" block found",
         path.display(),
         dir.join("site.pem").display()
     );

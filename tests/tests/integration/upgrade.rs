@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard_tests::{TestProxy, read_response, read_until_close};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -30,8 +30,7 @@ struct EchoOrigin {
 
 impl EchoOrigin {
     async fn start() -> EchoOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = switchyard_tests::raw_listener().await;
         let heads = Arc::new(Mutex::new(Vec::new()));
         let log = heads.clone();
         let task = tokio::spawn(async move {
