@@ -191,11 +191,11 @@ impl TestConfig {
     }
 
     /// Adds `[plugin.NAME]` loading the compiled example `plugin` (e.g.
-    /// "canary"), with `keys` besides `path`.
-    pub fn plugin(mut self, name: &str, plugin: &str, mut keys: Table) -> TestConfig {
-        let path = plugin_path(plugin).display().to_string();
-        keys.insert("path".into(), path.into());
-        self.plugin.insert(name.to_string(), keys);
+    /// "canary"), with `keys` besides `path` (and [`PLUGIN_TIMEOUT`] unless
+    /// `keys` sets `timeout`).
+    pub fn plugin(mut self, name: &str, plugin: &str, keys: Table) -> TestConfig {
+        self.plugin
+            .insert(name.to_string(), plugin_keys(plugin, keys));
         self
     }
 
@@ -369,22 +369,36 @@ pub fn with_listener_lines(config: &str, lines: &str) -> String {
 }
 
 /// `[plugin.NAME]` config lines for the compiled example `plugin` with
-/// extra `lines` (e.g. `on_error = "fail_closed"`), to append to a config.
+/// extra `lines` (e.g. `on_error = "fail_closed"`), to append to a config;
+/// `timeout` is [`PLUGIN_TIMEOUT`] unless `lines` set it.
 pub fn plugin_table(name: &str, plugin: &str, lines: &str) -> String {
-    let mut keys = Table::new();
-    keys.insert(
-        "path".into(),
-        plugin_path(plugin).display().to_string().into(),
-    );
-    keys.extend(fragment(lines));
     let mut plugins = Table::new();
-    plugins.insert(name.to_string(), keys.into());
+    plugins.insert(
+        name.to_string(),
+        plugin_keys(plugin, fragment(lines)).into(),
+    );
     let mut doc = Table::new();
     doc.insert("plugin".into(), plugins.into());
     format!(
         "\n{}",
         toml::to_string(&doc).expect("a plugin table serialises")
     )
+}
+
+/// The plugin `timeout` tests get unless they set one. The product's
+/// default (25 ms) is a wall-clock deadline: on a loaded machine running
+/// tests side by side a healthy call can miss it, fail open, and turn a
+/// refusal the test expects into a 200.
+pub const PLUGIN_TIMEOUT: &str = "5s";
+
+/// `keys` for the compiled example `plugin`: its `path`, and
+/// [`PLUGIN_TIMEOUT`] unless `keys` set `timeout`.
+fn plugin_keys(plugin: &str, mut keys: Table) -> Table {
+    let path = plugin_path(plugin).display().to_string();
+    keys.insert("path".into(), path.into());
+    keys.entry("timeout")
+        .or_insert_with(|| PLUGIN_TIMEOUT.into());
+    keys
 }
 
 /// `cfg` with `lines` (TOML) added to pool `app`.
