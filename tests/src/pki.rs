@@ -97,6 +97,13 @@ pub fn write_leaf(dir: &Path, stem: &str, leaf: &Leaf) {
     std::fs::write(dir.join(format!("{stem}.key")), &leaf.key_pem).expect("write key");
 }
 
+/// The `tls` table (`{ cert, key }`) naming `dir/<stem>.pem` and `.key`
+/// by absolute path, for [`crate::TestConfig`].
+pub fn tls_table(dir: &Path, stem: &str) -> toml::Table {
+    let file = |ext: &str| dir.join(format!("{stem}.{ext}")).display().to_string();
+    crate::config::table([("cert", file("pem").into()), ("key", file("key").into())])
+}
+
 /// `tls = { ... }` naming `dir/<stem>.pem` and `.key` by absolute path.
 pub fn tls_line(dir: &Path, stem: &str) -> String {
     format!(

@@ -9,14 +9,20 @@ use http_body_util::Full;
 use serde_json::Value;
 use std::net::SocketAddr;
 use switchyard_tests::{
-    Answer, Origin, TestProxy, dead_addr, pool_config, pool_config_servers, send_once,
+    Answer, Origin, TestProxy, dead_addr, fragment, pool_config, pool_config_servers, send_once,
+    table,
 };
 
+/// `cfg` (TOML text from the `pool_config*` helpers) with `[admin]` on
+/// port 0, and `token` when given.
 fn with_admin(cfg: &str, token: Option<&str>) -> String {
-    let token = token
-        .map(|t| format!("token = \"{t}\"\n"))
-        .unwrap_or_default();
-    format!("[admin]\nbind = \"127.0.0.1:0\"\n{token}\n{cfg}")
+    let mut doc = fragment(cfg);
+    let mut admin = table([("bind", "127.0.0.1:0".into())]);
+    if let Some(t) = token {
+        admin.insert("token".into(), t.into());
+    }
+    doc.insert("admin".into(), admin.into());
+    toml::to_string(&doc).expect("config")
 }
 
 async fn admin_get(admin: SocketAddr, path: &str) -> (u16, Value) {

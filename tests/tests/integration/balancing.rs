@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 use switchyard::balance::ServerState;
 use switchyard_tests::{
-    Answer, Gate, Origin, TestProxy, dead_addr, eventually, gated, pool_config,
-    pool_config_servers, pool_config_weighted, send_once, text, with_listener_lines,
+    Answer, Gate, Origin, Pool, Route, TestConfig, TestProxy, dead_addr, eventually, gated,
+    pool_config, pool_config_servers, pool_config_weighted, send_once, text,
 };
 use tokio::task::JoinHandle;
 
@@ -82,11 +82,14 @@ async fn round_robin_stays_exact_across_two_workers_and_fresh_connections() {
         Origin::start("b").await,
         Origin::start("c").await,
     );
-    let cfg = format!(
-        "workers = 2\n{}",
-        pool_config_weighted(&[(&a, 5), (&b, 3), (&c, 2)], "round_robin", "")
-    );
-    let proxy = TestProxy::start(&cfg).await;
+    let cfg = TestConfig::new()
+        .set("workers", 2)
+        .route(Route::to("app"))
+        .pool(
+            "app",
+            Pool::new("round_robin").weighted(&[(&a, 5), (&b, 3), (&c, 2)]),
+        );
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let addr = proxy.addr;
     let tasks: Vec<_> = (0..4)
         .map(|_| {
@@ -156,11 +159,9 @@ async fn ip_hash_uses_the_client_behind_a_trusted_proxy() {
         Origin::start("b").await,
         Origin::start("c").await,
     );
-    let cfg = with_listener_lines(
-        &pool_config(&[&a, &b, &c], "ip_hash", ""),
-        "trusted_proxies = [\"127.0.0.1/32\"]",
-    );
-    let proxy = TestProxy::start(&cfg).await;
+    let cfg =
+        TestConfig::pool_of(&[&a, &b, &c], "ip_hash").web("trusted_proxies", vec!["127.0.0.1/32"]);
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let mut by_net = HashMap::new();
     for net in 0..60 {
         for host in [1, 200] {

@@ -14,7 +14,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard_tests::{TestProxy, read_response, read_until_close};
+use switchyard_tests::{
+    Pool, Route, Server, TestConfig, TestProxy, read_response, read_until_close,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -95,12 +97,10 @@ fn answer(mut req: Request<Incoming>, log: &Mutex<Vec<HeaderMap>>) -> Response<F
 }
 
 async fn proxy_for(origin: &EchoOrigin) -> TestProxy {
-    TestProxy::start(&format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n\
-         [pool.app]\nservers = [{{ address = \"{}\" }}]\n",
-        origin.addr
-    ))
-    .await
+    let cfg = TestConfig::new()
+        .route(Route::to("app"))
+        .pool("app", Pool::default().server(Server::at(origin.addr)));
+    TestProxy::start(&cfg.to_toml()).await
 }
 
 /// Reads a response head (through the empty line) and nothing more.
