@@ -15,13 +15,14 @@
 //! [`proxy`] (the proxy under test), [`client`] (HTTP clients), [`raw`]
 //! (raw sockets), [`wait`] (polling instead of sleeping), [`files`]
 //! (plugins, scratch directories), [`pki`] (certificates), [`raw_h2`]
-//! (HTTP/2 frames by hand).
+//! (HTTP/2 frames by hand), [`props`] (property-test settings).
 
 pub mod client;
 pub mod config;
 pub mod files;
 pub mod origin;
 pub mod pki;
+pub mod props;
 pub mod proxy;
 pub mod raw;
 pub mod raw_h2;
