@@ -9,8 +9,8 @@ use http_body_util::Full;
 use serde_json::Value;
 use std::net::SocketAddr;
 use switchyard_tests::{
-    Answer, Origin, TestProxy, dead_addr, fragment, pool_config, pool_config_servers, send_once,
-    table,
+    Answer, Origin, Pool, Route, Server, TestConfig, TestProxy, dead_addr, fragment, pool_config,
+    send_once, table,
 };
 
 /// `cfg` (TOML text from the `pool_config*` helpers) with `[admin]` on
@@ -248,16 +248,16 @@ async fn server_actions_need_the_token_and_the_same_site() {
 async fn health_detailed_goes_healthy_degraded_unhealthy() {
     let a = Origin::start("a").await;
     let dead = dead_addr().await;
-    let servers = [
-        format!("address = \"{}\"", a.addr),
-        format!("address = \"{dead}\""),
-    ];
-    let cfg = pool_config_servers(
-        &servers,
-        "round_robin",
-        "max_fails = 1\nfail_timeout = \"60s\"",
-    );
-    let proxy = TestProxy::start(&with_admin(&cfg, None)).await;
+    let pool = Pool::new("round_robin")
+        .origins(&[&a])
+        .server(Server::at(dead))
+        .set("max_fails", 1)
+        .set("fail_timeout", "60s");
+    let cfg = TestConfig::new()
+        .admin()
+        .route(Route::to("app"))
+        .pool("app", pool);
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let admin = proxy.server().addr("admin").expect("admin");
 
     let (status, v) = admin_get(admin, "/health/detailed").await;
