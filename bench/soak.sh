@@ -21,6 +21,8 @@
 # Environment:
 #   DURATION=600 FLAP=20 RELOAD=15 SWAP=10   seconds
 #   CARGO_TARGET_DIR   where the release build goes (default <repo>/target)
+#   BIN                the binary to soak (default: that release build; with
+#                      --no-build, e.g. a debug build to try the script out)
 #   SOAK_DIR           scratch directory (default /tmp/switchyard-soak)
 #
 # Needs nginx, wrk, h2load (nghttp2-client), curl, openssl, python3
@@ -37,7 +39,7 @@ RELOAD=${RELOAD:-15}
 SWAP=${SWAP:-10}
 dir=${SOAK_DIR:-/tmp/switchyard-soak}
 target=${CARGO_TARGET_DIR:-$repo/target}
-bin=$target/release/switchyard
+bin=${BIN:-$target/release/switchyard}
 plugin=$repo/plugins/target/wasm32-wasip2/release/request_guard.wasm
 ports=(27001 27002 27003)
 ws_port=27010
