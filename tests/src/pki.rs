@@ -90,18 +90,23 @@ impl Pki {
 /// TLS 1.3 and 1.2.
 pub const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-/// A fresh directory for one test's files.
+/// A fresh directory for one test's files (its own even when two tests
+/// pass the same `name`).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    crate::files::scratch_dir(&format!("tls-{name}"))
 }
 
 /// Writes `leaf` as `dir/<stem>.pem` + `dir/<stem>.key`.
 pub fn write_leaf(dir: &Path, stem: &str, leaf: &Leaf) {
     std::fs::write(dir.join(format!("{stem}.pem")), &leaf.cert_pem).expect("write cert");
     std::fs::write(dir.join(format!("{stem}.key")), &leaf.key_pem).expect("write key");
+}
+
+/// The `tls` table (`{ cert, key }`) naming `dir/<stem>.pem` and `.key`
+/// by absolute path, for [`crate::TestConfig`].
+pub fn tls_table(dir: &Path, stem: &str) -> toml::Table {
+    let file = |ext: &str| dir.join(format!("{stem}.{ext}")).display().to_string();
+    crate::config::table([("cert", file("pem").into()), ("key", file("key").into())])
 }
 
 /// `tls = { ... }` naming `dir/<stem>.pem` and `.key` by absolute path.

@@ -19,6 +19,8 @@
 //! the WIT record types re-exported here, and [`PluginError`].
 
 mod answer;
+#[cfg(test)]
+mod answer_props;
 mod bindings;
 mod breaker;
 mod fair;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard_tests::{Origin, TestProxy, eventually, pool_config, text};
+use switchyard_tests::{Origin, Pool, Route, TestConfig, TestProxy, eventually, text};
 
 /// Everything the subscriber wrote.
 #[derive(Clone, Default)]
@@ -63,12 +63,13 @@ async fn start(mode: Option<&str>) -> (Origin, TestProxy) {
         }
     })
     .await;
-    let mut cfg = pool_config(&[&a], "round_robin", "")
-        .replace("[[route]]\n", "[[route]]\nname = \"site\"\n");
+    let mut cfg = TestConfig::new()
+        .route(Route::to("app").set("name", "site"))
+        .pool("app", Pool::new("round_robin").origins(&[&a]));
     if let Some(m) = mode {
-        cfg = format!("access_log = \"{m}\"\n{cfg}");
+        cfg = cfg.set("access_log", m);
     }
-    (a, TestProxy::start(&cfg).await)
+    (a, TestProxy::start(&cfg.to_toml()).await)
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {
@@ -174,14 +175,10 @@ async fn off_by_default() {
 async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
     let (cap, _guard) = Captured::install();
     let a = Origin::start("a").await;
-    let cfg = format!(
-        "access_log = \"json\"\n{}",
-        pool_config(&[&a], "round_robin", "").replace(
-            "name = \"web\"\n",
-            "name = \"web\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n"
-        )
-    );
-    let proxy = TestProxy::start(&cfg).await;
+    let cfg = TestConfig::pool_of(&[&a], "round_robin")
+        .set("access_log", "json")
+        .web("trusted_proxies", vec!["127.0.0.0/8"]);
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let forwarded = Request::get("/")
         .header("x-forwarded-for", "198.51.100.9, 203.0.113.7")
         .body(Full::<Bytes>::default())

@@ -9,14 +9,20 @@ use http_body_util::Full;
 use serde_json::Value;
 use std::net::SocketAddr;
 use switchyard_tests::{
-    Answer, Origin, TestProxy, dead_addr, pool_config, pool_config_servers, send_once,
+    Answer, Origin, Pool, Route, Server, TestConfig, TestProxy, dead_addr, fragment, pool_config,
+    send_once, table,
 };
 
+/// `cfg` (TOML text from the `pool_config*` helpers) with `[admin]` on
+/// port 0, and `token` when given.
 fn with_admin(cfg: &str, token: Option<&str>) -> String {
-    let token = token
-        .map(|t| format!("token = \"{t}\"\n"))
-        .unwrap_or_default();
-    format!("[admin]\nbind = \"127.0.0.1:0\"\n{token}\n{cfg}")
+    let mut doc = fragment(cfg);
+    let mut admin = table([("bind", "127.0.0.1:0".into())]);
+    if let Some(t) = token {
+        admin.insert("token".into(), t.into());
+    }
+    doc.insert("admin".into(), admin.into());
+    toml::to_string(&doc).expect("config")
 }
 
 async fn admin_get(admin: SocketAddr, path: &str) -> (u16, Value) {
@@ -242,16 +248,16 @@ async fn server_actions_need_the_token_and_the_same_site() {
 async fn health_detailed_goes_healthy_degraded_unhealthy() {
     let a = Origin::start("a").await;
     let dead = dead_addr().await;
-    let servers = [
-        format!("address = \"{}\"", a.addr),
-        format!("address = \"{dead}\""),
-    ];
-    let cfg = pool_config_servers(
-        &servers,
-        "round_robin",
-        "max_fails = 1\nfail_timeout = \"60s\"",
-    );
-    let proxy = TestProxy::start(&with_admin(&cfg, None)).await;
+    let pool = Pool::new("round_robin")
+        .origins(&[&a])
+        .server(Server::at(dead))
+        .set("max_fails", 1)
+        .set("fail_timeout", "60s");
+    let cfg = TestConfig::new()
+        .admin()
+        .route(Route::to("app"))
+        .pool("app", pool);
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let admin = proxy.server().addr("admin").expect("admin");
 
     let (status, v) = admin_get(admin, "/health/detailed").await;

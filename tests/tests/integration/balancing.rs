@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 use switchyard::balance::ServerState;
 use switchyard_tests::{
-    Answer, Gate, Origin, TestProxy, dead_addr, eventually, gated, pool_config,
-    pool_config_servers, pool_config_weighted, send_once, text, with_listener_lines,
+    Answer, Gate, Origin, Pool, Route, Server, TestConfig, TestProxy, dead_addr, eventually, gated,
+    pool_config, pool_config_weighted, send_once, text,
 };
 use tokio::task::JoinHandle;
 
@@ -38,6 +38,14 @@ async fn tally(proxy: &TestProxy, path: &str, n: usize) -> HashMap<String, usize
         *count.entry(r.body).or_insert(0) += 1;
     }
     count
+}
+
+/// Listener `web` and one route to `pool` (as pool `app`).
+fn app(pool: Pool) -> String {
+    TestConfig::new()
+        .route(Route::to("app"))
+        .pool("app", pool)
+        .to_toml()
 }
 
 fn count(c: &HashMap<String, usize>, name: &str) -> usize {
@@ -82,11 +90,14 @@ async fn round_robin_stays_exact_across_two_workers_and_fresh_connections() {
         Origin::start("b").await,
         Origin::start("c").await,
     );
-    let cfg = format!(
-        "workers = 2\n{}",
-        pool_config_weighted(&[(&a, 5), (&b, 3), (&c, 2)], "round_robin", "")
-    );
-    let proxy = TestProxy::start(&cfg).await;
+    let cfg = TestConfig::new()
+        .set("workers", 2)
+        .route(Route::to("app"))
+        .pool(
+            "app",
+            Pool::new("round_robin").weighted(&[(&a, 5), (&b, 3), (&c, 2)]),
+        );
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let addr = proxy.addr;
     let tasks: Vec<_> = (0..4)
         .map(|_| {
@@ -156,11 +167,9 @@ async fn ip_hash_uses_the_client_behind_a_trusted_proxy() {
         Origin::start("b").await,
         Origin::start("c").await,
     );
-    let cfg = with_listener_lines(
-        &pool_config(&[&a, &b, &c], "ip_hash", ""),
-        "trusted_proxies = [\"127.0.0.1/32\"]",
-    );
-    let proxy = TestProxy::start(&cfg).await;
+    let cfg =
+        TestConfig::pool_of(&[&a, &b, &c], "ip_hash").web("trusted_proxies", vec!["127.0.0.1/32"]);
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let mut by_net = HashMap::new();
     for net in 0..60 {
         for host in [1, 200] {
@@ -385,12 +394,10 @@ async fn first_fills_servers_in_list_order_under_max_conns() {
         gated("b", &gate).await,
         gated("c", &gate).await,
     );
-    let servers = [
-        format!("address = \"{}\", max_conns = 1", a.addr),
-        format!("address = \"{}\"", b.addr),
-        format!("address = \"{}\"", c.addr),
-    ];
-    let proxy = TestProxy::start(&pool_config_servers(&servers, "first", "")).await;
+    let pool = Pool::new("first")
+        .server(Server::at(a.addr).set("max_conns", 1))
+        .origins(&[&b, &c]);
+    let proxy = TestProxy::start(&app(pool)).await;
     // Nothing in flight: everything goes to the first server.
     tally(&proxy, "/", 20).await;
     assert_eq!(hits(&[&a, &b, &c]), [20, 0, 0]);
@@ -416,17 +423,12 @@ async fn backup_serves_only_when_the_primary_is_down() {
         Origin::start("primary").await,
         Origin::start("backup").await,
     );
-    let servers = [
-        format!("address = \"{}\"", primary.addr),
-        format!("address = \"{}\", backup = true", backup.addr),
-    ];
     // keepalive = 0: no pooled connection outlives the primary's listener.
-    let proxy = TestProxy::start(&pool_config_servers(
-        &servers,
-        "round_robin",
-        "keepalive = 0",
-    ))
-    .await;
+    let pool = Pool::new("round_robin")
+        .origins(&[&primary])
+        .server(Server::at(backup.addr).set("backup", true))
+        .set("keepalive", 0);
+    let proxy = TestProxy::start(&app(pool)).await;
     tally(&proxy, "/", 10).await;
     assert_eq!((primary.hits(), backup.hits()), (10, 0));
 
@@ -444,12 +446,10 @@ async fn backup_steps_in_while_the_primary_is_disabled_and_out_when_it_returns()
         Origin::start("p2").await,
         Origin::start("backup").await,
     );
-    let servers = [
-        format!("address = \"{}\"", p1.addr),
-        format!("address = \"{}\"", p2.addr),
-        format!("address = \"{}\", backup = true", backup.addr),
-    ];
-    let proxy = TestProxy::start(&pool_config_servers(&servers, "round_robin", "")).await;
+    let pool = Pool::new("round_robin")
+        .origins(&[&p1, &p2])
+        .server(Server::at(backup.addr).set("backup", true));
+    let proxy = TestProxy::start(&app(pool)).await;
     let rt = proxy.server().proxy().runtime();
     let pool = rt.pool("app").expect("pool app");
 
@@ -473,8 +473,8 @@ async fn backup_steps_in_while_the_primary_is_disabled_and_out_when_it_returns()
 async fn no_candidate_answers_503_with_retry_after() {
     let gate = Gate::new();
     let only = gated("only", &gate).await;
-    let servers = [format!("address = \"{}\", max_conns = 1", only.addr)];
-    let proxy = TestProxy::start(&pool_config_servers(&servers, "round_robin", "")).await;
+    let pool = Pool::new("round_robin").server(Server::at(only.addr).set("max_conns", 1));
+    let proxy = TestProxy::start(&app(pool)).await;
     let held = slow(&proxy);
     assert!(eventually(WAIT, || only.hits() == 1).await);
 
@@ -504,7 +504,6 @@ async fn every_server_disabled_answers_503() {
     assert_eq!((a.hits(), b.hits()), (0, 0));
     // A dead server is not "no candidate": it was tried, so 502.
     let dead = dead_addr().await;
-    let servers = [format!("address = \"{dead}\"")];
-    let proxy = TestProxy::start(&pool_config_servers(&servers, "round_robin", "")).await;
+    let proxy = TestProxy::start(&app(Pool::new("round_robin").server(Server::at(dead)))).await;
     assert_eq!(proxy.get("/").await.status, 502);
 }

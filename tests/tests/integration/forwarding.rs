@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use switchyard_tests::{
-    Gate, Origin, Seen, TestProxy, dead_addr, pool_config, pool_config_servers, text,
+    Gate, Origin, Pool, Route, Seen, Server, TestConfig, TestProxy, dead_addr, pool_config, text,
     with_listener_lines,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 fn header<'a>(s: &'a Seen, name: &str) -> &'a str {
@@ -33,8 +32,13 @@ fn only(o: &Origin) -> Seen {
     seen.into_iter().next().expect("one request")
 }
 
-fn servers(addrs: &[SocketAddr]) -> Vec<String> {
-    addrs.iter().map(|a| format!("address = \"{a}\"")).collect()
+/// Listener `web`, one route to pool `app` of a server per address
+/// (round robin).
+fn servers(addrs: &[SocketAddr]) -> TestConfig {
+    let pool = addrs
+        .iter()
+        .fold(Pool::new("round_robin"), |p, a| p.server(Server::at(a)));
+    TestConfig::new().route(Route::to("app")).pool("app", pool)
 }
 
 fn post(path: &str, body: &'static str) -> Request<Full<Bytes>> {
@@ -320,7 +324,7 @@ async fn a_large_response_body_arrives_intact() {
 async fn a_connect_failure_is_retried_on_another_server() {
     let dead = dead_addr().await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(&servers(&[dead, live.addr]), "round_robin", "");
+    let cfg = servers(&[dead, live.addr]).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..4 {
         let r = proxy.get("/").await;
@@ -340,7 +344,7 @@ async fn a_streamed_body_moves_on_after_a_connect_failure() {
         text(200, &s.body.len().to_string())
     })
     .await;
-    let cfg = pool_config_servers(&servers(&[dead, live.addr]), "round_robin", "");
+    let cfg = servers(&[dead, live.addr]).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     // Over 64KiB the body streams (it cannot be replayed), but a connect
     // failure sent nothing of it: the try moves on with the body whole.
@@ -357,7 +361,7 @@ async fn a_streamed_body_moves_on_after_a_connect_failure() {
 async fn a_504_from_the_origin_is_retried_for_get() {
     let slow = answering("slow", 504, "origin timed out").await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(&servers(&[slow.addr, live.addr]), "round_robin", "");
+    let cfg = servers(&[slow.addr, live.addr]).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (200, "live"));
@@ -397,7 +401,7 @@ async fn bodiless_answers_keep_the_upstream_connection_usable() {
 async fn a_502_is_retried_for_get_but_not_for_post() {
     let bad = answering("bad", 502, "bad from origin").await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(&servers(&[bad.addr, live.addr]), "round_robin", "");
+    let cfg = servers(&[bad.addr, live.addr]).to_toml();
 
     // Round robin starts at `bad`: the GET moves on to `live`.
     let proxy = TestProxy::start(&cfg).await;
@@ -423,8 +427,7 @@ async fn a_502_is_retried_for_get_but_not_for_post() {
 /// A raw origin that reads one whole request per connection (head and
 /// `Content-Length` body), counts it, and closes without answering.
 async fn closer() -> (SocketAddr, Arc<AtomicUsize>, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let (listener, addr) = switchyard_tests::raw_listener().await;
     let count = Arc::new(AtomicUsize::new(0));
     let counted = count.clone();
     let task = tokio::spawn(async move {
@@ -463,7 +466,7 @@ async fn closer() -> (SocketAddr, Arc<AtomicUsize>, JoinHandle<()>) {
 async fn a_post_that_reached_a_server_is_never_sent_twice() {
     let (closing, count, task) = closer().await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(&servers(&[closing, live.addr]), "round_robin", "");
+    let cfg = servers(&[closing, live.addr]).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.send(post("/pay", "charge 10")).await;
     assert_eq!(r.status, 502);
@@ -483,7 +486,7 @@ async fn a_post_that_reached_a_server_is_never_sent_twice() {
 async fn a_503_is_never_retried() {
     let busy = answering("busy", 503, "shedding load").await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(&servers(&[busy.addr, live.addr]), "round_robin", "");
+    let cfg = servers(&[busy.addr, live.addr]).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (503, "shedding load"));
@@ -494,11 +497,7 @@ async fn a_503_is_never_retried() {
 async fn retries_0_means_one_try() {
     let bad = answering("bad", 502, "bad from origin").await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(
-        &servers(&[bad.addr, live.addr]),
-        "round_robin",
-        "retries = 0",
-    );
+    let cfg = servers(&[bad.addr, live.addr]).app("retries", 0).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (502, "bad from origin"));
@@ -506,7 +505,7 @@ async fn retries_0_means_one_try() {
 
     // Not even a connect failure moves on.
     let dead = dead_addr().await;
-    let cfg = pool_config_servers(&servers(&[dead, live.addr]), "round_robin", "retries = 0");
+    let cfg = servers(&[dead, live.addr]).app("retries", 0).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (502, "bad gateway\n"));
@@ -522,7 +521,7 @@ async fn when_every_try_fails_the_last_upstream_answer_is_returned() {
     ];
     let addrs: Vec<SocketAddr> = bads.iter().map(|o| o.addr).collect();
     // retries = 2: three tries, each on a server not tried yet.
-    let proxy = TestProxy::start(&pool_config_servers(&servers(&addrs), "round_robin", "")).await;
+    let proxy = TestProxy::start(&servers(&addrs).to_toml()).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (502, "third"));
     assert_eq!(r.header("x-origin"), "bad3");
@@ -530,7 +529,7 @@ async fn when_every_try_fails_the_last_upstream_answer_is_returned() {
     assert_eq!(hits, [1, 1, 1]);
 
     // retries = 1: two tries.
-    let cfg = pool_config_servers(&servers(&addrs), "round_robin", "retries = 1");
+    let cfg = servers(&addrs).app("retries", 1).to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (502, "second"));
@@ -551,11 +550,9 @@ async fn request_timeout_answers_504() {
     })
     .await;
     let live = Origin::start("live").await;
-    let cfg = pool_config_servers(
-        &servers(&[hang.addr, live.addr]),
-        "round_robin",
-        "request_timeout = \"200ms\"",
-    );
+    let cfg = servers(&[hang.addr, live.addr])
+        .app("request_timeout", "200ms")
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let started = Instant::now();
     let r = proxy.get("/").await;
@@ -571,7 +568,7 @@ async fn request_timeout_answers_504() {
 #[tokio::test]
 async fn connect_failure_everywhere_answers_502() {
     let addrs = [dead_addr().await, dead_addr().await, dead_addr().await];
-    let proxy = TestProxy::start(&pool_config_servers(&servers(&addrs), "round_robin", "")).await;
+    let proxy = TestProxy::start(&servers(&addrs).to_toml()).await;
     let r = proxy.get("/").await;
     assert_eq!((r.status, r.body.as_str()), (502, "bad gateway\n"));
     assert_eq!(r.header("retry-after"), "");

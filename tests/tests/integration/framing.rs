@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use switchyard_tests::{
-    Origin, TestProxy, pool_config, raw_until_close, read_response, status_of, text,
+    Origin, Pool, Route, Server, TestConfig, TestProxy, pool_config, raw_until_close,
+    read_response, status_of, text,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -295,8 +296,7 @@ struct RawOrigin {
 
 impl RawOrigin {
     async fn start(answers: &[&'static str]) -> RawOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = switchyard_tests::raw_listener().await;
         let connections = Arc::new(AtomicUsize::new(0));
         let (count, answers) = (connections.clone(), answers.to_vec());
         let task = tokio::spawn(async move {
@@ -341,11 +341,14 @@ async fn broken_upstream_framing_is_502_and_its_connection_is_not_reused() {
         "HTTP/1.1 2xx OK\r\nContent-Length: 5\r\n\r\nhello",
     ] {
         let origin = RawOrigin::start(&[broken, GOOD]).await;
-        let cfg = format!(
-            "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n\
-             [pool.app]\nretries = 0\nfail_timeout = \"0s\"\nservers = [{{ address = \"{}\" }}]\n",
-            origin.addr
-        );
+        let pool = Pool::default()
+            .set("retries", 0)
+            .set("fail_timeout", "0s")
+            .server(Server::at(origin.addr));
+        let cfg = TestConfig::new()
+            .route(Route::to("app"))
+            .pool("app", pool)
+            .to_toml();
         let proxy = TestProxy::start(&cfg).await;
         // One client connection for both requests: a 502 does not close it.
         let mut client = TcpStream::connect(proxy.addr).await.expect("connect");

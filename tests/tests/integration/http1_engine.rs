@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 use switchyard_tests::{
-    Gate, Origin, TestProxy, eventually, gated, pool_config, raw_until_close, read_response,
-    status_of, text,
+    Gate, Origin, Pool, Route, TestConfig, TestProxy, eventually, gated, pool_config,
+    raw_until_close, read_response, status_of, text,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -93,11 +93,10 @@ async fn head_answers_keep_their_length_and_carry_no_body() {
 #[tokio::test]
 async fn answers_the_proxy_makes_carry_a_date() {
     let origin = echo().await;
-    let config = pool_config(&[&origin], "round_robin", "").replace(
-        "[[route]]\npool = \"app\"",
-        "[[route]]\nhost = \"only.test\"\npool = \"app\"",
-    );
-    let proxy = TestProxy::start(&config).await;
+    let config = TestConfig::new()
+        .route(Route::to("app").set("host", "only.test"))
+        .pool("app", Pool::new("round_robin").origins(&[&origin]));
+    let proxy = TestProxy::start(&config.to_toml()).await;
     let (answer, _) = raw_until_close(
         proxy.addr,
         b"GET / HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",

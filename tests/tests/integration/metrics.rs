@@ -8,7 +8,9 @@ use http_body_util::Full;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_tests::{Origin, TestProxy, plugin_path, plugin_table, send_once, text};
+use switchyard_tests::{
+    Origin, Pool, Route, TestConfig, TestProxy, fragment, plugin_path, send_once, text,
+};
 
 fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(path).body(Full::default()).expect("request")
@@ -54,39 +56,27 @@ async fn counters_are_exact_per_route_pool_server_and_code() {
     })
     .await;
     let b = Origin::start("b").await;
-    let cfg = format!(
-        r#"[admin]
-bind = "127.0.0.1:0"
-
-[[listener]]
-name = "web"
-bind = "127.0.0.1:0"
-
-[[route]]
-name = 'q"uote'
-path_prefix = "/a"
-pool = "app"
-plugins = ["guard"]
-
-[[route]]
-name = "bee"
-path_prefix = "/b"
-pool = "other"
-
-[pool.app]
-servers = [{{ address = "{}" }}]
-
-[pool.other]
-servers = [{{ address = "{}" }}]
-{}"#,
-        a.addr,
-        b.addr,
-        plugin_table(
+    let cfg = TestConfig::new()
+        .admin()
+        .route(
+            Route::to("app")
+                .set("name", "q\"uote")
+                .set("path_prefix", "/a")
+                .set("plugins", vec!["guard"]),
+        )
+        .route(
+            Route::to("other")
+                .set("name", "bee")
+                .set("path_prefix", "/b"),
+        )
+        .pool("app", Pool::default().origins(&[&a]))
+        .pool("other", Pool::default().origins(&[&b]))
+        .plugin(
             "guard",
             "request-guard",
-            "config = { deny_paths = [\"/a/deny\"] }"
-        ),
-    );
+            fragment("config = { deny_paths = [\"/a/deny\"] }"),
+        )
+        .to_toml();
     let proxy = Arc::new(TestProxy::start(&cfg).await);
     let admin = proxy.server().addr("admin").expect("admin listener");
 
@@ -168,11 +158,8 @@ servers = [{{ address = "{}" }}]
 #[tokio::test]
 async fn a_503_without_a_server_is_counted_with_an_empty_server_label() {
     let a = Origin::start("a").await;
-    let cfg = format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n{}",
-        switchyard_tests::pool_config(&[&a], "round_robin", "")
-    );
-    let proxy = TestProxy::start(&cfg).await;
+    let cfg = TestConfig::pool_of(&[&a], "round_robin").admin();
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let admin = proxy.server().addr("admin").expect("admin listener");
     let disable = Request::post(format!("/api/pools/app/servers/{}/disable", a.addr))
         .body(Full::default())

@@ -10,7 +10,7 @@ use http::Request;
 use http_body_util::Full;
 use std::net::SocketAddr;
 use switchyard::plugin::Outcome;
-use switchyard_tests::{Origin, TestProxy, plugin_table, send_once};
+use switchyard_tests::{Origin, Pool, Route, TestConfig, TestProxy, fragment, send_once};
 
 /// Every answer the host must refuse, as `x-answer` values for `scripted`.
 const UNUSABLE: [&str; 8] = [
@@ -68,25 +68,29 @@ fn calls_metric(metrics: &str, plugin: &str, hook: &str, outcome: &str) -> u64 {
 /// `/` runs `open` (fail_open), `/closed` runs `closed` (fail_closed), both
 /// to pool `main`; `/pick` goes to pool `picked`, balanced by `picker`.
 fn config(main: &Origin, a: &Origin, b: &Origin, picker_lines: &str) -> String {
-    format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n\
-         [[route]]\npool = \"main\"\nplugins = [\"open\"]\n\n\
-         [[route]]\npath_prefix = \"/closed\"\npool = \"main\"\nplugins = [\"closed\"]\n\n\
-         [[route]]\npath_prefix = \"/pick\"\npool = \"picked\"\n\n\
-         [pool.main]\nservers = [{{ address = \"{}\" }}]\n\n\
-         [pool.picked]\nbalance = \"plugin\"\nplugin = \"picker\"\nfallback = \"round_robin\"\n\
-         servers = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n{}{}{}",
-        main.addr,
-        a.addr,
-        b.addr,
-        plugin_table("open", "scripted", "trip_after = 1000"),
-        plugin_table(
+    let picked = Pool::new("plugin")
+        .set("plugin", "picker")
+        .set("fallback", "round_robin")
+        .origins(&[a, b]);
+    TestConfig::new()
+        .admin()
+        .route(Route::to("main").set("plugins", vec!["open"]))
+        .route(
+            Route::to("main")
+                .set("path_prefix", "/closed")
+                .set("plugins", vec!["closed"]),
+        )
+        .route(Route::to("picked").set("path_prefix", "/pick"))
+        .pool("main", Pool::default().origins(&[main]))
+        .pool("picked", picked)
+        .plugin("open", "scripted", fragment("trip_after = 1000"))
+        .plugin(
             "closed",
             "scripted",
-            "on_error = \"fail_closed\"\ntrip_after = 1000"
-        ),
-        plugin_table("picker", "scripted", picker_lines),
-    )
+            fragment("on_error = \"fail_closed\"\ntrip_after = 1000"),
+        )
+        .plugin("picker", "scripted", fragment(picker_lines))
+        .to_toml()
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use switchyard_tests::{Origin, TestProxy, plugin_table};
+use switchyard_tests::{Origin, Pool, Route, TestConfig, TestProxy};
 
 fn answer(what: &str) -> Request<Full<Bytes>> {
     Request::get("/")
@@ -17,12 +17,11 @@ fn answer(what: &str) -> Request<Full<Bytes>> {
 #[tokio::test]
 async fn kv_incr_counters_read_back_as_8_little_endian_bytes() {
     let o = Origin::start("o").await;
-    let cfg = format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\nplugins = [\"s\"]\n\n\
-         [pool.app]\nservers = [{{ address = \"{}\" }}]\n{}",
-        o.addr,
-        plugin_table("s", "scripted", "")
-    );
+    let cfg = TestConfig::new()
+        .route(Route::to("app").set("plugins", vec!["s"]))
+        .pool("app", Pool::default().origins(&[&o]))
+        .plugin("s", "scripted", toml::Table::new())
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     // `scripted` answers "<kv-incr's result> <kv-get's bytes in hex>".
     for want in [

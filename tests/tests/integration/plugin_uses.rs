@@ -10,17 +10,26 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use switchyard::config::Config;
 use switchyard::plugin::{Outcome, PluginSet};
-use switchyard_tests::{Origin, TestProxy, plugin_path, plugin_table, send_once};
+use switchyard_tests::{
+    Origin, Pool, Route, TestConfig, TestProxy, fragment, plugin_path, plugin_table, scratch_dir,
+    send_once,
+};
 
 /// A listener, an admin listener and pool `app` on `origin`, with
-/// `pool_lines` added to the pool and `rest` appended.
+/// `route_lines` and `pool_lines` (TOML) added to the route and the pool,
+/// and `rest` (plugin tables) appended.
 fn config(origin: &Origin, route_lines: &str, pool_lines: &str, rest: &str) -> String {
-    format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n\
-         [[route]]\npool = \"app\"\n{route_lines}\n\n\
-         [pool.app]\n{pool_lines}\nservers = [{{ address = \"{}\" }}]\n{rest}",
-        origin.addr
-    )
+    let route = Route {
+        extra: fragment(route_lines),
+        ..Route::to("app")
+    };
+    let pool = Pool {
+        extra: fragment(pool_lines),
+        ..Pool::default()
+    }
+    .origins(&[origin]);
+    let cfg = TestConfig::new().admin().route(route).pool("app", pool);
+    format!("{cfg}{rest}")
 }
 
 /// The 1-based line of the first line of `text` starting with `prefix`.
@@ -163,8 +172,7 @@ async fn a_hot_swap_to_a_version_without_a_hook_in_use_is_refused() {
 #[tokio::test]
 async fn the_file_watcher_refuses_a_version_without_a_hook_in_use_too() {
     let o = Origin::start("a").await;
-    let dir = std::env::temp_dir().join(format!("switchyard-uses-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("uses");
     let file = dir.join("lb.wasm");
     std::fs::copy(plugin_path("least-latency"), &file).expect("copy");
     let text = config(

@@ -9,15 +9,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use switchyard::plugin::Outcome;
-use switchyard_tests::{Origin, TestProxy, eventually, plugin_path, plugin_table, text};
+use switchyard_tests::{
+    Origin, Pool, Route, TestConfig, TestProxy, eventually, fragment, plugin_path, scratch_dir,
+    table, text,
+};
+use toml::Table;
 
 /// Listener `web`, an admin listener, pools `main` and `canary` with one
 /// origin each, one route to `main` running `plugins`; `extra` appended.
-fn two_pools(main: &Origin, canary: &Origin, route_plugins: &str, extra: &str) -> String {
-    format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"main\"\nplugins = [{route_plugins}]\n\n[pool.main]\nservers = [{{ address = \"{}\" }}]\n\n[pool.canary]\nservers = [{{ address = \"{}\" }}]\n{extra}",
-        main.addr, canary.addr
-    )
+/// Admin on, pools `main` (where the route sends) and `canary`; the route
+/// runs plugin `name`, the compiled example `plugin` with TOML `lines`
+/// besides its path.
+fn two_pools(main: &Origin, canary: &Origin, name: &str, plugin: &str, lines: &str) -> TestConfig {
+    TestConfig::new()
+        .admin()
+        .route(Route::to("main").set("plugins", vec![name]))
+        .pool("main", Pool::default().origins(&[main]))
+        .pool("canary", Pool::default().origins(&[canary]))
+        .plugin(name, plugin, fragment(lines))
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {
@@ -37,9 +46,11 @@ async fn canary_splits_by_percent_and_honours_overrides() {
     let cfg = two_pools(
         &main,
         &canary,
-        "\"canary\"",
-        &plugin_table("canary", "canary", "config = { percent = 30 }"),
-    );
+        "canary",
+        "canary",
+        "config = { percent = 30 }",
+    )
+    .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..20 {
         assert_eq!(
@@ -76,13 +87,11 @@ async fn header_router_chooses_the_pool() {
     let cfg = two_pools(
         &main,
         &canary,
-        "\"router\"",
-        &plugin_table(
-            "router",
-            "header-router",
-            "config = { header = \"x-pool\", routes = { beta = \"canary\" } }",
-        ),
-    );
+        "router",
+        "header-router",
+        "config = { header = \"x-pool\", routes = { beta = \"canary\" } }",
+    )
+    .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..10 {
         assert_eq!(
@@ -104,13 +113,11 @@ async fn request_guard_answers_403_itself_and_marks_what_it_lets_through() {
     let cfg = two_pools(
         &main,
         &canary,
-        "\"guard\"",
-        &plugin_table(
-            "guard",
-            "request-guard",
-            "config = { deny_paths = [\"/admin\"] }",
-        ),
-    );
+        "guard",
+        "request-guard",
+        "config = { deny_paths = [\"/admin\"] }",
+    )
+    .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let r = proxy.get("/admin/users").await;
     assert_eq!(
@@ -138,13 +145,10 @@ async fn least_latency_plugin_avoids_a_slow_server() {
         text(200, "slow")
     })
     .await;
-    let cfg = format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"plugin\"\nplugin = \"ll\"\nservers = [{{ address = \"{}\" }}, {{ address = \"{}\" }}, {{ address = \"{}\" }}]\n{}",
-        fast_a.addr,
-        slow.addr,
-        fast_b.addr,
-        plugin_table("ll", "least-latency", "")
-    );
+    let cfg = TestConfig::pool_of(&[&fast_a, &slow, &fast_b], "plugin")
+        .app("plugin", "ll")
+        .plugin("ll", "least-latency", Table::new())
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     // Warm-up: every server gets measured.
     for _ in 0..30 {
@@ -166,15 +170,15 @@ async fn maglev_plugin_keeps_a_key_on_one_server_and_spreads_keys() {
         Origin::start("b").await,
         Origin::start("c").await,
     ];
-    let servers: Vec<String> = origins
-        .iter()
-        .map(|o| format!("{{ address = \"{}\" }}", o.addr))
-        .collect();
-    let cfg = format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nbalance = \"plugin\"\nplugin = \"maglev\"\nservers = [{}]\n{}",
-        servers.join(", "),
-        plugin_table("maglev", "maglev", "config = { header = \"x-user\" }")
-    );
+    let refs: Vec<&Origin> = origins.iter().collect();
+    let cfg = TestConfig::pool_of(&refs, "plugin")
+        .app("plugin", "maglev")
+        .plugin(
+            "maglev",
+            "maglev",
+            fragment("config = { header = \"x-user\" }"),
+        )
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let mut placed = std::collections::HashMap::new();
     for user in 0..60 {
@@ -213,12 +217,24 @@ async fn health_override_takes_a_draining_server_out() {
     })
     .await;
     let b = Origin::start("b").await;
-    let cfg = format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nplugin = \"ho\"\nhealth = {{ path = \"/health\", interval = \"50ms\", timeout = \"500ms\", rise = 1, fall = 2 }}\nservers = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n{}",
-        a.addr,
-        b.addr,
-        plugin_table("ho", "health-override", "")
-    );
+    let health = table([
+        ("path", "/health".into()),
+        ("interval", "50ms".into()),
+        ("timeout", "500ms".into()),
+        ("rise", 1.into()),
+        ("fall", 2.into()),
+    ]);
+    let cfg = TestConfig::new()
+        .route(Route::to("app"))
+        .pool(
+            "app",
+            Pool::default()
+                .origins(&[&a, &b])
+                .set("plugin", "ho")
+                .set("health", health),
+        )
+        .plugin("ho", "health-override", Table::new())
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let pool = proxy
         .server()
@@ -261,15 +277,15 @@ async fn health_override_takes_a_draining_server_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_looping_plugin_is_stopped_at_its_timeout_and_others_keep_flowing() {
     let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
-    let cfg = format!(
-        "{}\n[[route]]\npath_prefix = \"/free\"\npool = \"canary\"\n",
-        two_pools(
-            &main,
-            &canary,
-            "\"loop\"",
-            &plugin_table("loop", "bad-loop", "timeout = \"100ms\"\ntrip_after = 1000")
-        )
-    );
+    let cfg = two_pools(
+        &main,
+        &canary,
+        "loop",
+        "bad-loop",
+        "timeout = \"100ms\"\ntrip_after = 1000",
+    )
+    .route(Route::to("canary").set("path_prefix", "/free"))
+    .to_toml();
     let proxy = Arc::new(TestProxy::start(&cfg).await);
     let looping = {
         let p = proxy.clone();
@@ -301,22 +317,33 @@ async fn a_looping_plugin_is_stopped_at_its_timeout_and_others_keep_flowing() {
 #[tokio::test]
 async fn panicking_and_memory_hungry_plugins_follow_on_error() {
     let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
-    let cfg = format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npath_prefix = \"/open\"\npool = \"main\"\nplugins = [\"panic_open\"]\n\n[[route]]\npath_prefix = \"/closed\"\npool = \"main\"\nplugins = [\"panic_closed\"]\n\n[[route]]\npath_prefix = \"/memory\"\npool = \"main\"\nplugins = [\"memory\"]\n\n[pool.main]\nservers = [{{ address = \"{}\" }}]\n\n[pool.canary]\nservers = [{{ address = \"{}\" }}]\n{}{}{}",
-        main.addr,
-        canary.addr,
-        plugin_table("panic_open", "bad-panic", "trip_after = 1000"),
-        plugin_table(
-            "panic_closed",
-            "bad-panic",
-            "on_error = \"fail_closed\"\ntrip_after = 1000"
-        ),
-        plugin_table(
+    let fail_closed = "on_error = \"fail_closed\"\ntrip_after = 1000";
+    let cfg = TestConfig::new()
+        .route(
+            Route::to("main")
+                .set("path_prefix", "/open")
+                .set("plugins", vec!["panic_open"]),
+        )
+        .route(
+            Route::to("main")
+                .set("path_prefix", "/closed")
+                .set("plugins", vec!["panic_closed"]),
+        )
+        .route(
+            Route::to("main")
+                .set("path_prefix", "/memory")
+                .set("plugins", vec!["memory"]),
+        )
+        .pool("main", Pool::default().origins(&[&main]))
+        .pool("canary", Pool::default().origins(&[&canary]))
+        .plugin("panic_open", "bad-panic", fragment("trip_after = 1000"))
+        .plugin("panic_closed", "bad-panic", fragment(fail_closed))
+        .plugin(
             "memory",
             "bad-memory",
-            "memory = \"16MiB\"\non_error = \"fail_closed\"\ntrip_after = 1000"
-        ),
-    );
+            fragment(&format!("memory = \"16MiB\"\n{fail_closed}")),
+        )
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..5 {
         assert_eq!(proxy.get("/open").await.status, 200);
@@ -352,13 +379,11 @@ async fn a_tripped_plugin_is_skipped_then_one_trial_decides() {
     let cfg = two_pools(
         &main,
         &canary,
-        "\"p\"",
-        &plugin_table(
-            "p",
-            "bad-panic",
-            "on_error = \"fail_closed\"\ntrip_after = 3\ntrip_for = \"300ms\"",
-        ),
-    );
+        "p",
+        "bad-panic",
+        "on_error = \"fail_closed\"\ntrip_after = 3\ntrip_for = \"300ms\"",
+    )
+    .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..6 {
         assert_eq!(proxy.get("/").await.status, 503);
@@ -414,13 +439,12 @@ async fn admin_put_swaps_and_refuses_bad_versions_and_foreign_sites() {
     let cfg = two_pools(
         &main,
         &canary,
-        "\"p\"",
-        &plugin_table("p", "request-guard", "config = { deny_paths = [] }"),
+        "p",
+        "request-guard",
+        "config = { deny_paths = [] }",
     )
-    .replace(
-        "bind = \"127.0.0.1:0\"\n\n[[listener]]",
-        "bind = \"127.0.0.1:0\"\ntoken = \"s3cret\"\n\n[[listener]]",
-    );
+    .admin_with_token("s3cret")
+    .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let admin = proxy.server().addr("admin").expect("admin listener");
     let guard = std::fs::read(plugin_path("request-guard")).expect("read");
@@ -482,13 +506,11 @@ async fn kv_state_survives_a_hot_swap() {
     let cfg = two_pools(
         &main,
         &canary,
-        "\"g\"",
-        &plugin_table(
-            "g",
-            "request-guard",
-            "config = { deny_paths = [\"/deny\"] }",
-        ),
-    );
+        "g",
+        "request-guard",
+        "config = { deny_paths = [\"/deny\"] }",
+    )
+    .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..3 {
         assert_eq!(proxy.get("/deny").await.status, 403);
@@ -516,20 +538,13 @@ async fn kv_state_survives_a_hot_swap() {
 async fn a_hundred_swaps_under_load_drop_nothing() {
     let main = Origin::start("main").await;
     let canary = Origin::start("canary").await;
-    let cfg = two_pools(
-        &main,
-        &canary,
-        "\"v\"",
-        &plugin_table("v", "canary", "timeout = \"5s\""),
-    );
+    let cfg = two_pools(&main, &canary, "v", "canary", "timeout = \"5s\"").to_toml();
     let proxy = Arc::new(TestProxy::start(&cfg).await);
     let rt = proxy.server().proxy().runtime();
     let slot = rt.plugins().get("v").cloned().expect("plugin");
     let version_a = std::fs::read(plugin_path("canary")).expect("read");
     let version_b = std::fs::read(plugin_path("request-guard")).expect("read");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Answers so far: each swap waits for one more, so requests and swaps
-    // interleave however slow the box is.
     let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut load = Vec::new();
     for _ in 0..4 {
@@ -539,32 +554,35 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
             while !stop.load(Ordering::Relaxed) {
                 let r = p.get("/").await;
                 if r.status == 200 {
-                    ok += 1
+                    ok += 1;
+                    served.fetch_add(1, Ordering::Relaxed);
                 } else {
                     failed += 1
                 }
-                served.fetch_add(1, Ordering::Relaxed);
             }
             (ok, failed)
         }));
     }
     for i in 0..100 {
+        // Every version serves at least one request before the next swap,
+        // however slowly the load runs beside other tests.
+        let before = served.load(Ordering::Relaxed);
+        assert!(
+            eventually(Duration::from_secs(10), || served.load(Ordering::Relaxed)
+                > before)
+            .await,
+            "load stalled at swap {i}"
+        );
         let bytes = if i % 2 == 0 {
             version_b.clone()
         } else {
             version_a.clone()
         };
-        let before = served.load(Ordering::Relaxed);
         rt.plugins()
             .swap("v", bytes)
             .await
             .expect("plugin")
             .expect("swap");
-        let more = || served.load(Ordering::Relaxed) > before;
-        assert!(
-            eventually(Duration::from_secs(10), more).await,
-            "no request ran around swap {i}"
-        );
     }
     stop.store(true, Ordering::Relaxed);
     let (mut ok, mut failed) = (0, 0);
@@ -591,19 +609,19 @@ async fn a_hundred_swaps_under_load_drop_nothing() {
 #[tokio::test]
 async fn watch_hot_swaps_when_the_file_is_replaced() {
     let (main, canary) = (Origin::start("main").await, Origin::start("canary").await);
-    let dir = std::env::temp_dir().join(format!("switchyard-watch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch_dir("watch");
     let file = dir.join("live.wasm");
     std::fs::copy(plugin_path("canary"), &file).expect("copy");
-    let cfg = two_pools(
-        &main,
-        &canary,
-        "\"live\"",
-        &format!(
-            "\n[plugin.live]\npath = \"{}\"\nwatch = true\nconfig = {{ }}\n",
-            file.display()
-        ),
+    let mut cfg = two_pools(&main, &canary, "live", "canary", "");
+    cfg.plugin.insert(
+        "live".into(),
+        table([
+            ("path", file.display().to_string().into()),
+            ("watch", true.into()),
+            ("config", toml::Table::new().into()),
+        ]),
     );
+    let cfg = cfg.to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let slot = proxy
         .server()

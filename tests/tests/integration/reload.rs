@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard::config::Config;
 use switchyard::server::Server;
-use switchyard_tests::pki::{BOTH, Pki, connect, peer_leaf, scratch, tls_line, write_leaf};
+use switchyard_tests::pki::{BOTH, Pki, connect, peer_leaf, scratch, tls_table, write_leaf};
 use switchyard_tests::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -50,36 +50,29 @@ impl Tally {
 /// pool and the certificate all change with `k`; listener `old` exists in
 /// generation 0 only.
 fn config(dir: &Path, k: usize, o: &[Origin], slow: &Origin, admin: bool) -> String {
-    let mut c = String::new();
+    let mut cfg = TestConfig::new();
     if admin {
-        c += "[admin]\nbind = \"127.0.0.1:0\"\n\n";
+        cfg = cfg.admin();
     }
-    c += "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n";
-    c += &format!(
-        "[[listener]]\nname = \"secure\"\nbind = \"127.0.0.1:0\"\n{}\n\n",
-        tls_line(dir, &format!("cert-{k}"))
-    );
+    let tls = tls_table(dir, &format!("cert-{k}"));
+    cfg = cfg.listener(Listener::new("secure").set("tls", tls));
     if k == 0 {
-        c += "[[listener]]\nname = \"old\"\nbind = \"127.0.0.1:0\"\n\n";
+        cfg = cfg.listener(Listener::new("old"));
     }
-    c += &format!("[[route]]\npath_prefix = \"/probe\"\npool = \"p{k}\"\n\n");
-    c += "[[route]]\npath_prefix = \"/slow\"\npool = \"slow\"\n\n";
-    c += "[[route]]\npool = \"app\"\n\n";
     let n = o.len();
-    c += &format!(
-        "[pool.app]\nservers = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n\n",
-        o[k % n].addr,
-        o[(k + 1) % n].addr
-    );
-    c += &format!(
-        "[pool.p{k}]\nservers = [{{ address = \"{}\" }}]\n\n",
-        o[(k + 3) % n].addr
-    );
-    c += &format!(
-        "[pool.slow]\nservers = [{{ address = \"{}\" }}]\n",
-        slow.addr
-    );
-    c
+    cfg.route(Route::to(&format!("p{k}")).set("path_prefix", "/probe"))
+        .route(Route::to("slow").set("path_prefix", "/slow"))
+        .route(Route::to("app"))
+        .pool(
+            "app",
+            Pool::default().origins(&[&o[k % n], &o[(k + 1) % n]]),
+        )
+        .pool(
+            &format!("p{k}"),
+            Pool::default().origins(&[&o[(k + 3) % n]]),
+        )
+        .pool("slow", Pool::default().origins(&[slow]))
+        .to_toml()
 }
 
 fn get(uri: &str) -> Request<Full<Bytes>> {
@@ -379,11 +372,8 @@ async fn a_bad_reload_is_refused_with_file_line_key_and_the_old_config_keeps_ser
 async fn ready_answers_503_as_soon_as_shutdown_begins_while_requests_drain() {
     let gate = Gate::new();
     let slow = gated("slow", &gate).await;
-    let cfg = format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n{}",
-        pool_config(&[&slow], "round_robin", "")
-    );
-    let mut proxy = TestProxy::start(&cfg).await;
+    let cfg = TestConfig::pool_of(&[&slow], "round_robin").admin();
+    let mut proxy = TestProxy::start(&cfg.to_toml()).await;
     let admin = proxy.server().addr("admin").expect("admin");
     assert_eq!(send_once(admin, get("/ready")).await.status, 200);
     let addr = proxy.addr;

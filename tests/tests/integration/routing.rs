@@ -7,21 +7,21 @@
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use switchyard_tests::{Answer, Origin, TestProxy, send_once};
+use switchyard_tests::{
+    Answer, Listener, Origin, Pool, Route, TestConfig, TestProxy, send_once, table,
+};
 
-/// `[pool.NAME]` tables, one origin each.
-fn pools(list: &[(&str, &Origin)]) -> String {
-    list.iter()
-        .map(|(name, o)| {
-            format!(
-                "[pool.{name}]\nservers = [{{ address = \"{}\" }}]\n\n",
-                o.addr
-            )
-        })
-        .collect()
+/// Listener `web`, `routes` in order, and a pool per `(name, origin)`.
+fn config(routes: Vec<Route>, pools: &[(&str, &Origin)]) -> String {
+    let mut cfg = TestConfig::new();
+    for r in routes {
+        cfg = cfg.route(r);
+    }
+    for (name, o) in pools {
+        cfg = cfg.pool(name, Pool::default().origins(&[o]));
+    }
+    cfg.to_toml()
 }
-
-const WEB: &str = "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n";
 
 fn req(host: &str, path: &str) -> Request<Full<Bytes>> {
     Request::get(path)
@@ -51,16 +51,18 @@ async fn exact_host_beats_wildcard_beats_no_host() {
     }
     let list: Vec<(&str, &Origin)> = names.iter().copied().zip(origins.iter()).collect();
     // Written least specific first: precedence must not depend on order.
-    let cfg = format!(
-        "{WEB}\
-         [[route]]\npool = \"default\"\n\n\
-         [[route]]\npool = \"any_api\"\npath_prefix = \"/api\"\n\n\
-         [[route]]\npool = \"wild\"\nhost = \"*.example.com\"\n\n\
-         [[route]]\npool = \"deep_wild\"\nhost = \"*.eu.example.com\"\n\n\
-         [[route]]\npool = \"exact\"\nhost = \"api.example.com\"\n\n\
-         [[route]]\npool = \"exact_v2\"\nhost = \"api.example.com\"\npath_prefix = \"/v2\"\n\n\
-         {}",
-        pools(&list)
+    let cfg = config(
+        vec![
+            Route::to("default"),
+            Route::to("any_api").set("path_prefix", "/api"),
+            Route::to("wild").set("host", "*.example.com"),
+            Route::to("deep_wild").set("host", "*.eu.example.com"),
+            Route::to("exact").set("host", "api.example.com"),
+            Route::to("exact_v2")
+                .set("host", "api.example.com")
+                .set("path_prefix", "/v2"),
+        ],
+        &list,
     );
     let proxy = TestProxy::start(&cfg).await;
     let cases = [
@@ -99,13 +101,13 @@ async fn longest_prefix_wins_on_whole_segments() {
     }
     let list: Vec<(&str, &Origin)> = names.iter().copied().zip(origins.iter()).collect();
     // "/api/v2/" is written with a trailing slash: it means "/api/v2".
-    let cfg = format!(
-        "{WEB}\
-         [[route]]\npool = \"api\"\npath_prefix = \"/api\"\n\n\
-         [[route]]\npool = \"root\"\n\n\
-         [[route]]\npool = \"api_v2\"\npath_prefix = \"/api/v2/\"\n\n\
-         {}",
-        pools(&list)
+    let cfg = config(
+        vec![
+            Route::to("api").set("path_prefix", "/api"),
+            Route::to("root"),
+            Route::to("api_v2").set("path_prefix", "/api/v2/"),
+        ],
+        &list,
     );
     let proxy = TestProxy::start(&cfg).await;
     let cases = [
@@ -136,12 +138,14 @@ async fn longest_prefix_wins_on_whole_segments() {
 #[tokio::test]
 async fn strip_prefix_rewrites_the_path_and_keeps_the_query() {
     let (api, rest) = (Origin::start("api").await, Origin::start("rest").await);
-    let cfg = format!(
-        "{WEB}\
-         [[route]]\npool = \"api\"\npath_prefix = \"/api\"\nstrip_prefix = true\n\n\
-         [[route]]\npool = \"rest\"\n\n\
-         {}",
-        pools(&[("api", &api), ("rest", &rest)])
+    let cfg = config(
+        vec![
+            Route::to("api")
+                .set("path_prefix", "/api")
+                .set("strip_prefix", true),
+            Route::to("rest"),
+        ],
+        &[("api", &api), ("rest", &rest)],
     );
     let proxy = TestProxy::start(&cfg).await;
     for path in [
@@ -163,11 +167,13 @@ async fn strip_prefix_rewrites_the_path_and_keeps_the_query() {
 #[tokio::test]
 async fn split_sends_traffic_by_weight() {
     let (blue, green) = (Origin::start("blue").await, Origin::start("green").await);
-    let cfg = format!(
-        "{WEB}\
-         [[route]]\nsplit = [{{ pool = \"blue\", weight = 3 }}, {{ pool = \"green\", weight = 1 }}]\n\n\
-         {}",
-        pools(&[("blue", &blue), ("green", &green)])
+    let split = vec![
+        table([("pool", "blue".into()), ("weight", 3.into())]),
+        table([("pool", "green".into()), ("weight", 1.into())]),
+    ];
+    let cfg = config(
+        vec![Route::default().set("split", split)],
+        &[("blue", &blue), ("green", &green)],
     );
     let proxy = TestProxy::start(&cfg).await;
     for _ in 0..400 {
@@ -184,16 +190,27 @@ async fn a_route_restricted_to_a_listener_applies_only_there() {
         Origin::start("internal").await,
         Origin::start("public").await,
     );
-    let cfg = format!(
-        "{WEB}\
-         [[listener]]\nname = \"intranet\"\nbind = \"127.0.0.1:0\"\n\n\
-         [[route]]\npool = \"internal\"\nlistener = \"intranet\"\npath_prefix = \"/admin\"\n\n\
-         [[route]]\npool = \"internal\"\nlistener = \"intranet\"\nhost = \"intra.example\"\n\n\
-         [[route]]\npool = \"public\"\npath_prefix = \"/\"\nhost = \"www.example\"\n\n\
-         [[route]]\npool = \"public\"\nlistener = \"web\"\n\n\
-         {}",
-        pools(&[("internal", &internal), ("public", &public)])
-    );
+    let cfg = TestConfig::new()
+        .listener(Listener::new("intranet"))
+        .route(
+            Route::to("internal")
+                .set("listener", "intranet")
+                .set("path_prefix", "/admin"),
+        )
+        .route(
+            Route::to("internal")
+                .set("listener", "intranet")
+                .set("host", "intra.example"),
+        )
+        .route(
+            Route::to("public")
+                .set("path_prefix", "/")
+                .set("host", "www.example"),
+        )
+        .route(Route::to("public").set("listener", "web"))
+        .pool("internal", Pool::default().origins(&[&internal]))
+        .pool("public", Pool::default().origins(&[&public]))
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let intranet = proxy.server().addr("intranet").expect("listener intranet");
 
@@ -214,11 +231,13 @@ async fn a_route_restricted_to_a_listener_applies_only_there() {
 #[tokio::test]
 async fn no_matching_route_is_404() {
     let api = Origin::start("api").await;
-    let cfg = format!(
-        "{WEB}\
-         [[route]]\npool = \"api\"\nhost = \"api.example.com\"\npath_prefix = \"/v1\"\n\n\
-         {}",
-        pools(&[("api", &api)])
+    let cfg = config(
+        vec![
+            Route::to("api")
+                .set("host", "api.example.com")
+                .set("path_prefix", "/v1"),
+        ],
+        &[("api", &api)],
     );
     let proxy = TestProxy::start(&cfg).await;
     for (host, path) in [

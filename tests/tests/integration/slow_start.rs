@@ -10,7 +10,7 @@ use http_body_util::Full;
 use std::time::Duration;
 use switchyard::balance::ServerState;
 use switchyard::plugin::Outcome;
-use switchyard_tests::{Origin, TestProxy, eventually, plugin_table, pool_config, text};
+use switchyard_tests::{Origin, TestConfig, TestProxy, eventually, fragment, pool_config, text};
 
 #[tokio::test]
 async fn an_enabled_server_starts_with_a_trickle_not_its_full_share() {
@@ -49,17 +49,12 @@ async fn an_enabled_server_starts_with_a_trickle_not_its_full_share() {
 /// Pool `app` on `origins`, balanced by plugin `p` (the compiled `plugin`)
 /// with `slow_start`.
 fn plugin_pool(origins: &[&Origin], plugin: &str, slow_start: &str) -> String {
-    let servers: Vec<String> = origins
-        .iter()
-        .map(|o| format!("{{ address = \"{}\" }}", o.addr))
-        .collect();
-    format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n\
-         [pool.app]\nbalance = \"plugin\"\nplugin = \"p\"\nfallback = \"round_robin\"\n\
-         slow_start = \"{slow_start}\"\nservers = [{}]\n{}",
-        servers.join(", "),
-        plugin_table("p", plugin, "trip_after = 1000")
-    )
+    TestConfig::pool_of(origins, "plugin")
+        .app("plugin", "p")
+        .app("fallback", "round_robin")
+        .app("slow_start", slow_start)
+        .plugin("p", plugin, fragment("trip_after = 1000"))
+        .to_toml()
 }
 
 fn pick(how: &str) -> Request<Full<Bytes>> {

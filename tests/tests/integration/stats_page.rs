@@ -24,7 +24,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_tests::{
-    Answer, Origin, TestProxy, dead_addr, plugin_table, pool_config, repo_root, send_once,
+    Answer, Origin, Pool, Route, Server, TestConfig, TestProxy, dead_addr, fragment, repo_root,
+    send_once, table,
 };
 use tokio::time::{Instant, sleep};
 
@@ -58,10 +59,7 @@ fn browser_present() -> bool {
 
 /// Starts chromedriver on a free loopback port and waits until it listens.
 async fn start_driver() -> (Driver, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = switchyard_tests::reserved_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -143,21 +141,32 @@ async fn stats_page_lists_every_pool_and_server_without_javascript() {
     // Pool `app` (weights 3, 1, 1) and a pool whose name needs escaping,
     // with one server where nothing listens, so its health check takes it
     // down; a plugin on the route for the plugin table.
-    let cfg = format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n\
-         [[route]]\npool = \"app\"\nplugins = [\"guard\"]\n\n\
-         [pool.app]\nservers = [{{ address = \"{}\", weight = 3 }}, {{ address = \"{}\" }}, {{ address = \"{}\" }}]\n\n\
-         [pool.\"edge<&>\"]\nhealth = {{ path = \"/health\", interval = \"50ms\", timeout = \"200ms\", rise = 1, fall = 1 }}\n\
-         servers = [{{ address = \"{dead}\" }}]\n{}",
-        origins[0].addr,
-        origins[1].addr,
-        origins[2].addr,
-        plugin_table(
+    let health = table([
+        ("path", "/health".into()),
+        ("interval", "50ms".into()),
+        ("timeout", "200ms".into()),
+        ("rise", 1.into()),
+        ("fall", 1.into()),
+    ]);
+    let app = Pool::default()
+        .server(Server::at(origins[0].addr).set("weight", 3))
+        .origins(&[&origins[1], &origins[2]]);
+    let cfg = TestConfig::new()
+        .admin()
+        .route(Route::to("app").set("plugins", vec!["guard"]))
+        .pool("app", app)
+        .pool(
+            "edge<&>",
+            Pool::default()
+                .server(Server::at(dead))
+                .set("health", health),
+        )
+        .plugin(
             "guard",
             "request-guard",
-            "config = { deny_paths = [\"/admin\"] }"
-        ),
-    );
+            fragment("config = { deny_paths = [\"/admin\"] }"),
+        )
+        .to_toml();
     let proxy = TestProxy::start(&cfg).await;
     let admin = proxy.server().addr("admin").expect("admin listener");
     for (o, action) in [(&origins[1], "drain"), (&origins[2], "disable")] {
@@ -241,16 +250,16 @@ async fn stats_page_lists_servers_and_drains_one_on_click() {
     ];
     let refs: Vec<&Origin> = origins.iter().collect();
     // A plugin on the route, so the page's plugin table has a row.
-    let cfg = format!(
-        "[admin]\nbind = \"127.0.0.1:0\"\n\n{}{}",
-        pool_config(&refs, "round_robin", "")
-            .replace("[[route]]\n", "[[route]]\nplugins = [\"guard\"]\n"),
-        plugin_table(
+    let cfg = TestConfig::new()
+        .admin()
+        .route(Route::to("app").set("plugins", vec!["guard"]))
+        .pool("app", Pool::new("round_robin").origins(&refs))
+        .plugin(
             "guard",
             "request-guard",
-            "config = { deny_paths = [\"/admin\"] }"
-        ),
-    );
+            fragment("config = { deny_paths = [\"/admin\"] }"),
+        )
+        .to_toml();
     let proxy = Arc::new(TestProxy::start(&cfg).await);
     let admin = proxy.server().addr("admin").expect("admin listener");
 

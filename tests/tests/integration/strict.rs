@@ -182,16 +182,13 @@ fn get(extra: &[(&'static str, &'static str)]) -> Vec<(&'static [u8], &'static [
 #[tokio::test]
 async fn h2_host_is_the_authority_and_no_or_repeated_host_is_refused() {
     let (a, b) = (Origin::start("a").await, Origin::start("b").await);
-    let proxy = TestProxy::start(&format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n\
-         [[route]]\npool = \"a\"\nhost = \"a.example\"\n\n\
-         [[route]]\npool = \"b\"\nhost = \"b.example\"\n\n\
-         [[route]]\npool = \"b\"\n\n\
-         [pool.a]\nservers = [{{ address = \"{}\" }}]\n\n\
-         [pool.b]\nservers = [{{ address = \"{}\" }}]\n",
-        a.addr, b.addr
-    ))
-    .await;
+    let cfg = TestConfig::new()
+        .route(Route::to("a").set("host", "a.example"))
+        .route(Route::to("b").set("host", "b.example"))
+        .route(Route::to("b"))
+        .pool("a", Pool::default().origins(&[&a]))
+        .pool("b", Pool::default().origins(&[&b]));
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
 
     let refused: [(&str, &[(&str, &str)]); 2] = [
         (

@@ -292,8 +292,12 @@ async fn reload_serves_the_new_certificate_to_new_connections_only() {
         .await
         .expect_err("broken certificate refused")
         .to_string();
+    let line = 1 + config
+        .lines()
+        .position(|l| l.contains("site.pem"))
+        .expect("the cert line");
     let expected = format!(
-        "{}:4: listener[0].tls.cert: {}: no PEM \"CERTIFICATE\" block found",
+        "{}:{line}: listener[0].tls.cert: {}: no PEM \"CERTIFICATE\" block found",
         path.display(),
         dir.join("site.pem").display()
     );
@@ -517,19 +521,18 @@ async fn a_refusal_still_handshaking_holds_its_max_connections_slot() {
     let dir = scratch("refusal-slot");
     write_leaf(&dir, "site", &pki.leaf(&["a.test"]));
     let a = Origin::start("a").await;
-    let lines = format!(
-        "{}\nmax_connections = 2\nmax_connections_per_ip = 1\nheader_timeout = \"1s\"",
-        tls_line(&dir, "site")
-    );
+
     // One worker: the test relies on connections being accepted in the
     // order they connect, which only a single accept queue gives (with a
     // socket per worker, the kernel may hand the third to another worker
     // before the silent one is accepted).
-    let proxy = TestProxy::start(&format!(
-        "workers = 1\n{}",
-        with_listener_lines(&pool_config(&[&a], "round_robin", ""), &lines)
-    ))
-    .await;
+    let cfg = TestConfig::pool_of(&[&a], "round_robin")
+        .set("workers", 1)
+        .web("tls", tls_table(&dir, "site"))
+        .web("max_connections", 2)
+        .web("max_connections_per_ip", 1)
+        .web("header_timeout", "1s");
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
     let client = pki.client(&[b"http/1.1"], BOTH);
 
     // One admitted connection, held open: slot 1, and the address's one.

@@ -14,9 +14,11 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchyard_tests::{TestProxy, read_response, read_until_close};
+use switchyard_tests::{
+    Pool, Route, Server, TestConfig, TestProxy, read_response, read_until_close,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -30,8 +32,7 @@ struct EchoOrigin {
 
 impl EchoOrigin {
     async fn start() -> EchoOrigin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, addr) = switchyard_tests::raw_listener().await;
         let heads = Arc::new(Mutex::new(Vec::new()));
         let log = heads.clone();
         let task = tokio::spawn(async move {
@@ -96,12 +97,10 @@ fn answer(mut req: Request<Incoming>, log: &Mutex<Vec<HeaderMap>>) -> Response<F
 }
 
 async fn proxy_for(origin: &EchoOrigin) -> TestProxy {
-    TestProxy::start(&format!(
-        "[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n\
-         [pool.app]\nservers = [{{ address = \"{}\" }}]\n",
-        origin.addr
-    ))
-    .await
+    let cfg = TestConfig::new()
+        .route(Route::to("app"))
+        .pool("app", Pool::default().server(Server::at(origin.addr)));
+    TestProxy::start(&cfg.to_toml()).await
 }
 
 /// Reads a response head (through the empty line) and nothing more.
