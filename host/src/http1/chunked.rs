@@ -158,7 +158,11 @@ fn step(state: State, b: u8) -> Result<State, Invalid> {
                 total,
                 cr: false,
             },
+            // CRLF line ends only (a bare LF is where parsers disagree,
+            // a desync vector), and no control bytes but HTAB.
             _ if cr || total >= MAX_LINE => return Err(Invalid),
+            (b'\n', false) => return Err(Invalid),
+            (c, false) if (c < 0x20 && c != b'\t') || c == 0x7f => return Err(Invalid),
             _ => State::Trailer {
                 line: line + 1,
                 total: total + 1,

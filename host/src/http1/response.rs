@@ -139,8 +139,12 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
         (false, None, Some(n)) => Framing::Length(n),
         (false, None, None) => Framing::Close,
     };
-    let keep_alive =
-        framing != Framing::Close && !close && (version == Version::HTTP_11 || keep_alive_token);
+    // HTTP/1.0 has no Transfer-Encoding: a 1.0 answer carrying one has
+    // faulty framing, and its connection must close after it (RFC 9112 §6.1).
+    let keep_alive = framing != Framing::Close
+        && !close
+        && (version == Version::HTTP_11 || keep_alive_token)
+        && !(version != Version::HTTP_11 && chunked.is_some());
     Ok(Some(ResponseHead {
         status,
         version,

@@ -153,7 +153,6 @@ proptest! {
 /// at `0\r\n\n` and reads the rest as a second request. Found while writing
 /// these properties; reported to the http1 owner; ignored until fixed.
 #[test]
-#[ignore = "known bug in http1/chunked.rs, reported: bare LF / control bytes accepted in trailers"]
 fn bare_lf_and_control_bytes_in_trailers_are_refused() {
     for input in [
         &b"0\r\n\n\r\n\r\n"[..],

@@ -189,7 +189,6 @@ proptest! {
 /// is kept for reuse. Reported to the http1 owner; ignored until fixed (a
 /// test-only change may not touch host/src/http1).
 #[test]
-#[ignore = "known bug in http1/response.rs, reported: HTTP/1.0 + Transfer-Encoding is kept alive"]
 fn an_http10_response_with_transfer_encoding_is_never_reused() {
     for text in [
         "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
