@@ -141,10 +141,9 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
     };
     // HTTP/1.0 has no Transfer-Encoding: a 1.0 answer carrying one has
     // faulty framing, and its connection must close after it (RFC 9112 §6.1).
-    let keep_alive = framing != Framing::Close
-        && !close
-        && (version == Version::HTTP_11 || keep_alive_token)
-        && !(version != Version::HTTP_11 && chunked.is_some());
+    let http11 = version == Version::HTTP_11;
+    let keep_alive =
+        framing != Framing::Close && !close && (http11 || (keep_alive_token && chunked.is_none()));
     Ok(Some(ResponseHead {
         status,
         version,
