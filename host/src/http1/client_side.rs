@@ -335,7 +335,7 @@ impl<IO: Transport> ClientConn<IO> {
                 Some(_) => match poll_now(body) {
                     Some(f) => f,
                     None => {
-                        self.write(&[IoSlice::new(head.take().unwrap_or_default())])
+                        self.write(&mut [IoSlice::new(head.take().unwrap_or_default())])
                             .await?;
                         self.io.flush().await?;
                         continue;
@@ -372,31 +372,28 @@ impl<IO: Transport> ClientConn<IO> {
             } else {
                 b""
             };
-            let slices = [
+            let mut slices = [
                 IoSlice::new(head.take().unwrap_or_default()),
                 IoSlice::new(line),
                 IoSlice::new(&data),
                 IoSlice::new(crlf),
                 IoSlice::new(last),
             ];
-            self.write(&slices).await?;
+            self.write(&mut slices).await?;
             sent(data.len());
         }
         if left.is_some_and(|n| n > 0) {
             return Err("body shorter than its content-length".into());
         }
         if let Some(head) = head {
-            self.write(&[IoSlice::new(head)]).await?;
+            self.write(&mut [IoSlice::new(head)]).await?;
         }
         self.io.flush().await?;
         Ok(())
     }
 
-    async fn write(&mut self, slices: &[IoSlice<'_>]) -> io::Result<()> {
-        let mut owned: [IoSlice<'_>; 5] = [IoSlice::new(&[]); 5];
-        let n = slices.len().min(owned.len());
-        owned[..n].copy_from_slice(&slices[..n]);
-        conn::write_all_vectored(&mut self.io, &mut owned[..n])
+    async fn write(&mut self, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+        conn::write_all_vectored(&mut self.io, slices)
             .await
             .map_err(|(_, e)| e)
     }
