@@ -108,9 +108,11 @@ fn memchr_lf(buf: &[u8]) -> Option<usize> {
 /// Checks one complete head (`head` ends with its empty line) and builds
 /// the request's parts from it.
 pub fn parse(head: Bytes) -> Result<RequestHead, Refusal> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(&head) {
+    // Uninitialised slots: filling 100 empty headers per request cost more
+    // than parsing a typical head.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(&head, &mut headers) {
         // The head must end where the reader thinks it does.
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
         Ok(_) => return Err(Refusal::bad("malformed request")),

@@ -64,7 +64,7 @@ pub async fn forward(
     // Reset once the first try has its slot: time in the pool's queue is
     // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
     // `timeout queue` is separate from its server timeouts).
-    let mut deadline = Instant::now() + cfg.request_timeout;
+    let mut deadline = None;
     // A buffered body can be sent again; a streamed one only while none of
     // it has been read.
     let replayable = matches!(body, ReqBody::Full(_));
@@ -83,9 +83,10 @@ pub async fn forward(
                 break;
             }
         };
-        if attempt == 0 {
-            deadline = Instant::now() + cfg.request_timeout;
-        }
+        // One clock read per try: the deadline, and the start of the
+        // server's latency when the connection comes from the idle pool.
+        let tried_at = Instant::now();
+        let deadline = *deadline.get_or_insert(tried_at + cfg.request_timeout);
         tried.push(idx);
         let backend = &pool.servers[idx];
         let failed = |cause| Failure { server: idx, cause };
@@ -117,7 +118,12 @@ pub async fn forward(
             }
             Ok(Ok(c)) => c,
         };
-        let started = std::time::Instant::now();
+        // A fresh connection's connect time is not the server's latency.
+        let started = if conn.reused {
+            tried_at
+        } else {
+            Instant::now()
+        };
         match timeout_at(deadline, head.send(&mut conn.conn, &mut body)).await {
             Err(_) => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");

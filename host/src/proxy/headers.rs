@@ -32,26 +32,53 @@ pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers and every header `Connection` names.
 pub fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Fast path: one pass over the names instead of ten hashed lookups;
-    // most messages carry none of these (or only `Connection`).
-    if !h.keys().any(|n| HOP_BY_HOP.iter().any(|hop| hop == n)) {
+    // One pass over the names notes which hop-by-hop headers are present;
+    // only those are then removed. Most requests carry none, and most
+    // responses only `Connection: keep-alive` (NGINX sends it on every
+    // answer): one hashed removal instead of ten.
+    let mut present = 0u16;
+    for n in h.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == n) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    if h.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = h
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
+    // HOP_BY_HOP[0] is `Connection`: the names it lists go too.
+    if present & 1 != 0 {
+        let named = connection_named(h);
         for n in named {
             h.remove(n);
         }
     }
-    for n in &HOP_BY_HOP {
-        h.remove(n);
+    for (i, n) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            h.remove(n);
+        }
     }
+}
+
+/// The headers present in `h` that its `Connection` header names and that
+/// are not hop-by-hop anyway (those go in any case). Tokens such as
+/// `close` or `keep-alive` that name no present header cost no allocation.
+fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    let mut named = Vec::new();
+    for token in h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+    {
+        if let Some(n) = h.keys().find(|n| {
+            n.as_str().eq_ignore_ascii_case(token) && !HOP_BY_HOP.iter().any(|hop| hop == *n)
+        }) && !named.contains(n)
+        {
+            named.push(n.clone());
+        }
+    }
+    named
 }
 
 /// Is `ip` one of the trusted proxies?
@@ -123,6 +150,10 @@ impl Forwarding<'_> {
 
     /// Rewrites a request's headers for the upstream (after hop-by-hop removal).
     pub fn apply(&self, h: &mut HeaderMap) {
+        // One pass over the names tells which of the headers written here
+        // the client sent (usually none): no hashed lookup or removal for
+        // the absent ones.
+        let sent = Sent::scan(h);
         // Room for the (up to) five headers added here: the map grows once,
         // not once per header.
         h.reserve(5);
@@ -132,34 +163,79 @@ impl Forwarding<'_> {
             None => ip_value(peer_ip),
         };
         // X-Forwarded-For: always appended (as NGINX's $proxy_add_x_forwarded_for).
-        match joined(h, &X_FORWARDED_FOR) {
+        match sent.xff.then(|| joined(h, &X_FORWARDED_FOR)).flatten() {
             Some(prev) => set(h, &X_FORWARDED_FOR, &format!("{prev}, {peer_ip}")),
             None => {
                 if let Some(v) = &peer_value {
-                    h.insert(&X_FORWARDED_FOR, v.clone());
+                    h.append(&X_FORWARDED_FOR, v.clone());
                 }
             }
         }
-        if !self.peer_trusted {
-            h.remove(&X_FORWARDED_PROTO);
-            h.remove(&X_FORWARDED_HOST);
-            h.remove(header::FORWARDED);
+        let keep_forwarded = self.peer_trusted;
+        if !keep_forwarded {
+            if sent.proto {
+                h.remove(&X_FORWARDED_PROTO);
+            }
+            if sent.host {
+                h.remove(&X_FORWARDED_HOST);
+            }
+            if sent.forwarded {
+                h.remove(header::FORWARDED);
+            }
         }
-        if !h.contains_key(&X_FORWARDED_PROTO) {
-            h.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
+        if !(keep_forwarded && sent.proto) {
+            h.append(&X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
         }
-        if !h.contains_key(&X_FORWARDED_HOST)
+        if !(keep_forwarded && sent.host)
             && let Some(host) = self.host
         {
-            h.insert(&X_FORWARDED_HOST, host.clone());
+            h.append(&X_FORWARDED_HOST, host.clone());
         }
         match &peer_value {
             Some(v) if self.client_ip == peer_ip => {
-                h.insert(&X_REAL_IP, v.clone());
+                if sent.real_ip {
+                    h.insert(&X_REAL_IP, v.clone());
+                } else {
+                    h.append(&X_REAL_IP, v.clone());
+                }
             }
             _ => set(h, &X_REAL_IP, &self.client_ip.to_string()),
         }
-        append_via(h, self.via);
+        if sent.via {
+            append_via(h, self.via);
+        } else {
+            add_via(h, self.via);
+        }
+    }
+}
+
+/// Which of the headers [`Forwarding::apply`] writes a request already has.
+#[derive(Default)]
+struct Sent {
+    xff: bool,
+    proto: bool,
+    host: bool,
+    forwarded: bool,
+    real_ip: bool,
+    via: bool,
+}
+
+impl Sent {
+    fn scan(h: &HeaderMap) -> Self {
+        let mut s = Sent::default();
+        for n in h.keys() {
+            if n == header::VIA {
+                s.via = true;
+            } else if n == header::FORWARDED {
+                s.forwarded = true;
+            } else if n.as_str().starts_with("x-") {
+                s.xff |= n == X_FORWARDED_FOR;
+                s.proto |= n == X_FORWARDED_PROTO;
+                s.host |= n == X_FORWARDED_HOST;
+                s.real_ip |= n == X_REAL_IP;
+            }
+        }
+        s
     }
 }
 
@@ -200,19 +276,23 @@ pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`).
 pub fn append_via(h: &mut HeaderMap, proto: &str) {
     if !h.contains_key(header::VIA) {
-        let v = match proto {
-            "1.1" => HeaderValue::from_static("1.1 switchyard"),
-            "2" => HeaderValue::from_static("2 switchyard"),
-            _ => return set(h, &header::VIA, &format!("{proto} switchyard")),
-        };
-        h.insert(header::VIA, v);
-        return;
+        return add_via(h, proto);
     }
     let v = match joined(h, &header::VIA) {
         Some(prev) => format!("{prev}, {proto} switchyard"),
         None => format!("{proto} switchyard"),
     };
     set(h, &header::VIA, &v);
+}
+
+/// Adds our `Via` entry to headers known to carry none.
+fn add_via(h: &mut HeaderMap, proto: &str) {
+    let v = match proto {
+        "1.1" => HeaderValue::from_static("1.1 switchyard"),
+        "2" => HeaderValue::from_static("2 switchyard"),
+        _ => return set(h, &header::VIA, &format!("{proto} switchyard")),
+    };
+    h.append(header::VIA, v);
 }
 
 /// All values of `name` joined with ", ".
@@ -311,5 +391,36 @@ mod tests {
         assert_eq!(h["x-real-ip"], "127.0.0.1");
         assert_eq!(h["via"], "1.1 switchyard");
         assert!(!h.contains_key("forwarded"));
+    }
+
+    #[test]
+    fn trusted_forwarding_headers_are_kept_and_extended() {
+        let mut h = headers(&[
+            ("x-forwarded-for", "9.9.9.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "front.example"),
+            ("via", "1.1 edge"),
+            ("connection", "close"),
+            ("host", "example.com"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let host = h.get("host").cloned();
+        let f = Forwarding {
+            peer: "10.0.0.2".parse().expect("ip"),
+            client_ip: "9.9.9.9".parse().expect("ip"),
+            peer_trusted: true,
+            proto: "http",
+            host: host.as_ref(),
+            via: "1.1",
+            peer_value: None,
+        };
+        f.apply(&mut h);
+        assert_eq!(h["x-forwarded-for"], "9.9.9.9, 10.0.0.2");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "front.example");
+        assert_eq!(h["x-real-ip"], "9.9.9.9");
+        assert_eq!(h["via"], "1.1 edge, 1.1 switchyard");
+        assert!(!h.contains_key("connection"));
+        assert_eq!(h.len(), 6);
     }
 }
