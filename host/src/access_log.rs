@@ -17,19 +17,9 @@ use http::{Method, Request, Version, header};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-crate::config::choice::choice! {
-    /// Which access log, if any (the config's `access_log`).
-    #[derive(Default)]
-    pub enum AccessLog {
-        /// None (the default; benchmarks run like this).
-        #[default]
-        Off = "off",
-        /// Combined log format plus route, pool, server, duration.
-        Combined = "combined",
-        /// One JSON object per line.
-        Json = "json",
-    }
-}
+/// Which access log, if any: parsed with the config, so the type is the
+/// config's (the config sits below this module).
+pub use crate::config::AccessLog;
 
 impl AccessLog {
     /// The request's entry, when the log is on.
