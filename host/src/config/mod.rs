@@ -28,6 +28,7 @@ mod plugin;
 mod pool;
 mod pool_tls;
 mod rate_limit;
+pub mod redis_url;
 mod route;
 pub mod units;
 mod uses;
