@@ -12,7 +12,6 @@
 //! prefix; see [`crate::logging`]). The entry is captured only when the log
 //! is on, so with it off the hot path allocates nothing for it.
 
-use crate::metrics::Cell;
 use http::{Method, Request, Version, header};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -49,6 +48,24 @@ impl AccessLog {
     }
 }
 
+/// How a request ended: where it went and what was sent back (the
+/// request's metrics cell names route, pool and server).
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    /// Route name (empty when none).
+    pub route: &'a str,
+    /// Pool name (empty when none).
+    pub pool: &'a str,
+    /// Server address as configured (empty when none).
+    pub server: &'a str,
+    /// Response status.
+    pub status: u16,
+    /// Response body bytes written.
+    pub bytes: u64,
+    /// From the request's arrival to its last byte out.
+    pub took: Duration,
+}
+
 /// What the log needs from a request, taken before the pipeline consumes it.
 #[derive(Debug)]
 pub struct Entry {
@@ -71,13 +88,21 @@ impl Entry {
     }
 
     /// Writes the line for the finished request.
-    pub fn write(&self, cell: &Cell, status: u16, bytes: u64, took: Duration) {
-        let line = self.line(cell, status, bytes, took);
+    pub fn write(&self, done: &Served<'_>) {
+        let line = self.line(done);
         tracing::info!(target: "access", "{line}");
     }
 
     /// The line, without a newline.
-    pub fn line(&self, cell: &Cell, status: u16, bytes: u64, took: Duration) -> String {
+    pub fn line(&self, done: &Served<'_>) -> String {
+        let Served {
+            route,
+            pool,
+            server,
+            status,
+            bytes,
+            took,
+        } = *done;
         let proto = match self.version {
             Version::HTTP_09 => "HTTP/0.9",
             Version::HTTP_10 => "HTTP/1.0",
@@ -98,9 +123,9 @@ impl Entry {
                 "duration_ms": (secs * 1e6).round() / 1e3,
                 "referer": self.referer.as_deref().unwrap_or(""),
                 "user_agent": self.user_agent.as_deref().unwrap_or(""),
-                "route": &*cell.route,
-                "pool": &*cell.pool,
-                "server": &*cell.server,
+                "route": route,
+                "pool": pool,
+                "server": server,
                 "error": self.failure.as_ref().map(|f| f.0),
                 "upstream": self.failure.as_ref().map(|f| f.1.as_str()),
             })
@@ -118,9 +143,9 @@ impl Entry {
                     escape(self.referer.as_deref().unwrap_or("-")),
                     escape(self.user_agent.as_deref().unwrap_or("-")),
                     secs,
-                    escape(&cell.route),
-                    escape(&cell.pool),
-                    escape(&cell.server),
+                    escape(route),
+                    escape(pool),
+                    escape(server),
                 );
                 match &self.failure {
                     None => line,
