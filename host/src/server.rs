@@ -152,6 +152,7 @@ impl Server {
         let workers =
             Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
         let proxy = Arc::new(Proxy::new(&cfg, plugins, workers.len()));
+        crate::health::start(&proxy.runtime());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut sockets = Vec::new();
@@ -385,6 +386,7 @@ impl Shared {
         let plans = self.plan(cfg)?;
         let watcher = plugins.watch();
         self.proxy.reload(cfg, plugins);
+        crate::health::start(&self.proxy.runtime());
         if let Ok(mut w) = self.watcher.lock() {
             *w = watcher;
         }
