@@ -161,14 +161,7 @@ impl Admin {
     /// listener; the `Host` must be this listener or a loopback name.
     fn same_site<B>(&self, req: &Request<B>) -> bool {
         let ok_host = |h: &str| {
-            let host = h.rsplit_once(':').map_or(h, |(a, p)| {
-                if p.chars().all(|c| c.is_ascii_digit()) {
-                    a
-                } else {
-                    h
-                }
-            });
-            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let host = crate::fields::bare_host(h);
             host.eq_ignore_ascii_case("localhost")
                 || host
                     .parse::<std::net::IpAddr>()
