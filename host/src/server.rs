@@ -17,8 +17,10 @@ use crate::plugin::PluginSet;
 use crate::proxy::Proxy;
 use crate::workers::Workers;
 use arc_swap::ArcSwap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::net::TcpListener as StdListener;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -282,6 +284,19 @@ impl Drop for Server {
         self.shared.shutdown.cancel();
         self.admin_stop.cancel();
         self.shared.workers.stop();
+    }
+}
+
+/// The admin API's view of the server.
+impl crate::admin::Control for Shared {
+    fn is_ready(&self) -> bool {
+        Shared::is_ready(self)
+    }
+
+    fn reload_file(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<(), crate::admin::ReloadError>> + Send + '_>> {
+        Box::pin(async move { Shared::reload_file(self).await.map_err(Into::into) })
     }
 }
 
