@@ -1,6 +1,6 @@
 //! `access_log`: which access log the proxy writes, if any. The type is the
 //! config's (it is parsed here); what a line holds and how it is written is
-//! `crate::access_log`'s.
+//! host/src/access_log.rs's.
 
 super::choice::choice! {
     /// Which access log, if any (the config's `access_log`).

@@ -1,7 +1,7 @@
 //! A `store = "redis://host:port/db"` URL: what the Redis client gets, and
 //! our own `timeout` query parameter (`?timeout=20ms`). Parsed when the
-//! config loads, so a bad URL is a config error; `crate::ratelimit::redis`
-//! parses it again to connect.
+//! config loads, so a bad URL is a config error; the rate limiter's Redis
+//! store (ratelimit/redis.rs) parses it again to connect.
 
 use std::time::Duration;
 
