@@ -409,7 +409,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn backend() -> Arc<Backend> {
+    /// A plain server (weight 0, raised to 1); active.rs's tests use it too.
+    pub(super) fn backend() -> Arc<Backend> {
         Arc::new(Backend::new(
             "s".into(),
             SocketAddr::from(([127, 0, 0, 1], 80)),

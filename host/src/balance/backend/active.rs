@@ -69,19 +69,7 @@ impl Drop for ActiveGuard {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-
-    fn backend() -> Arc<Backend> {
-        Arc::new(Backend::new(
-            "s".into(),
-            SocketAddr::from(([127, 0, 0, 1], 80)),
-            0,
-            false,
-            0,
-        ))
-    }
+    use super::super::tests::backend;
 
     #[test]
     fn guards_count_active_requests() {
