@@ -12,24 +12,13 @@
 //! prefix; see [`crate::logging`]). The entry is captured only when the log
 //! is on, so with it off the hot path allocates nothing for it.
 
-use crate::metrics::Cell;
 use http::{Method, Request, Version, header};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-crate::config::choice::choice! {
-    /// Which access log, if any (the config's `access_log`).
-    #[derive(Default)]
-    pub enum AccessLog {
-        /// None (the default; benchmarks run like this).
-        #[default]
-        Off = "off",
-        /// Combined log format plus route, pool, server, duration.
-        Combined = "combined",
-        /// One JSON object per line.
-        Json = "json",
-    }
-}
+/// Which access log, if any: parsed with the config, so the type is the
+/// config's (the config sits below this module).
+pub use crate::config::AccessLog;
 
 impl AccessLog {
     /// The request's entry, when the log is on.
@@ -59,6 +48,24 @@ impl AccessLog {
     }
 }
 
+/// How a request ended: where it went and what was sent back (the
+/// request's metrics cell names route, pool and server).
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    /// Route name (empty when none).
+    pub route: &'a str,
+    /// Pool name (empty when none).
+    pub pool: &'a str,
+    /// Server address as configured (empty when none).
+    pub server: &'a str,
+    /// Response status.
+    pub status: u16,
+    /// Response body bytes written.
+    pub bytes: u64,
+    /// From the request's arrival to its last byte out.
+    pub took: Duration,
+}
+
 /// What the log needs from a request, taken before the pipeline consumes it.
 #[derive(Debug)]
 pub struct Entry {
@@ -81,13 +88,21 @@ impl Entry {
     }
 
     /// Writes the line for the finished request.
-    pub fn write(&self, cell: &Cell, status: u16, bytes: u64, took: Duration) {
-        let line = self.line(cell, status, bytes, took);
+    pub fn write(&self, done: &Served<'_>) {
+        let line = self.line(done);
         tracing::info!(target: "access", "{line}");
     }
 
     /// The line, without a newline.
-    pub fn line(&self, cell: &Cell, status: u16, bytes: u64, took: Duration) -> String {
+    pub fn line(&self, done: &Served<'_>) -> String {
+        let Served {
+            route,
+            pool,
+            server,
+            status,
+            bytes,
+            took,
+        } = *done;
         let proto = match self.version {
             Version::HTTP_09 => "HTTP/0.9",
             Version::HTTP_10 => "HTTP/1.0",
@@ -108,9 +123,9 @@ impl Entry {
                 "duration_ms": (secs * 1e6).round() / 1e3,
                 "referer": self.referer.as_deref().unwrap_or(""),
                 "user_agent": self.user_agent.as_deref().unwrap_or(""),
-                "route": &*cell.route,
-                "pool": &*cell.pool,
-                "server": &*cell.server,
+                "route": route,
+                "pool": pool,
+                "server": server,
                 "error": self.failure.as_ref().map(|f| f.0),
                 "upstream": self.failure.as_ref().map(|f| f.1.as_str()),
             })
@@ -128,9 +143,9 @@ impl Entry {
                     escape(self.referer.as_deref().unwrap_or("-")),
                     escape(self.user_agent.as_deref().unwrap_or("-")),
                     secs,
-                    escape(&cell.route),
-                    escape(&cell.pool),
-                    escape(&cell.server),
+                    escape(route),
+                    escape(pool),
+                    escape(server),
                 );
                 match &self.failure {
                     None => line,

@@ -33,7 +33,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,25 +43,36 @@ use tokio_util::sync::CancellationToken;
 /// Largest body the admin API reads (a plugin component).
 const MAX_BODY: usize = 64 << 20;
 
+/// Why a reload was refused (the server's error, shown as text).
+pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the admin API asks of the server around it. The server implements
+/// it, so this module never names the server (which starts this one).
+pub trait Control: Send + Sync {
+    /// Config loaded, listeners bound, not shutting down (`/ready`).
+    fn is_ready(&self) -> bool;
+
+    /// Re-reads the config file and publishes it (`POST /api/reload`); on
+    /// an error the running config stays.
+    fn reload_file(&self) -> Pin<Box<dyn Future<Output = Result<(), ReloadError>> + Send + '_>>;
+}
+
 /// Admin listener state.
 pub struct Admin {
     /// The proxy it administers.
     pub proxy: Arc<Proxy>,
     /// The server around it: reload, readiness.
-    pub control: Arc<crate::server::Shared>,
+    pub control: Arc<dyn Control>,
     /// Bearer token for mutating endpoints.
     pub token: Option<String>,
     /// Its own bound address (for the same-site check).
     pub addr: SocketAddr,
 }
 
-/// Serves the admin API on `tcp` until `shutdown`.
+/// Serves the admin API on `tcp` until `shutdown` (accepting as the
+/// listeners do: a failed accept backs off instead of spinning).
 pub async fn serve(tcp: TcpListener, admin: Arc<Admin>, shutdown: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            r = tcp.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-            _ = shutdown.cancelled() => break,
-        };
+    while let Some((stream, _)) = crate::listener::accept(&tcp, "admin", &shutdown).await {
         let admin = admin.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
@@ -161,14 +174,7 @@ impl Admin {
     /// listener; the `Host` must be this listener or a loopback name.
     fn same_site<B>(&self, req: &Request<B>) -> bool {
         let ok_host = |h: &str| {
-            let host = h.rsplit_once(':').map_or(h, |(a, p)| {
-                if p.chars().all(|c| c.is_ascii_digit()) {
-                    a
-                } else {
-                    h
-                }
-            });
-            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let host = crate::fields::bare_host(h);
             host.eq_ignore_ascii_case("localhost")
                 || host
                     .parse::<std::net::IpAddr>()

@@ -13,6 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod active;
+
+pub use active::ActiveGuard;
+
 /// The operator's run-time setting for a server (admin API / library API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -368,44 +372,6 @@ impl Backend {
         }
     }
 
-    /// Marks a request as started; the guard ends it when dropped.
-    pub fn start_request(self: &std::sync::Arc<Self>) -> ActiveGuard {
-        self.active.fetch_add(1, Ordering::Relaxed);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.changed();
-        ActiveGuard(self.clone())
-    }
-
-    /// Starts a request only if that keeps the server within `max_conns`:
-    /// the check and the count are one atomic step, so requests picking at
-    /// the same moment can never put more than `max_conns` in flight.
-    pub fn try_start_request(self: &std::sync::Arc<Self>) -> Option<ActiveGuard> {
-        if self.max_conns == 0 {
-            return Some(self.start_request());
-        }
-        let max = self.max_conns;
-        let claimed = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < max).then_some(n + 1)
-            });
-        claimed.ok()?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.changed();
-        Some(ActiveGuard(self.clone()))
-    }
-
-    /// Is the server at its `max_conns` (and only that keeps it from being
-    /// a candidate)? The pool queues requests when every candidate is.
-    pub fn is_full_but_usable(&self) -> bool {
-        self.max_conns != 0
-            && self.active() >= self.max_conns
-            && self.state() == ServerState::Enabled
-            && self.is_healthy()
-            && !self.is_passively_down()
-            && !self.is_ejected()
-    }
-
     /// Peak-EWMA latency in seconds, decayed to now: with no new samples the
     /// estimate fades towards 0 (as Finagle's and tower's `PeakEwma` do on
     /// read), so a server once seen slow gets probed again instead of being
@@ -438,34 +404,13 @@ impl Backend {
     }
 }
 
-/// Holds one unit of a server's `active` count; dropping it releases it.
-#[derive(Debug)]
-pub struct ActiveGuard(std::sync::Arc<Backend>);
-
-impl ActiveGuard {
-    /// The server this request is on.
-    pub fn backend(&self) -> &std::sync::Arc<Backend> {
-        &self.0
-    }
-}
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed();
-        // After the decrement, so the woken waiter finds the slot free.
-        if let Some(q) = &*self.0.queue.load() {
-            q.slot_freed();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn backend() -> Arc<Backend> {
+    /// A plain server (weight 0, raised to 1); active.rs's tests use it too.
+    pub(super) fn backend() -> Arc<Backend> {
         Arc::new(Backend::new(
             "s".into(),
             SocketAddr::from(([127, 0, 0, 1], 80)),
@@ -473,16 +418,6 @@ mod tests {
             false,
             0,
         ))
-    }
-
-    #[test]
-    fn guards_count_active_requests() {
-        let b = backend();
-        assert_eq!(b.weight, 1, "weight 0 is raised to 1");
-        let g = [b.start_request(), b.start_request()];
-        assert_eq!((b.active(), b.requests()), (2, 2));
-        drop(g);
-        assert_eq!((b.active(), b.requests()), (0, 2));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod top {
     /// `workers`: one per CPU this process may use.
     pub const WORKERS: usize = 0;
     /// `access_log`.
-    pub const ACCESS_LOG: crate::access_log::AccessLog = crate::access_log::AccessLog::Off;
+    pub const ACCESS_LOG: crate::config::AccessLog = crate::config::AccessLog::Off;
 }
 
 /// `[[listener]]`.

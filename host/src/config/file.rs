@@ -4,8 +4,7 @@
 //! `validate.rs` and the section files, which turn these into a validated
 //! [`super::Config`].
 
-use super::{Algorithm, Balance, OnError, Store, units};
-use crate::access_log::AccessLog;
+use super::{AccessLog, Algorithm, Balance, OnError, Store, units};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -14,6 +14,7 @@
 //! Every error names the file, the line and the key:
 //! `quickstart.toml:12: unknown key "wieght" in pool.api.servers[0]`.
 
+mod access_log;
 mod admin;
 pub(crate) mod choice;
 pub mod defaults;
@@ -27,11 +28,13 @@ mod plugin;
 mod pool;
 mod pool_tls;
 mod rate_limit;
+pub mod redis_url;
 mod route;
 pub mod units;
 mod uses;
 mod validate;
 
+pub use access_log::AccessLog;
 pub use admin::AdminConfig;
 pub use error::ConfigError;
 pub use header_rules::HeaderRules;
@@ -58,7 +61,7 @@ pub struct Config {
     /// The admin listener, if any.
     pub admin: Option<AdminConfig>,
     /// The access log's format, or off.
-    pub access_log: crate::access_log::AccessLog,
+    pub access_log: AccessLog,
     /// Listeners in file order.
     pub listeners: Vec<ListenerConfig>,
     /// Routes in file order (the router sorts by specificity).

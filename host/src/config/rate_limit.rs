@@ -9,7 +9,7 @@ pub enum Store {
     /// This process.
     Local,
     /// A Redis server shared by every instance pointing at it (the URL,
-    /// checked by `ratelimit::redis::parse_url` when the config loads).
+    /// checked by [`super::redis_url::parse_url`] when the config loads).
     Redis(String),
 }
 
@@ -72,7 +72,7 @@ impl Validator<'_> {
         };
         let store = r.store.unwrap_or(default::STORE);
         if let Store::Redis(url) = &store
-            && let Err(e) = crate::ratelimit::redis::parse_url(url)
+            && let Err(e) = super::redis_url::parse_url(url)
         {
             return Err(self.err(&k("store"), format!("{url:?}: {e}")));
         }

@@ -111,7 +111,7 @@ fn rate_limit_store_url_and_timeout_are_checked() {
 
 #[test]
 fn access_log_is_off_by_default_and_checked() {
-    use crate::access_log::AccessLog;
+    use super::AccessLog;
     assert_eq!(parse(MINIMAL).expect("valid").access_log, AccessLog::Off);
     let json = parse(&format!("access_log = \"json\"\n{MINIMAL}")).expect("valid");
     assert_eq!(json.access_log, AccessLog::Json);

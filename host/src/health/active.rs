@@ -11,14 +11,11 @@
 
 use crate::balance::Backend;
 use crate::config::HealthConfig;
-use crate::http1::Connection;
 use crate::http1::conn::Outgoing;
 use crate::plugin::{Header, Hooks, Observation, PluginSlot, Server, Verdict};
 use crate::proxy::body::ReqBody;
 use crate::proxy::pool::Pool;
-use crate::proxy::up_stream::UpStream;
-use crate::proxy::upstream::host_part;
-use crate::tls::upstream::UpstreamTls;
+use crate::proxy::upstream::{ConnPool, ConnectError};
 use http::{HeaderMap, HeaderValue, Method, header};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -64,10 +61,10 @@ async fn run(weak: Weak<Pool>, idx: usize, h: HealthConfig) {
             .filter(|p| p.implements(Hooks::ON_HEALTH))
             .cloned();
         let pool_name = pool.cfg.name.clone();
-        let tls = pool.cfg.tls.clone();
+        let conns = pool.conns[idx].clone();
         drop(pool);
 
-        let probe = probe(&backend, &h, tls.as_deref()).await;
+        let probe = probe(&backend, &h, &conns).await;
         let mut healthy = probe.status.is_some_and(|s| h.expect_status.contains(&s));
         if let Some(p) = plugin {
             healthy = ask_plugin(&p, &pool_name, idx, &backend, &probe, healthy).await;
@@ -119,15 +116,18 @@ async fn ask_plugin(
     }
 }
 
-/// One `GET path` to `b` on a fresh connection (HTTPS with the pool's
+/// One `GET path` to `b` on a fresh connection opened the way requests'
+/// are (`conns`: the server's keep-alive pool, HTTPS with the pool's
 /// `tls`), within `h.timeout`.
-pub async fn probe(b: &Backend, h: &HealthConfig, tls: Option<&UpstreamTls>) -> Probe {
+pub async fn probe(b: &Backend, h: &HealthConfig, conns: &ConnPool) -> Probe {
     let started = Instant::now();
     let host = h.host.clone().unwrap_or_else(|| b.address.clone());
     let result = tokio::time::timeout(h.timeout, async {
-        let stream = tokio::net::TcpStream::connect(b.addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let mut conn = conns.connect(h.timeout).await.map_err(|e| match e {
+            ConnectError::Io { source, .. } => format!("connect: {source}"),
+            ConnectError::Tls { source, .. } => format!("tls handshake: {source}"),
+            ConnectError::Timeout(_) => "timeout".to_string(),
+        })?;
         let mut headers = HeaderMap::with_capacity(3);
         let host = HeaderValue::from_str(&host).map_err(|e| format!("request: {e}"))?;
         headers.insert(header::HOST, host);
@@ -136,15 +136,7 @@ pub async fn probe(b: &Backend, h: &HealthConfig, tls: Option<&UpstreamTls>) -> 
             HeaderValue::from_static("switchyard-health"),
         );
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        let stream = match tls {
-            None => UpStream::Plain(stream),
-            Some(t) => UpStream::Tls(Box::new(
-                (t.connect(stream, host_part(&b.address)).await)
-                    .map_err(|e| format!("tls handshake: {e}"))?,
-            )),
-        };
         // The same HTTP/1.1 engine requests go out on; only the head is read.
-        let mut conn = Connection::new(stream);
         conn.send(
             &Method::GET,
             &h.path,
@@ -159,14 +151,7 @@ pub async fn probe(b: &Backend, h: &HealthConfig, tls: Option<&UpstreamTls>) -> 
     match result {
         Ok(Ok(resp)) => Probe {
             status: Some(resp.status.as_u16()),
-            headers: resp
-                .headers
-                .iter()
-                .map(|(k, v)| Header {
-                    name: k.as_str().to_string(),
-                    value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                })
-                .collect(),
+            headers: crate::plugin::header_list(&resp.headers),
             error: None,
             latency,
         },

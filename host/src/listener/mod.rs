@@ -22,7 +22,7 @@ use arc_swap::ArcSwap;
 use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -106,6 +106,29 @@ impl Settings {
     }
 }
 
+/// The next connection on listener `name`'s `tcp`, or `None` once
+/// `shutdown` is cancelled. Every accept loop (the listeners', the admin
+/// API's) takes connections here.
+pub async fn accept(
+    tcp: &TcpListener,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = tcp.accept() => match r {
+                Ok(x) => return Some(x),
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(listener = %name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// Accepts on `tcp` until `shutdown` (the server's, or this listener's own
 /// when a reload removes it); every connection task is tracked by
 /// `tracker` so shutdown can wait for them, and drains on `shutdown`. On a
@@ -118,19 +141,7 @@ pub async fn serve(
     tracker: TaskTracker,
 ) {
     let name = settings.load().ctx.cfg.name.clone();
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = tcp.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(listener = %name, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
+    while let Some((stream, peer)) = accept(&tcp, &name, &shutdown).await {
         // Accepted first, then a `max_connections` slot: every worker has a
         // socket of its own, and a worker holding a slot while it waits on
         // an idle socket would starve another worker's backlog. Over the

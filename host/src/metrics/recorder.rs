@@ -8,7 +8,7 @@
 //! unless the access log is on.
 
 use super::table::Cell;
-use crate::access_log::Entry;
+use crate::access_log::{Entry, Served};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,7 +46,15 @@ impl Drop for Recorder {
         let took = self.started.elapsed();
         self.cell.record(self.status, took, self.bytes);
         if let Some(e) = self.log.take() {
-            e.write(&self.cell, self.status, self.bytes, took);
+            let cell = &self.cell;
+            e.write(&Served {
+                route: &cell.route,
+                pool: &cell.pool,
+                server: &cell.server,
+                status: self.status,
+                bytes: self.bytes,
+                took,
+            });
         }
     }
 }

@@ -24,6 +24,7 @@ mod answer_props;
 mod bindings;
 mod breaker;
 mod fair;
+mod header_list;
 mod host_impl;
 mod kv;
 mod metric_rules;
@@ -37,6 +38,7 @@ pub use bindings::switchyard::plugin::types::Hooks;
 pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
 };
+pub use header_list::header_list;
 pub use host_impl::RequestInfo;
 pub use metric_rules::{Kind as MetricKind, MetricError, exported_names, family_name};
 pub use metrics::{Family, Metrics, Value as MetricValue};

@@ -262,16 +262,9 @@ fn ip_value(ip: IpAddr) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&buf[..n]).ok()
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    h.get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
+/// The value of cookie `name` in the request's `Cookie` headers (parsed in
+/// `crate::fields`, which plugins' `request-info` shares).
+pub use crate::fields::cookie;
 
 /// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`).
 pub fn append_via(h: &mut HeaderMap, proto: &str) {

@@ -89,7 +89,6 @@ impl Runtime {
                     .map(|a| a.as_ref());
                 let plugin = p.plugin.as_deref().and_then(|n| plugins.get(n)).cloned();
                 let pool = Arc::new(Pool::new(p, old, plugin, workers));
-                crate::health::active::spawn(&pool);
                 (p.name.clone(), pool)
             })
             .collect();

@@ -8,7 +8,7 @@
 use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
-use crate::plugin::{Action, Header, Hooks, PluginSet, Request};
+use crate::plugin::{Action, Hooks, PluginSet, Request};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
@@ -61,13 +61,7 @@ pub async fn run(
             host: view.host.to_string(),
             client_ip: view.client_ip.clone(),
             route: view.route.to_string(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| Header {
-                    name: k.as_str().to_string(),
-                    value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                })
-                .collect(),
+            headers: crate::plugin::header_list(headers),
         });
         let failed = match p.on_request(r, &pool_exists).await {
             Ok(Action::Respond(resp)) => return Ok(Decision::Respond(Box::new(response(resp)))),

@@ -79,7 +79,9 @@ impl ConnPool {
     ) -> Arc<Self> {
         Arc::new(Self {
             addr,
-            host: tls.as_ref().map(|_| host_part(host).to_string()),
+            host: tls
+                .as_ref()
+                .map(|_| crate::fields::bare_host(host).to_string()),
             tls,
             max_idle,
             idle: (0..workers.max(1))
@@ -166,10 +168,4 @@ fn still_open(conn: &UpConn) -> bool {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
         ),
     }
-}
-
-/// The host part of a server's `address` (`name:port`, `[v6]:port`).
-pub fn host_part(address: &str) -> &str {
-    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
 }

@@ -20,6 +20,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod mirror;
+mod module_graph;
 mod new_plugin;
 mod outlier;
 mod passive;

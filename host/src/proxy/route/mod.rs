@@ -134,19 +134,7 @@ fn listener_matches(route: &Route, listener: &str) -> bool {
 /// The request's host: lower-case, without port (borrowed when it already
 /// is lower-case: no allocation for the usual request).
 pub fn normalise_host(raw: &str) -> std::borrow::Cow<'_, str> {
-    let h = if raw.starts_with('[') {
-        // IPv6 literal: keep the brackets, drop the port.
-        raw.split_inclusive(']').next().unwrap_or(raw)
-    } else {
-        raw.rsplit_once(':').map_or(raw, |(h, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                raw
-            }
-        })
-    };
-    let h = h.trim_end_matches('.');
+    let h = crate::fields::without_port(raw).trim_end_matches('.');
     if h.bytes().any(|b| b.is_ascii_uppercase()) {
         h.to_ascii_lowercase().into()
     } else {

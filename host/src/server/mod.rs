@@ -10,6 +10,18 @@
 //!
 //! [`run`] wraps those in a tokio runtime of `workers` threads and the
 //! signals: SIGTERM/SIGINT shut down, SIGHUP reloads the file.
+//!
+//! Files: this one holds the server, what it shares with the admin API
+//! (through [`crate::admin::Control`]) and how a listener is served;
+//! `reload.rs` the hitless reload; `run.rs` the process (runtime and
+//! signals); `error.rs` why a start or reload failed.
+
+mod error;
+mod reload;
+mod run;
+
+pub use error::{PluginLoadError, ReloadError, StartError};
+pub use run::run;
 
 use crate::config::{Config, ListenerConfig};
 use crate::listener;
@@ -17,8 +29,10 @@ use crate::plugin::PluginSet;
 use crate::proxy::Proxy;
 use crate::workers::Workers;
 use arc_swap::ArcSwap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::net::TcpListener as StdListener;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,62 +40,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A listener's address could not be bound.
-    #[error("listener {name:?}: cannot bind {addr}: {source}")]
-    Bind {
-        /// Listener name.
-        name: String,
-        /// Address.
-        addr: SocketAddr,
-        /// OS error.
-        source: std::io::Error,
-    },
-    /// The runtime could not be built.
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-    /// A plugin could not be loaded.
-    #[error("{}: plugin {:?}: {}", .0.at, .0.name, .0.source)]
-    Plugin(Box<PluginLoadError>),
-    /// The admin API would be reachable from other hosts without a token.
-    #[error("admin.bind {0} is not a loopback address: set admin.token, or bind to 127.0.0.1")]
-    AdminWithoutToken(SocketAddr),
-}
-
-/// A plugin that could not be loaded (boxed in the errors: it is large).
-#[derive(Debug)]
-pub struct PluginLoadError {
-    /// Plugin name.
-    pub name: String,
-    /// Where its `[plugin.NAME]` is: `file:line`.
-    pub at: String,
-    /// Why.
-    pub source: crate::plugin::PluginError,
-}
-
-/// Why a reload was refused (the running config stays).
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    /// The new config is invalid.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// A plugin of the new config could not be loaded.
-    #[error("{}: plugin {:?}: {}", .0.at, .0.name, .0.source)]
-    Plugin(Box<PluginLoadError>),
-    /// A new listener address could not be bound.
-    #[error("listener {name:?}: cannot bind {addr}: {source}")]
-    Bind {
-        /// Listener name.
-        name: String,
-        /// Address.
-        addr: SocketAddr,
-        /// OS error.
-        source: std::io::Error,
-    },
-}
 
 /// A started proxy.
 pub struct Server {
@@ -128,14 +86,6 @@ struct Bound {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// What a reload does to one listener of the new config.
-enum Plan {
-    /// Same address: keep the socket, swap the settings.
-    Keep(usize, ListenerConfig),
-    /// New or moved: these freshly bound sockets (one per worker).
-    Bind(ListenerConfig, Vec<StdListener>),
-}
-
 impl Server {
     /// Binds every listener of `cfg` and starts serving.
     pub async fn start(cfg: Config) -> Result<Server, StartError> {
@@ -152,6 +102,7 @@ impl Server {
         let workers =
             Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
         let proxy = Arc::new(Proxy::new(&cfg, plugins, workers.len()));
+        crate::health::start(&proxy.runtime());
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut sockets = Vec::new();
@@ -284,6 +235,19 @@ impl Drop for Server {
     }
 }
 
+/// The admin API's view of the server.
+impl crate::admin::Control for Shared {
+    fn is_ready(&self) -> bool {
+        Shared::is_ready(self)
+    }
+
+    fn reload_file(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<(), crate::admin::ReloadError>> + Send + '_>> {
+        Box::pin(async move { Shared::reload_file(self).await.map_err(Into::into) })
+    }
+}
+
 impl Shared {
     fn lock_listeners(&self) -> std::sync::MutexGuard<'_, Vec<Bound>> {
         // The list is plain data, valid whatever a panicking holder left.
@@ -360,116 +324,6 @@ impl Shared {
             tasks,
         }
     }
-
-    /// Publishes `cfg`, hitlessly. Everything that can fail happens first —
-    /// plugins load and `init`, new listener addresses are bound — and if
-    /// any of it fails nothing changes. Then: the new routes, pools and
-    /// plugins are published (servers that still exist keep their counters,
-    /// health and idle connections; requests in flight finish on the config
-    /// they started with); listeners whose address is unchanged keep their
-    /// socket and get the new settings (certificates included) for new
-    /// connections; new ones start accepting; removed ones stop accepting
-    /// and drain their connections. The admin listener is not rebound.
-    pub async fn reload(&self, cfg: &Config) -> Result<(), ReloadError> {
-        let _one_at_a_time = self.reloading.lock().await;
-        let old = self.proxy.runtime();
-        let plugins = PluginSet::load(&cfg.plugins, Some(old.plugins()))
-            .await
-            .map_err(|(name, source)| {
-                ReloadError::Plugin(Box::new(PluginLoadError {
-                    at: cfg.plugin_defined_at(&name),
-                    name,
-                    source,
-                }))
-            })?;
-        let plans = self.plan(cfg)?;
-        let watcher = plugins.watch();
-        self.proxy.reload(cfg, plugins);
-        if let Ok(mut w) = self.watcher.lock() {
-            *w = watcher;
-        }
-        if let Ok(mut t) = self.shutdown_timeout.lock() {
-            *t = cfg.shutdown_timeout;
-        }
-        let mut listeners = self.lock_listeners();
-        let mut old: Vec<Option<Bound>> = listeners.drain(..).map(Some).collect();
-        for plan in plans {
-            match plan {
-                Plan::Keep(i, l) => {
-                    if let Some(mut b) = old[i].take() {
-                        let next = listener::Settings::new(l, Some(&b.settings.load()));
-                        b.name = next.ctx.cfg.name.clone();
-                        b.settings.store(next);
-                        listeners.push(b);
-                    }
-                }
-                Plan::Bind(l, tcp) => {
-                    let previous = old
-                        .iter()
-                        .flatten()
-                        .find(|b| b.name == l.name)
-                        .map(|b| b.settings.load_full());
-                    let b = self.serve(l, tcp, previous.as_deref());
-                    listeners.push(b);
-                }
-            }
-        }
-        for b in old.into_iter().flatten() {
-            tracing::info!(listener = %b.name, addr = %b.addr, "listener removed: draining");
-            b.stop.cancel();
-        }
-        drop(listeners);
-        tracing::info!(config = %cfg.path.display(), "config reloaded");
-        Ok(())
-    }
-
-    /// Matches the new config's listeners to the bound ones (same name and
-    /// address, else same fixed address) and binds the rest — before
-    /// anything changes, so a port in use refuses the whole reload.
-    fn plan(&self, cfg: &Config) -> Result<Vec<Plan>, ReloadError> {
-        let current: Vec<(String, SocketAddr)> = self
-            .lock_listeners()
-            .iter()
-            .map(|b| (b.name.clone(), b.bind))
-            .collect();
-        let mut taken = vec![false; current.len()];
-        let mut plans = Vec::new();
-        for l in &cfg.listeners {
-            let same_name = current
-                .iter()
-                .enumerate()
-                .position(|(i, (n, a))| !taken[i] && *n == l.name && *a == l.bind);
-            let same_addr = || {
-                current
-                    .iter()
-                    .enumerate()
-                    .position(|(i, (_, a))| !taken[i] && *a == l.bind && l.bind.port() != 0)
-            };
-            match same_name.or_else(same_addr) {
-                Some(i) => {
-                    taken[i] = true;
-                    plans.push(Plan::Keep(i, l.clone()));
-                }
-                None => {
-                    let tcp = listener::bind(l.bind, self.workers.len()).map_err(|source| {
-                        ReloadError::Bind {
-                            name: l.name.clone(),
-                            addr: l.bind,
-                            source,
-                        }
-                    })?;
-                    plans.push(Plan::Bind(l.clone(), tcp));
-                }
-            }
-        }
-        Ok(plans)
-    }
-
-    /// Re-reads the config file this server was started from and reloads it.
-    pub async fn reload_file(&self) -> Result<(), ReloadError> {
-        let cfg = Config::load(&self.path)?;
-        self.reload(&cfg).await
-    }
 }
 
 /// Binds listener `name` at `addr`, one socket per worker.
@@ -493,85 +347,4 @@ fn bind_admin(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .pop()
         .ok_or_else(|| err(std::io::ErrorKind::AddrNotAvailable.into()))?;
     TcpListener::from_std(socket).map_err(err)
-}
-
-/// Runs `cfg` until SIGTERM/SIGINT; SIGHUP reloads the config file.
-/// `before` runs inside the runtime first (the `--demo` origins use it).
-///
-/// Requests are served by the `workers` event loops ([`Workers`]); this
-/// thread's own runtime runs the rest: signals, reloads, the admin API,
-/// health checks, plugin file watching.
-pub fn run(cfg: Config, before: impl FnOnce() -> Vec<JoinHandle<()>>) -> Result<(), StartError> {
-    let workers = crate::workers::count(cfg.workers);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(StartError::Runtime)?;
-    rt.block_on(async move {
-        let _extra = before();
-        // Handlers first: a SIGTERM that arrives while listeners are being
-        // bound must still mean "drain and exit 0", not the default kill.
-        let signals = Signals::install();
-        let server = Server::start(cfg).await?;
-        tracing::info!(workers, "switchyard started");
-        signals.wait(&server).await;
-        tracing::info!("shutting down: draining in-flight requests");
-        server.shutdown().await;
-        tracing::info!("stopped");
-        Ok(())
-    })
-}
-
-/// SIGTERM/SIGINT (shut down) and SIGHUP (reload), installed once.
-struct Signals {
-    #[cfg(unix)]
-    streams: Option<[tokio::signal::unix::Signal; 3]>,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn install() -> Signals {
-        use tokio::signal::unix::{SignalKind, signal};
-        let streams = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => Some([t, i, h]),
-            _ => {
-                tracing::error!("cannot install signal handlers; stopping");
-                None
-            }
-        };
-        Signals { streams }
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> Signals {
-        Signals {}
-    }
-
-    /// Waits for a stop signal, reloading on every SIGHUP meanwhile.
-    #[cfg(unix)]
-    async fn wait(self, server: &Server) {
-        let Some([mut term, mut int, mut hup]) = self.streams else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = term.recv() => return,
-                _ = int.recv() => return,
-                _ = hup.recv() => {
-                    if let Err(e) = server.reload_file().await {
-                        tracing::error!(error = %e, "reload refused; the running config stays");
-                    }
-                }
-            }
-        }
-    }
-
-    #[cfg(not(unix))]
-    async fn wait(self, _server: &Server) {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -1,0 +1,70 @@
+//! HTTP field values read in more than one module, parsed in one place:
+//! a host without its port (the `Host` header, an `Origin`, a server's
+//! `address`) and a cookie by name. A leaf module: it imports nothing of
+//! the crate, so anything may use it.
+
+use http::{HeaderMap, header};
+
+/// `raw` (`host`, `host:port`, `[v6]`, `[v6]:port`) without its port; the
+/// brackets of an IPv6 literal stay. What follows the last `:` is a port
+/// only when it is all digits: otherwise `raw` comes back whole.
+pub fn without_port(raw: &str) -> &str {
+    if raw.starts_with('[') {
+        // IPv6 literal: keep the brackets, drop the port.
+        raw.split_inclusive(']').next().unwrap_or(raw)
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                raw
+            }
+        })
+    }
+}
+
+/// The host of `raw` without port or brackets (`[::1]:80` -> `::1`): what
+/// an IP address parses from and TLS verifies.
+pub fn bare_host(raw: &str) -> &str {
+    without_port(raw)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+}
+
+/// Cookie `name`'s value from the request's `Cookie` headers.
+pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_goes_and_the_rest_stays() {
+        assert_eq!(without_port("example.com:8080"), "example.com");
+        assert_eq!(without_port("example.com"), "example.com");
+        assert_eq!(without_port("[::1]:80"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+        assert_eq!(without_port("host:x1"), "host:x1");
+        assert_eq!(bare_host("[::1]:80"), "::1");
+        assert_eq!(bare_host("[::1]"), "::1");
+        assert_eq!(bare_host("10.0.0.1:443"), "10.0.0.1");
+    }
+
+    #[test]
+    fn a_cookie_is_found_by_name_across_headers() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "a=1; sid=xyz".parse().expect("value"));
+        h.append(header::COOKIE, "b=2".parse().expect("value"));
+        assert_eq!(cookie(&h, "sid"), Some("xyz"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}
