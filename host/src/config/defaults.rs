@@ -47,7 +47,9 @@ pub mod route {
 /// `[pool.NAME]` and its `servers`, `health`.
 pub mod pool {
     use super::Duration;
-    use crate::config::{Algorithm, Balance, HashKey};
+    use crate::config::{Algorithm, Balance, HashKey, Protocol};
+    /// `protocol`: HTTP/1.1 to servers.
+    pub const PROTOCOL: Protocol = Protocol::Http1;
     /// `balance`.
     pub const BALANCE: Balance = Balance::Builtin(Algorithm::RoundRobin);
     /// `fallback`, for `balance = "plugin"`.

@@ -4,7 +4,7 @@
 //! `validate.rs` and the section files, which turn these into a validated
 //! [`super::Config`].
 
-use super::{Algorithm, Balance, OnError, Store, units};
+use super::{Algorithm, Balance, OnError, Protocol, Store, units};
 use crate::access_log::AccessLog;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -263,6 +263,9 @@ pub struct Pool {
     /// TLS to the servers: `true`, or a table.
     #[serde(default)]
     pub tls: Option<PoolTls>,
+    /// "http1" (default), "h2c", "h2" or "auto".
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
 }
 
 /// A pool's `tls`: `true`/`false`, or `{ ca, sni, verify, cert, key }`.
