@@ -12,19 +12,19 @@
 
 use crate::balance::Backend;
 use crate::config::HealthConfig;
+use crate::config::Protocol;
 use crate::http1::Connection;
 use crate::http1::conn::Outgoing;
 use crate::plugin::{Header, Hooks, Observation, PluginSlot, Server, Verdict};
-use crate::config::Protocol;
 use crate::proxy::body::ReqBody;
 use crate::proxy::h2::body::UpBody;
 use crate::proxy::h2::conns;
-use hyper::client::conn::http2::SendRequest;
 use crate::proxy::pool::Pool;
 use crate::proxy::up_stream::UpStream;
 use crate::proxy::upstream::host_part;
 use crate::tls::upstream::UpstreamTls;
 use http::{HeaderMap, HeaderValue, Method, header};
+use hyper::client::conn::http2::SendRequest;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -109,7 +109,12 @@ async fn probe_h2(
     let authority = headers.remove(header::HOST);
     let uri = http::Uri::builder()
         .scheme(if tls { "https" } else { "http" })
-        .authority(authority.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
+        .authority(
+            authority
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost"),
+        )
         .path_and_query(path)
         .build()
         .map_err(|e| format!("request: {e}"))?;

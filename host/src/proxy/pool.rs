@@ -3,9 +3,9 @@
 //! a reload builds a new one that carries over the `Backend`s (and their
 //! counters and health) and connections of servers that still exist.
 
+use super::h2::conns::H2Conns;
 use super::head::Head;
 use super::sticky::Sticky;
-use super::h2::conns::H2Conns;
 use super::upstream::ConnPool;
 use crate::balance::outlier::Detector;
 use crate::balance::queue::WaitQueue;
@@ -73,7 +73,9 @@ impl Pool {
                 let kept = (old.zip(previous)).filter(|_| same_link);
                 h2.push(match kept {
                     Some((i, p)) => p.h2[i].clone(),
-                    None => H2Conns::new(s.addr, &s.address, cfg.protocol, cfg.tls.clone(), workers),
+                    None => {
+                        H2Conns::new(s.addr, &s.address, cfg.protocol, cfg.tls.clone(), workers)
+                    }
                 });
             }
             match (old, previous) {

@@ -168,7 +168,10 @@ impl H2RespBody {
     }
 
     /// Polls the next frame (data or trailers).
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    pub fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let r = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
         match &r {
             Some(Ok(_)) if !self.inner.is_end_stream() => {}

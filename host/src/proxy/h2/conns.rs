@@ -12,14 +12,13 @@
 //! the next request that needs one opens a new one.
 
 use super::body::UpBody;
+use super::handshake::{ServerLimit, handshake};
 use crate::config::Protocol;
 use crate::http1;
 use crate::proxy::up_stream::UpStream;
 use crate::proxy::upstream::{ConnectError, host_part};
 use crate::tls::upstream::UpstreamTls;
 use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,9 +56,8 @@ impl Drop for StreamSlot {
 struct H2Conn {
     send: SendRequest<UpBody>,
     streams: Arc<AtomicUsize>,
-    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS`, as the
-    /// connection's task last saw it.
-    server_limit: Arc<AtomicUsize>,
+    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    server_limit: ServerLimit,
 }
 
 impl H2Conn {
@@ -68,7 +66,7 @@ impl H2Conn {
         if self.send.is_closed() {
             return None;
         }
-        let limit = MAX_STREAMS_PER_CONN.min(self.server_limit.load(Ordering::Relaxed));
+        let limit = MAX_STREAMS_PER_CONN.min(self.server_limit.get());
         let n = self.streams.load(Ordering::Relaxed);
         if n >= limit {
             return None;
@@ -181,7 +179,7 @@ impl H2Conns {
                 .map_err(|source| ConnectError::Io { addr, source })?;
             let _ = tcp.set_nodelay(true);
             let Some(tls) = &self.tls else {
-                return handshake(UpStream::Plain(tcp), addr).await;
+                return Ok(handshake(UpStream::Plain(tcp), addr).await?.into());
             };
             let stream = (tls.connect_h2(tcp, &self.host).await)
                 .map_err(|source| ConnectError::Tls { addr, source })?;
@@ -200,7 +198,9 @@ impl H2Conns {
                     source: std::io::Error::other(why),
                 });
             }
-            handshake(UpStream::Tls(Box::new(stream)), addr).await
+            Ok(handshake(UpStream::Tls(Box::new(stream)), addr)
+                .await?
+                .into())
         };
         match tokio::time::timeout(connect_timeout, connect).await {
             Err(_) => Err(ConnectError::Timeout(addr)),
@@ -209,39 +209,16 @@ impl H2Conns {
     }
 }
 
-/// What a new connection became.
-enum Connected {
-    Http2(SendRequest<UpBody>, Arc<AtomicUsize>),
-    Http1(http1::Connection<UpStream>),
+impl From<(SendRequest<UpBody>, ServerLimit)> for Connected {
+    fn from((send, limit): (SendRequest<UpBody>, ServerLimit)) -> Self {
+        Connected::Http2(send, limit)
+    }
 }
 
-/// The HTTP/2 handshake on `io`; the connection's task runs on this
-/// worker until the connection ends, and publishes the server's stream
-/// limit (hyper reads it on the connection, not on the sender) after
-/// every turn, so a SETTINGS frame is seen as soon as it is read.
-async fn handshake(io: UpStream, addr: SocketAddr) -> Result<Connected, ConnectError> {
-    let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| ConnectError::Io {
-            addr,
-            source: std::io::Error::other(e),
-        })?;
-    let limit = Arc::new(AtomicUsize::new(conn.current_max_send_streams()));
-    let published = limit.clone();
-    tokio::spawn(async move {
-        tokio::pin!(conn);
-        let ended = std::future::poll_fn(|cx| {
-            let r = conn.as_mut().poll(cx);
-            published.store(conn.current_max_send_streams(), Ordering::Relaxed);
-            r
-        });
-        if let Err(e) = ended.await {
-            tracing::debug!(server = %addr, error = %e, "HTTP/2 connection to server ended");
-        }
-    });
-    Ok(Connected::Http2(send, limit))
+/// What a new connection became.
+enum Connected {
+    Http2(SendRequest<UpBody>, ServerLimit),
+    Http1(http1::Connection<UpStream>),
 }
 
 /// The HTTP/2 handshake for an active health check's fresh connection:
@@ -257,8 +234,7 @@ pub async fn for_probe(
         return Ok(Err(stream));
     }
     match handshake(stream, addr).await {
-        Ok(Connected::Http2(s, _)) => Ok(Ok(s)),
-        Ok(Connected::Http1(_)) => Err("http2 handshake: not HTTP/2".into()),
-        Err(e) => Err(format!("http2 handshake: {e}")),
+        Ok((s, _)) => Ok(Ok(s)),
+        Err(e) => Err(e.to_string()),
     }
 }

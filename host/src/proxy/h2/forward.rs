@@ -108,7 +108,11 @@ pub async fn forward(
         let started = std::time::Instant::now();
         let tried_once = match link {
             Link::Http2(send, slot) => {
-                let scheme = if pool.cfg.tls.is_some() { "https" } else { "http" };
+                let scheme = if pool.cfg.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
                 let sent = send_h2(send, slot, &head, &mut body, scheme, active, deadline);
                 sent.await?
             }
@@ -236,7 +240,10 @@ async fn send_h2(
 fn request(head: &Head, scheme: &str, body: UpBody) -> Option<Request<UpBody>> {
     let mut headers = head.headers.clone();
     let authority = headers.remove(header::HOST);
-    let authority = authority.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let authority = authority
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     let uri = http::Uri::builder()
         .scheme(scheme)
         .authority(authority)
@@ -264,12 +271,16 @@ async fn send_http1(
     active: ActiveGuard,
     deadline: Instant,
 ) -> Result<Tried, ProxyError> {
-    Ok(match timeout_at(deadline, head.send(&mut conn.conn, body)).await {
-        Err(_) => Tried::Timeout,
-        Ok(Ok(resp)) => Tried::Answer(into_client_response(resp, conn.conn, Some(home), active)),
-        Ok(Err(SendError::Unsent(_))) => Tried::Unsent,
-        Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
-        Ok(Err(SendError::Closed)) if conn.reused => Tried::Stale,
-        Ok(Err(err)) => Tried::Failed(Cause::of_send(&err)),
-    })
+    Ok(
+        match timeout_at(deadline, head.send(&mut conn.conn, body)).await {
+            Err(_) => Tried::Timeout,
+            Ok(Ok(resp)) => {
+                Tried::Answer(into_client_response(resp, conn.conn, Some(home), active))
+            }
+            Ok(Err(SendError::Unsent(_))) => Tried::Unsent,
+            Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
+            Ok(Err(SendError::Closed)) if conn.reused => Tried::Stale,
+            Ok(Err(err)) => Tried::Failed(Cause::of_send(&err)),
+        },
+    )
 }

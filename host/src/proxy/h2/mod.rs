@@ -17,3 +17,4 @@
 pub mod body;
 pub mod conns;
 pub mod forward;
+pub mod handshake;
