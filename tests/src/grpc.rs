@@ -275,6 +275,14 @@ impl GrpcOrigin {
         self.waiting.load(Ordering::SeqCst)
     }
 
+    /// Closes every open connection (streams in flight die with them) but
+    /// goes on accepting new ones.
+    pub fn drop_connections(&self) {
+        for c in self.conns.lock().expect("grpc origin conns").drain(..) {
+            c.abort();
+        }
+    }
+
     /// Dies as a crashed server does: stops accepting, drops every open
     /// connection. Its port stays reserved (connects are refused).
     pub fn kill(&self) {

@@ -143,6 +143,29 @@ async fn a_killed_server_is_grpc_status_14_as_http_200() {
 }
 
 #[tokio::test]
+async fn a_connection_the_server_closed_is_replaced() {
+    let origin = GrpcOrigin::start("a").await;
+    // No retries: a call that meets the closed connection before the
+    // proxy noticed is handed back unsent by hyper and goes out again on a
+    // new connection, as part of the same try.
+    let cfg = config(origin.addr, "h2c");
+    let proxy = TestProxy::start(&cfg.to_toml()).await;
+    let mut c = grpc::client(proxy.addr).await;
+    assert_eq!(grpc::unary(&mut c, UNARY, "1").await.expect("first"), "a:1");
+    origin.drop_connections();
+    assert_eq!(
+        grpc::unary(&mut c, UNARY, "2").await.expect("second"),
+        "a:2"
+    );
+    assert_eq!(grpc::unary(&mut c, UNARY, "3").await.expect("third"), "a:3");
+    assert_eq!(
+        origin.accepted(),
+        2,
+        "one new connection replaced the closed one"
+    );
+}
+
+#[tokio::test]
 async fn a_server_slower_than_the_request_timeout_is_deadline_exceeded() {
     let origin = GrpcOrigin::start("a").await;
     let cfg = config(origin.addr, "h2c").pool_set("app", "request_timeout", "300ms");

@@ -7,7 +7,9 @@
 //!
 //! "Sent nothing" here: the connection could not be made, or hyper handed
 //! the request back unsent (the connection was found closed, as the
-//! HTTP/1.1 engine's stale keep-alive connection). Connect failures and
+//! HTTP/1.1 engine's stale keep-alive connection); the latter goes once
+//! more to the same server on an open connection before it counts as a
+//! try. Connect failures and
 //! failed exchanges count for passive checks and outlier ejection as on
 //! HTTP/1.1. Upgrades (WebSocket) need HTTP/1.1: a pool speaking HTTP/2
 //! refuses them with 502.
@@ -34,8 +36,9 @@ use tokio::time::{Instant, timeout_at};
 enum Tried {
     /// The server answered (body streaming).
     Answer(Response<RespBody>),
-    /// Nothing reached the server; the body is as it was.
-    Unsent,
+    /// Nothing reached the server; the body is as it was (and the
+    /// server's active count is handed back for another go).
+    Unsent(ActiveGuard),
     /// The exchange failed after (part of) the request went out.
     Failed(Cause),
     /// A kept-alive HTTP/1.1 connection closed as the request went out:
@@ -65,7 +68,7 @@ pub async fn forward(
     let mut cands = Positions::take();
     let mut last: Option<Result<(Response<RespBody>, usize), ProxyError>> = None;
 
-    for attempt in 0..=cfg.retries {
+    'tries: for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
         let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &head).await {
             Ok(got) => got,
@@ -81,45 +84,62 @@ pub async fn forward(
         let backend = &pool.servers[idx];
         let failed = |cause| Failure { server: idx, cause };
         let h2 = &pool.h2[idx];
-        // `"auto"` and the server chose HTTP/1.1: its keep-alive pool.
-        let connected = async {
-            match h2.speaks_http1() {
-                true => (pool.conns[idx].get(cfg.connect_timeout).await)
-                    .map(|c| (Link::Http1(c.conn), c.reused)),
-                false => h2.get(cfg.connect_timeout).await,
-            }
-        };
-        let (link, reused) = match timeout_at(deadline, connected).await {
-            Err(_) => {
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                let cause = Cause::of_connect(&e);
-                last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
-                continue;
-            }
-            Ok(Ok(l)) => l,
-        };
-        let started = std::time::Instant::now();
-        let tried_once = match link {
-            Link::Http2(send, slot) => {
-                let scheme = if pool.cfg.tls.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                let sent = send_h2(send, slot, &head, &mut body, scheme, active, deadline);
-                sent.await?
-            }
-            Link::Http1(conn) => {
-                let conn = Conn { conn, reused };
-                let home = pool.conns[idx].clone();
-                send_http1(conn, home, &head, &mut body, active, deadline).await?
+        let mut active = active;
+        let mut again = false;
+        let (tried_once, started) = loop {
+            // `"auto"` and the server chose HTTP/1.1: its keep-alive pool.
+            let connected = async {
+                match h2.speaks_http1() {
+                    true => (pool.conns[idx].get(cfg.connect_timeout).await)
+                        .map(|c| (Link::Http1(c.conn), c.reused)),
+                    false => h2.get(cfg.connect_timeout).await,
+                }
+            };
+            let (link, reused) = match timeout_at(deadline, connected).await {
+                Err(_) => {
+                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
+                    return Err(ProxyError::Timeout(failed(Cause::Timeout)));
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
+                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
+                    let cause = Cause::of_connect(&e);
+                    last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
+                    continue 'tries;
+                }
+                Ok(Ok(l)) => l,
+            };
+            // Latency is the server's answer time, as for HTTP/1.1.
+            let started = std::time::Instant::now();
+            let tried = match link {
+                Link::Http2(send, slot) => {
+                    let scheme = if pool.cfg.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    let sent = send_h2(send, slot, &head, &mut body, scheme, active, deadline);
+                    sent.await?
+                }
+                Link::Http1(conn) => {
+                    let conn = Conn { conn, reused };
+                    let home = pool.conns[idx].clone();
+                    send_http1(conn, home, &head, &mut body, active, deadline).await?
+                }
+            };
+            match tried {
+                // The connection closed as the request was handed to it (the
+                // server's GOAWAY or close not yet seen): nothing reached the
+                // server, so once more on the same server, on a connection
+                // that is open (the closed one is dropped by now).
+                Tried::Unsent(guard) if !again => {
+                    tracing::debug!(pool = %cfg.name, server = %backend.address, "upstream connection was closed before the request went out");
+                    again = true;
+                    active = guard;
+                }
+                t => break (t, started),
             }
         };
         match tried_once {
@@ -151,8 +171,7 @@ pub async fn forward(
                 );
                 return Ok((resp, idx));
             }
-            Tried::Unsent => {
-                tracing::debug!(pool = %cfg.name, server = %backend.address, "upstream connection was closed before the request went out");
+            Tried::Unsent(_) => {
                 last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
             }
             Tried::Stale => {
@@ -214,7 +233,7 @@ async fn send_h2(
             if let Some(req) = e.take_message()
                 && req.into_body().restore(body)
             {
-                return Ok(Tried::Unsent);
+                return Ok(Tried::Unsent(active));
             }
             let err = e.into_error();
             tracing::debug!(error = %err, "HTTP/2 exchange failed");
@@ -277,7 +296,7 @@ async fn send_http1(
             Ok(Ok(resp)) => {
                 Tried::Answer(into_client_response(resp, conn.conn, Some(home), active))
             }
-            Ok(Err(SendError::Unsent(_))) => Tried::Unsent,
+            Ok(Err(SendError::Unsent(_))) => Tried::Unsent(active),
             Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
             Ok(Err(SendError::Closed)) if conn.reused => Tried::Stale,
             Ok(Err(err)) => Tried::Failed(Cause::of_send(&err)),
