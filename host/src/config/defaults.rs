@@ -197,6 +197,7 @@ mod tests {
             ("pool", "balance", Str(pool::BALANCE.as_str())),
             ("pool", "hash_key", Str(hash_key)),
             ("pool", "fallback", Str(pool::FALLBACK.as_str())),
+            ("pool", "protocol", Str(pool::PROTOCOL.as_str())),
             ("pool", "keepalive", Int(pool::KEEPALIVE as u64)),
             ("pool", "connect_timeout", Dur(pool::CONNECT_TIMEOUT)),
             ("pool", "request_timeout", Dur(pool::REQUEST_TIMEOUT)),

@@ -406,3 +406,52 @@ fn protocol_is_validated_with_its_key() {
     assert!(err.contains("pool.app.protocol"), "{err}");
     assert!(err.contains("\"h2c\""), "{err}");
 }
+
+#[tokio::test]
+async fn request_trailers_of_a_grpc_call_reach_the_server() {
+    // An HTTP/2 server answering with the request's `x-checksum` trailer.
+    let (listener, addr) = switchyard_tests::raw_listener().await;
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
+                let body = req.into_body().collect().await.expect("request body");
+                let sum = (body.trailers().and_then(|t| t.get("x-checksum")))
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_string();
+                Ok::<_, Infallible>(text(200, &sum))
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), svc),
+            );
+        }
+    });
+    let proxy = TestProxy::start(&config(addr, "h2c").to_toml()).await;
+    let tcp = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    let (mut h2, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2c");
+    tokio::spawn(conn);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("x-checksum", http::HeaderValue::from_static("abc123"));
+    let frames: Vec<Result<hyper::body::Frame<Bytes>, Infallible>> = vec![
+        Ok(hyper::body::Frame::data(Bytes::from_static(
+            b"\0\0\0\0\x01x",
+        ))),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let body = http_body_util::StreamBody::new(tokio_stream::iter(frames));
+    let req = Request::post(format!("http://{}/test.Sum/Add", proxy.addr))
+        .header("content-type", "application/grpc")
+        .body(body)
+        .expect("request");
+    let resp = h2.send_request(req).await.expect("answer");
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(body, "abc123");
+    server.abort();
+}
