@@ -15,11 +15,13 @@
 //! [`proxy`] (the proxy under test), [`client`] (HTTP clients), [`raw`]
 //! (raw sockets), [`wait`] (polling instead of sleeping), [`files`]
 //! (plugins, scratch directories), [`pki`] (certificates), [`raw_h2`]
-//! (HTTP/2 frames by hand), [`props`] (property-test settings).
+//! (HTTP/2 frames by hand), [`props`] (property-test settings), [`grpc`]
+//! (a real gRPC server and client).
 
 pub mod client;
 pub mod config;
 pub mod files;
+pub mod grpc;
 pub mod origin;
 pub mod pki;
 pub mod props;

@@ -47,7 +47,9 @@ pub mod route {
 /// `[pool.NAME]` and its `servers`, `health`.
 pub mod pool {
     use super::Duration;
-    use crate::config::{Algorithm, Balance, HashKey};
+    use crate::config::{Algorithm, Balance, HashKey, Protocol};
+    /// `protocol`: HTTP/1.1 to servers.
+    pub const PROTOCOL: Protocol = Protocol::Http1;
     /// `balance`.
     pub const BALANCE: Balance = Balance::Builtin(Algorithm::RoundRobin);
     /// `fallback`, for `balance = "plugin"`.
@@ -195,6 +197,7 @@ mod tests {
             ("pool", "balance", Str(pool::BALANCE.as_str())),
             ("pool", "hash_key", Str(hash_key)),
             ("pool", "fallback", Str(pool::FALLBACK.as_str())),
+            ("pool", "protocol", Str(pool::PROTOCOL.as_str())),
             ("pool", "keepalive", Int(pool::KEEPALIVE as u64)),
             ("pool", "connect_timeout", Dur(pool::CONNECT_TIMEOUT)),
             ("pool", "request_timeout", Dur(pool::REQUEST_TIMEOUT)),

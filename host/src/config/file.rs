@@ -4,7 +4,7 @@
 //! `validate.rs` and the section files, which turn these into a validated
 //! [`super::Config`].
 
-use super::{AccessLog, Algorithm, Balance, OnError, Store, units};
+use super::{AccessLog, Algorithm, Balance, OnError, Protocol, Store, units};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -262,6 +262,9 @@ pub struct Pool {
     /// TLS to the servers: `true`, or a table.
     #[serde(default)]
     pub tls: Option<PoolTls>,
+    /// "http1" (default), "h2c", "h2" or "auto".
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
 }
 
 /// A pool's `tls`: `true`/`false`, or `{ ca, sni, verify, cert, key }`.

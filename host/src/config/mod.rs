@@ -41,7 +41,9 @@ pub use header_rules::HeaderRules;
 pub use listener::ListenerConfig;
 pub use outlier::OutlierConfig;
 pub use plugin::{OnError, PluginConfig};
-pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, QueueConfig, ServerConfig};
+pub use pool::{
+    Algorithm, Balance, HashKey, HealthConfig, PoolConfig, Protocol, QueueConfig, ServerConfig,
+};
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, MirrorConfig, RouteConfig};
 pub use uses::{NeededHook, PluginUse};

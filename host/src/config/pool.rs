@@ -34,6 +34,20 @@ choice! {
     }
 }
 
+choice! {
+    /// How the proxy speaks to a pool's servers (`protocol`).
+    pub enum Protocol {
+        /// HTTP/1.1 (plain, or over `tls`), with keep-alive.
+        Http1 = "http1",
+        /// HTTP/2 with prior knowledge, plain (gRPC servers without TLS).
+        H2c = "h2c",
+        /// HTTP/2 over TLS; the server must choose `h2` by ALPN.
+        H2 = "h2",
+        /// TLS; ALPN picks HTTP/2 or HTTP/1.1, server by server.
+        Auto = "auto",
+    }
+}
+
 /// A pool's `balance`: a built-in algorithm, or `plugin` (its plugin's
 /// `pick-backend`, with `fallback` when it defers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +152,8 @@ pub struct PoolConfig {
     pub outlier: Option<OutlierConfig>,
     /// TLS to the servers (`tls`); `None`: plain HTTP.
     pub tls: Option<std::sync::Arc<crate::tls::upstream::UpstreamTls>>,
+    /// HTTP/1.1 or HTTP/2 to the servers (`protocol`).
+    pub protocol: Protocol,
 }
 
 /// `queue`: HAProxy's `maxconn` queue and `timeout queue`.
@@ -269,7 +285,23 @@ impl Validator<'_> {
             ));
         }
         let outlier = self.outlier(&k("outlier"), p.outlier)?;
-        let tls = self.pool_tls(&k("tls"), p.tls)?;
+        let protocol = p.protocol.unwrap_or(default::PROTOCOL);
+        let tls = self.pool_tls(&k("tls"), p.tls, protocol)?;
+        if tls.is_none() && matches!(protocol, Protocol::H2 | Protocol::Auto) {
+            return Err(self.err(
+                &k("protocol"),
+                format!(
+                    "protocol = \"{protocol}\" needs `tls` (ALPN is part of the TLS handshake); \
+                     use \"h2c\" for HTTP/2 without TLS"
+                ),
+            ));
+        }
+        if tls.is_some() && protocol == Protocol::H2c {
+            return Err(self.err(
+                &k("protocol"),
+                "protocol = \"h2c\" is HTTP/2 without TLS; use \"h2\" (or \"auto\") with `tls`",
+            ));
+        }
         if let Some(st) = &p.sticky {
             // RFC 6265 cookie-name = token.
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
@@ -298,6 +330,7 @@ impl Validator<'_> {
             queue,
             outlier,
             tls,
+            protocol,
             name,
         })
     }

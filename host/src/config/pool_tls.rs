@@ -1,7 +1,7 @@
 //! A pool's `tls`: HTTPS to its servers (see [`crate::tls::upstream`]).
 //! The files are read here, so a bad one is a config error naming its key.
 
-use super::{ConfigError, file, validate::Validator};
+use super::{ConfigError, Protocol, file, validate::Validator};
 use crate::tls::CertFiles;
 use crate::tls::upstream::{UpstreamTls, UpstreamTlsFiles};
 use std::sync::Arc;
@@ -12,6 +12,7 @@ impl Validator<'_> {
         &self,
         key: &str,
         tls: Option<file::PoolTls>,
+        protocol: Protocol,
     ) -> Result<Option<Arc<UpstreamTls>>, ConfigError> {
         let t = match tls {
             None | Some(file::PoolTls::On(false)) => return Ok(None),
@@ -51,7 +52,7 @@ impl Validator<'_> {
             verify,
             client,
         };
-        UpstreamTls::load(files)
+        UpstreamTls::load(files, protocol)
             .map(|t| Some(Arc::new(t)))
             .map_err(|(field, why)| {
                 let at = if field == "tls" {

@@ -10,8 +10,10 @@
 //!   the upstream's body ([`UpstreamBody`]), read from the server's
 //!   connection as the client takes it, which hands the connection back to
 //!   the keep-alive pool the moment it ends (and releases the server's
-//!   active count).
+//!   active count), or an HTTP/2 server's ([`H2RespBody`], trailers
+//!   included).
 
+use super::h2::body::H2RespBody;
 use super::upstream::{ConnPool, UpConn};
 use crate::balance::ActiveGuard;
 use crate::http1::Framing;
@@ -175,6 +177,8 @@ pub enum RespBody {
     Full(Option<Bytes>),
     /// The upstream's body.
     Upstream(UpstreamBody),
+    /// An HTTP/2 server's body (`protocol = "h2c" | "h2" | "auto"`).
+    H2(H2RespBody),
 }
 
 impl RespBody {
@@ -200,6 +204,7 @@ impl Body for RespBody {
         match self.get_mut() {
             RespBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             RespBody::Upstream(u) => u.poll_data(cx),
+            RespBody::H2(b) => b.poll_next(cx),
         }
     }
 
@@ -207,6 +212,7 @@ impl Body for RespBody {
         match self {
             RespBody::Full(b) => b.is_none(),
             RespBody::Upstream(u) => u.state.is_done(),
+            RespBody::H2(b) => b.is_end_stream(),
         }
     }
 
@@ -217,6 +223,7 @@ impl Body for RespBody {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::new(),
             },
+            RespBody::H2(b) => b.size_hint(),
         }
     }
 }

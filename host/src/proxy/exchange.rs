@@ -19,7 +19,8 @@
 //!    the balancer's facts ([`PickContext`]);
 //! 7. [`Exchange::send`]: pick a server and send, with retries
 //!    ([`super::forward`]), the body buffered when small so a retry can
-//!    resend it; an `Upgrade` takes the same loop ([`super::upgrade`]).
+//!    resend it (a gRPC request's never is: [`super::grpc`]); an `Upgrade`
+//!    takes the same loop ([`super::upgrade`]).
 //!
 //! The route, pool and server reached label the request's metrics.
 
@@ -29,7 +30,7 @@ use super::forward::{self, Purpose};
 use super::head::Head;
 use super::pool::Pool;
 use super::route::Route;
-use super::{BUFFER_LIMIT, ConnCtx, Runtime, headers, on_request, strict, upgrade};
+use super::{BUFFER_LIMIT, ConnCtx, Runtime, grpc, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
 use crate::config::{Algorithm, HashKey};
 use crate::ratelimit::Decision;
@@ -53,6 +54,9 @@ pub struct Exchange<'rt, 'x> {
     pub pool: Option<&'rt Arc<Pool>>,
     /// The server that answered (its position in the pool).
     pub server: Option<usize>,
+    /// A gRPC request ([`super::grpc`]): streamed, never buffered, and
+    /// the proxy's own errors answered in gRPC's way.
+    pub grpc: bool,
 }
 
 /// The request's Host, as sent (HTTP/2: `:authority`).
@@ -88,6 +92,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             route: None,
             pool: None,
             server: None,
+            grpc: false,
         }
     }
 
@@ -98,6 +103,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         mut parts: Parts,
         body: ClientBody<'_>,
     ) -> Result<Response<RespBody>, ProxyError> {
+        // gRPC is HTTP/2 only: HTTP/1.1 requests skip the header lookup.
+        self.grpc = parts.version == Version::HTTP_2 && grpc::is_grpc(&parts.headers);
         let host = match self.admit(&mut parts, &body)? {
             Ok(host) => host,
             Err(redirect) => return Ok(redirect),
@@ -135,7 +142,15 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             }
             None => {
                 let limit = self.conn.listener.cfg.max_body_bytes;
-                let body = read_body(body, limit).await?;
+                let body = match self.grpc {
+                    false => read_body(body, limit).await?,
+                    true => ReqBody::Stream {
+                        prefix: None,
+                        inner: body,
+                        remaining: limit,
+                        limit,
+                    },
+                };
                 self.mirror(route, &head, &body);
                 forward::forward(pool, head, body, &ctx, Purpose::Exchange).await?
             }

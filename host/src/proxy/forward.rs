@@ -28,13 +28,14 @@ use super::pool::Pool;
 use super::scratch::Positions;
 use super::upstream::{Conn, ConnPool, UpConn};
 use crate::balance::PickContext;
+use crate::config::Protocol;
 use crate::http1::{ResponseHead, SendError};
 use http::{Method, Response, StatusCode, Version};
 use std::sync::Arc;
 use tokio::time::{Instant, timeout_at};
 
 /// Is a retry after the request went out safe for this method (RFC 9110 §9.2.2)?
-fn idempotent(m: &Method) -> bool {
+pub(crate) fn idempotent(m: &Method) -> bool {
     matches!(
         *m,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
@@ -61,6 +62,10 @@ pub async fn forward(
     purpose: Purpose,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
+    // Chosen once per pool at load: HTTP/1.1 pools go on below untouched.
+    if cfg.protocol != Protocol::Http1 {
+        return super::h2::forward::forward(pool, head, body, ctx, purpose).await;
+    }
     // Reset once the first try has its slot: time in the pool's queue is
     // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
     // `timeout queue` is separate from its server timeouts).
@@ -190,7 +195,7 @@ pub async fn forward(
 }
 
 /// Was the client's body too large, or malformed / cut off?
-fn client_body_error(err: &BoxError) -> ProxyError {
+pub(crate) fn client_body_error(err: &BoxError) -> ProxyError {
     if err.is::<BodyTooLarge>() {
         ProxyError::BodyTooLarge
     } else {

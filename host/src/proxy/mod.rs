@@ -25,6 +25,8 @@ pub mod cause;
 pub mod error;
 pub mod exchange;
 pub mod forward;
+pub mod grpc;
+pub mod h2;
 pub mod head;
 pub mod headers;
 pub mod mirror;
@@ -249,7 +251,10 @@ impl Proxy {
                 if let (Some(entry), Some((f, b))) = (log.as_mut(), server) {
                     entry.failed(f.cause.as_str(), &b.address);
                 }
-                e.response()
+                match x.grpc {
+                    false => e.response(),
+                    true => grpc::error_response(e),
+                }
             }
         };
         // Every answer of a matched route gets its `response_headers`: the

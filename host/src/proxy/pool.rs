@@ -3,13 +3,14 @@
 //! a reload builds a new one that carries over the `Backend`s (and their
 //! counters and health) and connections of servers that still exist.
 
+use super::h2::conns::H2Conns;
 use super::head::Head;
 use super::sticky::Sticky;
 use super::upstream::ConnPool;
 use crate::balance::outlier::Detector;
 use crate::balance::queue::WaitQueue;
 use crate::balance::{self, Backend, Balancer, PickContext};
-use crate::config::{Algorithm, Balance, PoolConfig};
+use crate::config::{Algorithm, Balance, PoolConfig, Protocol};
 use crate::plugin::{Candidate, Hooks, PluginSlot, RequestInfo};
 use std::sync::Arc;
 
@@ -21,6 +22,9 @@ pub struct Pool {
     pub servers: Vec<Arc<Backend>>,
     /// Keep-alive connections, parallel to `servers`.
     pub conns: Vec<Arc<ConnPool>>,
+    /// HTTP/2 connections, parallel to `servers` (empty for `protocol =
+    /// "http1"`).
+    pub h2: Vec<Arc<H2Conns>>,
     balancer: Box<dyn Balancer>,
     /// The pool's `plugin`: its `pick-backend` places requests when
     /// `balance = "plugin"`; its `on-health` observes active checks.
@@ -50,6 +54,12 @@ impl Pool {
     ) -> Self {
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut conns = Vec::with_capacity(cfg.servers.len());
+        let mut h2 = Vec::new();
+        // Connections made with other TLS settings or another protocol
+        // are not reused.
+        let tls_files = |c: &PoolConfig| c.tls.as_ref().map(|t| t.files.clone());
+        let same_link = previous
+            .is_some_and(|p| tls_files(&p.cfg) == tls_files(cfg) && p.cfg.protocol == cfg.protocol);
         for s in &cfg.servers {
             let old = previous.and_then(|p| {
                 p.servers.iter().position(|b| {
@@ -59,13 +69,19 @@ impl Pool {
                         && b.max_conns == s.max_conns
                 })
             });
-            // Connections made with other TLS settings are not reused.
-            let tls_files = |c: &PoolConfig| c.tls.as_ref().map(|t| t.files.clone());
-            let same_tls = previous.is_some_and(|p| tls_files(&p.cfg) == tls_files(cfg));
+            if cfg.protocol != Protocol::Http1 {
+                let kept = (old.zip(previous)).filter(|_| same_link);
+                h2.push(match kept {
+                    Some((i, p)) => p.h2[i].clone(),
+                    None => {
+                        H2Conns::new(s.addr, &s.address, cfg.protocol, cfg.tls.clone(), workers)
+                    }
+                });
+            }
             match (old, previous) {
                 (Some(i), Some(p)) => {
                     servers.push(p.servers[i].clone());
-                    conns.push(match same_tls {
+                    conns.push(match same_link {
                         true => p.conns[i].clone(),
                         false => ConnPool::new(
                             s.addr,
@@ -124,6 +140,7 @@ impl Pool {
             cfg: cfg.clone(),
             servers,
             conns,
+            h2,
             balancer,
             plugin,
             addresses,

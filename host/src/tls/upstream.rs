@@ -6,10 +6,15 @@
 //! only these PEM roots), `sni` (the name sent and verified, default: the
 //! server's host), `verify = false` (no certificate check at all, logged
 //! loudly at load), `cert` + `key` (a client certificate, for mTLS). Files
-//! are read when the config loads, so a bad one is a config error. ALPN
-//! offers `http/1.1` only: the proxy speaks HTTP/1.1 to servers.
+//! are read when the config loads, so a bad one is a config error.
+//!
+//! ALPN follows the pool's `protocol`: HTTP/1.1 connections offer
+//! `http/1.1` only ([`UpstreamTls::connect`]); HTTP/2 ones
+//! ([`UpstreamTls::connect_h2`]) offer `h2` (`protocol = "h2"`) or `h2`
+//! then `http/1.1` (`"auto"`, the server picks).
 
 use super::{CertFiles, Field, TlsError, pem_error};
+use crate::config::Protocol;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -39,12 +44,17 @@ pub struct UpstreamTls {
     /// What the config said (a reload compares it).
     pub files: UpstreamTlsFiles,
     config: Arc<ClientConfig>,
+    /// The same with the ALPN of `protocol = "h2"` or `"auto"`.
+    h2_config: Option<Arc<ClientConfig>>,
 }
 
 impl UpstreamTls {
     /// Reads the files and builds the client config. Errors name the
     /// field at fault (`ca`, `cert`, `key`).
-    pub fn load(files: UpstreamTlsFiles) -> Result<UpstreamTls, (&'static str, String)> {
+    pub fn load(
+        files: UpstreamTlsFiles,
+        protocol: Protocol,
+    ) -> Result<UpstreamTls, (&'static str, String)> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -65,10 +75,21 @@ impl UpstreamTls {
                     .map_err(|e| ("key", e.to_string()))?
             }
         };
+        let h2_alpn: &[&[u8]] = match protocol {
+            Protocol::Http1 | Protocol::H2c => &[],
+            Protocol::H2 => &[b"h2"],
+            Protocol::Auto => &[b"h2", b"http/1.1"],
+        };
+        let h2_config = (!h2_alpn.is_empty()).then(|| {
+            let mut c = config.clone();
+            c.alpn_protocols = h2_alpn.iter().map(|p| p.to_vec()).collect();
+            Arc::new(c)
+        });
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(UpstreamTls {
             files,
             config: Arc::new(config),
+            h2_config,
         })
     }
 
@@ -82,6 +103,22 @@ impl UpstreamTls {
         let name = self.files.sni.as_deref().unwrap_or(host);
         let name = ServerName::try_from(name.to_string()).map_err(std::io::Error::other)?;
         tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(name, tcp)
+            .await
+    }
+
+    /// The handshake for an HTTP/2 pool (`protocol = "h2"` or `"auto"`):
+    /// ALPN offers `h2` (and `http/1.1` for `"auto"`); the stream says
+    /// what the server chose. Without such a protocol, as [`Self::connect`].
+    pub async fn connect_h2(
+        &self,
+        tcp: TcpStream,
+        host: &str,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        let config = self.h2_config.as_ref().unwrap_or(&self.config);
+        let name = self.files.sni.as_deref().unwrap_or(host);
+        let name = ServerName::try_from(name.to_string()).map_err(std::io::Error::other)?;
+        tokio_rustls::TlsConnector::from(config.clone())
             .connect(name, tcp)
             .await
     }

@@ -10,6 +10,7 @@ mod examples;
 mod failover;
 mod forwarding;
 mod framing;
+mod grpc;
 mod harness;
 mod header_rules;
 mod health;
