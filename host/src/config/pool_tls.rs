@@ -52,7 +52,12 @@ impl Validator<'_> {
             verify,
             client,
         };
-        UpstreamTls::load(files, protocol)
+        let h2_alpn: &[&[u8]] = match protocol {
+            Protocol::Http1 | Protocol::H2c => &[],
+            Protocol::H2 => &[b"h2"],
+            Protocol::Auto => &[b"h2", b"http/1.1"],
+        };
+        UpstreamTls::load(files, h2_alpn)
             .map(|t| Some(Arc::new(t)))
             .map_err(|(field, why)| {
                 let at = if field == "tls" {

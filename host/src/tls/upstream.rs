@@ -14,7 +14,6 @@
 //! then `http/1.1` (`"auto"`, the server picks).
 
 use super::{CertFiles, Field, TlsError, pem_error};
-use crate::config::Protocol;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -50,10 +49,12 @@ pub struct UpstreamTls {
 
 impl UpstreamTls {
     /// Reads the files and builds the client config. Errors name the
-    /// field at fault (`ca`, `cert`, `key`).
+    /// field at fault (`ca`, `cert`, `key`). `h2_alpn`: what HTTP/2
+    /// connections offer by ALPN (`["h2"]` for `protocol = "h2"`, `["h2",
+    /// "http/1.1"]` for `"auto"`; empty: the pool speaks HTTP/1.1 only).
     pub fn load(
         files: UpstreamTlsFiles,
-        protocol: Protocol,
+        h2_alpn: &[&[u8]],
     ) -> Result<UpstreamTls, (&'static str, String)> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -74,11 +75,6 @@ impl UpstreamTls {
                     .with_client_auth_cert(chain, key)
                     .map_err(|e| ("key", e.to_string()))?
             }
-        };
-        let h2_alpn: &[&[u8]] = match protocol {
-            Protocol::Http1 | Protocol::H2c => &[],
-            Protocol::H2 => &[b"h2"],
-            Protocol::Auto => &[b"h2", b"http/1.1"],
         };
         let h2_config = (!h2_alpn.is_empty()).then(|| {
             let mut c = config.clone();
