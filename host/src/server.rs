@@ -151,7 +151,7 @@ impl Server {
         let watcher = std::sync::Mutex::new(plugins.watch());
         let workers =
             Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
-        let proxy = Arc::new(Proxy::new(&cfg, plugins, workers.len()));
+        let proxy = Proxy::start(&cfg, plugins, workers.len()).await;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut sockets = Vec::new();
@@ -244,6 +244,7 @@ impl Server {
         let shared = &self.shared;
         shared.ready.store(false, Ordering::Relaxed);
         shared.shutdown.cancel();
+        shared.proxy.stop_discovery();
         let tasks: Vec<JoinHandle<()>> = shared
             .lock_listeners()
             .drain(..)
@@ -279,6 +280,7 @@ impl Drop for Server {
     /// serving at once: its workers end, with whatever runs on them.
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
+        self.shared.proxy.stop_discovery();
         self.admin_stop.cancel();
         self.shared.workers.stop();
     }
@@ -384,7 +386,7 @@ impl Shared {
             })?;
         let plans = self.plan(cfg)?;
         let watcher = plugins.watch();
-        self.proxy.reload(cfg, plugins);
+        self.proxy.reload(cfg, plugins).await;
         if let Ok(mut w) = self.watcher.lock() {
             *w = watcher;
         }

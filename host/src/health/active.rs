@@ -123,7 +123,7 @@ async fn ask_plugin(
 /// `tls`), within `h.timeout`.
 pub async fn probe(b: &Backend, h: &HealthConfig, tls: Option<&UpstreamTls>) -> Probe {
     let started = Instant::now();
-    let host = h.host.clone().unwrap_or_else(|| b.address.clone());
+    let host = h.host.clone().unwrap_or_else(|| b.entry.clone());
     let result = tokio::time::timeout(h.timeout, async {
         let stream = tokio::net::TcpStream::connect(b.addr)
             .await
@@ -139,7 +139,7 @@ pub async fn probe(b: &Backend, h: &HealthConfig, tls: Option<&UpstreamTls>) -> 
         let stream = match tls {
             None => UpStream::Plain(stream),
             Some(t) => UpStream::Tls(Box::new(
-                (t.connect(stream, host_part(&b.address)).await)
+                (t.connect(stream, host_part(&b.entry)).await)
                     .map_err(|e| format!("tls handshake: {e}"))?,
             )),
         };

@@ -37,6 +37,9 @@ pub struct Pool {
     pub queue: Arc<WaitQueue>,
     /// The outlier judge (`outlier`), fed every try's outcome.
     outlier: Option<Detector>,
+    /// Pools with `resolve`: their records and lookup history, carried
+    /// over rebuilds (see [`crate::dns`]).
+    pub dns: Option<Arc<crate::dns::PoolDns>>,
 }
 
 impl Pool {
@@ -47,6 +50,7 @@ impl Pool {
         previous: Option<&Pool>,
         plugin: Option<Arc<PluginSlot>>,
         workers: usize,
+        dns: Option<Arc<crate::dns::PoolDns>>,
     ) -> Self {
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut conns = Vec::with_capacity(cfg.servers.len());
@@ -67,26 +71,19 @@ impl Pool {
                     servers.push(p.servers[i].clone());
                     conns.push(match same_tls {
                         true => p.conns[i].clone(),
-                        false => ConnPool::new(
-                            s.addr,
-                            &s.address,
-                            cfg.keepalive,
-                            cfg.tls.clone(),
-                            workers,
-                        ),
+                        false => {
+                            ConnPool::new(s.addr, &s.entry, cfg.keepalive, cfg.tls.clone(), workers)
+                        }
                     });
                 }
                 _ => {
-                    servers.push(Arc::new(Backend::new(
-                        s.address.clone(),
-                        s.addr,
-                        s.weight,
-                        s.backup,
-                        s.max_conns,
-                    )));
+                    servers.push(Arc::new(
+                        Backend::new(s.address.clone(), s.addr, s.weight, s.backup, s.max_conns)
+                            .with_entry(&s.entry),
+                    ));
                     conns.push(ConnPool::new(
                         s.addr,
-                        &s.address,
+                        &s.entry,
                         cfg.keepalive,
                         cfg.tls.clone(),
                         workers,
@@ -131,6 +128,7 @@ impl Pool {
             key_based: matches!(algo, Algorithm::Hash | Algorithm::IpHash),
             queue,
             outlier: cfg.outlier.map(Detector::new),
+            dns,
         }
     }
 
