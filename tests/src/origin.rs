@@ -152,6 +152,12 @@ impl Origin {
         self.seen.lock().expect("origin log").len()
     }
 
+    /// Connections open to it now (a client's keep-alive ones included).
+    pub fn open_connections(&self) -> usize {
+        let conns = self.conns.lock().expect("origin conns");
+        conns.iter().filter(|c| !c.is_finished()).count()
+    }
+
     /// Everything received so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("origin log").clone()

@@ -26,9 +26,10 @@ pub enum Lookup {
 }
 
 /// The resolver, or why it could not be built (then every lookup fails
-/// with that reason, visible in `/api/pools`).
+/// with that reason, visible in `/api/pools`). Built at the first lookup,
+/// so a config without `resolve` never reads /etc/resolv.conf.
 pub struct Resolver {
-    inner: Result<TokioResolver, String>,
+    inner: std::sync::OnceLock<Result<TokioResolver, String>>,
     /// The `resolvers` it was built from (empty = the system's).
     servers: Vec<SocketAddr>,
 }
@@ -38,7 +39,7 @@ impl Resolver {
     /// servers when `servers` is empty.
     pub fn new(servers: &[SocketAddr]) -> Self {
         Self {
-            inner: build(servers),
+            inner: std::sync::OnceLock::new(),
             servers: servers.to_vec(),
         }
     }
@@ -50,7 +51,7 @@ impl Resolver {
 
     /// Looks `host` up (A and AAAA at once).
     pub async fn lookup(&self, host: &str) -> Lookup {
-        let r = match &self.inner {
+        let r = match self.inner.get_or_init(|| build(&self.servers)) {
             Ok(r) => r,
             Err(e) => return Lookup::Failed(e.clone()),
         };

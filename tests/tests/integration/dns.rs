@@ -13,8 +13,10 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard::config::Config;
 use switchyard_tests::{Gate, Origin, Seen, TestProxy, eventually, reserved_port, send_once, text};
 
 const WITHIN: Duration = Duration::from_secs(10);
@@ -44,11 +46,12 @@ async fn origin(name: &str, last: u8, port: u16, gate: &Gate, health: u16) -> Or
     .await
 }
 
-/// Listener `web`, an admin listener, pool `app` = `api.test:PORT`
-/// re-resolved every 100ms through `dns`, round-robin, no retries.
+/// Two workers, listener `web`, an admin listener, pool `app` =
+/// `api.test:PORT` re-resolved every 100ms through `dns`, round-robin, no
+/// retries.
 fn config(dns: &TestDns, port: u16, extra: &str) -> String {
     format!(
-        "resolvers = [\"{}\"]\n\n[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nservers = [{{ address = \"api.test:{port}\" }}]\nresolve = \"100ms\"\nretries = 0\n{extra}\n",
+        "workers = 2\nresolvers = [\"{}\"]\n\n[admin]\nbind = \"127.0.0.1:0\"\n\n[[listener]]\nname = \"web\"\nbind = \"127.0.0.1:0\"\n\n[[route]]\npool = \"app\"\n\n[pool.app]\nservers = [{{ address = \"api.test:{port}\" }}]\nresolve = \"100ms\"\nretries = 0\n{extra}\n",
         dns.addr
     )
 }
@@ -110,7 +113,8 @@ async fn an_added_record_takes_traffic_without_a_reload() {
     let b = origin("b", 3, port, &gate, 200).await;
     let dns = TestDns::start("test.").await;
     dns.set(NAME, &[ip(2)]).await;
-    let proxy = TestProxy::start(&config(&dns, port, "")).await;
+    let toml = config(&dns, port, "");
+    let proxy = TestProxy::start(&toml).await;
     assert_eq!(servers(&proxy), [a.addr.to_string()], "resolved at start");
     assert_eq!(spread(&proxy, 4).await, counts(&[("a", 4)]));
     let before = proxy.pool("app").servers[0].clone();
@@ -137,6 +141,12 @@ async fn an_added_record_takes_traffic_without_a_reload() {
         metrics.contains("switchyard_dns_resolutions_total{pool=\"app\",outcome=\"success\"}"),
         "{metrics}"
     );
+
+    // A reload keeps the discovered servers and their state.
+    let cfg = Config::parse(&toml, Path::new("test.toml")).expect("config");
+    proxy.server().reload(&cfg).await.expect("reload");
+    assert_eq!(servers(&proxy), pair);
+    assert!(Arc::ptr_eq(&before, &proxy.pool("app").servers[0]));
 }
 
 #[tokio::test]
@@ -172,6 +182,10 @@ async fn a_removed_record_drains_its_server() {
     gate.open();
     let answer = slow.await.expect("slow request task");
     assert_eq!((answer.status, answer.body.as_str()), (200, "a"));
+    // Its last request done, the removed server's keep-alive connection
+    // closes (b's stays open for reuse).
+    assert!(eventually(WITHIN, || a.open_connections() == 0).await);
+    assert_eq!(b.open_connections(), 1, "b's idle connection is kept");
 }
 
 #[tokio::test]
