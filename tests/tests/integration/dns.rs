@@ -262,3 +262,29 @@ async fn an_unchanged_server_keeps_its_health_across_a_change() {
     let pool = pool_json(&proxy).await;
     assert_eq!(pool["servers"][0]["state"], "down", "{pool:#}");
 }
+
+#[tokio::test]
+async fn a_name_without_records_at_start_is_served_once_it_has_some() {
+    let port = reserved_port();
+    let gate = Gate::new();
+    let _a = origin("a", 2, port, &gate, 200).await;
+    let dns = TestDns::start("test.").await;
+    // The name does not exist yet: the config still loads and starts.
+    let proxy = TestProxy::start(&config(&dns, port, "")).await;
+    assert!(servers(&proxy).is_empty());
+    assert_eq!(proxy.get("/").await.status, 503, "no server yet");
+    let pool = pool_json(&proxy).await;
+    assert_eq!(pool["resolve"]["ok"], false, "{pool:#}");
+    assert_eq!(
+        pool["resolve"]["names"]["api.test"]["error"],
+        "no such name (NXDOMAIN)"
+    );
+
+    dns.set(NAME, &[ip(2)]).await;
+    assert!(eventually(WITHIN, || servers(&proxy).len() == 1).await);
+    assert_eq!(spread(&proxy, 3).await, counts(&[("a", 3)]));
+    pool_json_until(&proxy, |p| {
+        p["resolve"]["names"]["api.test"]["error"].is_null()
+    })
+    .await;
+}
