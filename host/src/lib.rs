@@ -12,6 +12,7 @@ pub mod admin;
 pub mod balance;
 pub mod config;
 pub mod demo;
+pub mod dns;
 pub mod fields;
 pub mod health;
 pub mod http1;

@@ -69,8 +69,32 @@ impl Origin {
         F: Fn(Seen) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
         let (listener, addr) = reserved_listener();
+        Self::serve(name, listener, addr, handler)
+    }
+
+    /// An origin at `addr` answering with `handler` — for several origins
+    /// on one port and different loopback addresses (`127.0.0.2:P`,
+    /// `127.0.0.3:P`, ...), as DNS A records carry no port. Take `P` from
+    /// [`reserved_port`] so no other test is handed it.
+    pub async fn at<F, Fut>(name: &str, addr: SocketAddr, handler: F) -> Origin
+    where
+        F: Fn(Seen) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket.bind(addr).expect("bind origin at its address");
+        let listener = socket.listen(1024).expect("listen");
+        Self::serve(name, listener, addr, handler)
+    }
+
+    fn serve<F, Fut>(name: &str, listener: TcpListener, addr: SocketAddr, handler: F) -> Origin
+    where
+        F: Fn(Seen) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (log, origin_name) = (seen.clone(), name.to_string());
         let conns = Arc::new(Mutex::new(Vec::new()));
@@ -126,6 +150,12 @@ impl Origin {
     /// Requests received so far (complete ones only).
     pub fn hits(&self) -> usize {
         self.seen.lock().expect("origin log").len()
+    }
+
+    /// Connections open to it now (a client's keep-alive ones included).
+    pub fn open_connections(&self) -> usize {
+        let conns = self.conns.lock().expect("origin conns");
+        conns.iter().filter(|c| !c.is_finished()).count()
     }
 
     /// Everything received so far.

@@ -16,7 +16,7 @@
 //! | `switchyard_plugin_<name>` | as the plugin defined it | `plugin`, then its own (plugin_metrics.rs) |
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
 //! | `switchyard_mirror_requests_total` | counter | `route`, `pool`, `outcome` (see [`mirrored`]) |
-//! | `switchyard_queue_*`, `switchyard_upstream_eject*` | gauge, counter | queue and outlier ejection (see `pool_metrics.rs`) |
+//! | `switchyard_queue_*`, `switchyard_upstream_eject*`, `switchyard_dns_resolutions_total` | gauge, counter | queue, outlier ejection and DNS discovery (see `pool_metrics.rs`) |
 //!
 //! `route`, `pool` and `server` are `""` when a request did not get that
 //! far (no route: 404; a plugin's own answer; no server: 503). A request is

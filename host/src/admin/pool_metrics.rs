@@ -1,6 +1,6 @@
 //! The part of `GET /metrics` for what a pool does beyond balancing: its
-//! queue (`queue`: requests waiting for a slot, and those refused) and
-//! outlier ejection (`outlier`).
+//! queue (`queue`: requests waiting for a slot, and those refused),
+//! outlier ejection (`outlier`) and DNS discovery (`resolve`).
 //!
 //! | metric | type | labels |
 //! |---|---|---|
@@ -8,9 +8,11 @@
 //! | `switchyard_queue_rejected_total` | counter | `pool`, `reason` (`full`, `timeout`) |
 //! | `switchyard_upstream_ejected` | gauge | `pool`, `server`: 1 while ejected as an outlier |
 //! | `switchyard_upstream_ejections_total` | counter | `pool`, `server` |
+//! | `switchyard_dns_resolutions_total` | counter | `pool`, `outcome` (`success`, `empty`, `error`) |
 //!
 //! Every pool and server is listed, whether it has a queue or outlier
-//! ejection or not, so a dashboard's query exists before the first event.
+//! ejection or not, so a dashboard's query exists before the first event;
+//! DNS lookups are listed for the pools with `resolve`, every outcome.
 
 use crate::proxy::Runtime;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -74,6 +76,19 @@ pub fn encode(rt: &Runtime, enc: &mut DescriptorEncoder) -> fmt::Result {
                 ("server", b.address.as_str()),
             ];
             ConstCounter::new(b.ejections()).encode(m.encode_family(&l)?)?;
+        }
+    }
+    let mut m = enc.encode_descriptor(
+        "switchyard_dns_resolutions",
+        "DNS lookups of the host names of pools with `resolve`, by outcome (success, empty: NXDOMAIN or no A/AAAA records, error: timeout, SERVFAIL, refused).",
+        None,
+        MetricType::Counter,
+    )?;
+    for p in &pools {
+        let Some(d) = &p.dns else { continue };
+        for (outcome, n) in crate::dns::OUTCOMES.iter().zip(d.counts()) {
+            let l = [("pool", p.cfg.name.as_str()), ("outcome", *outcome)];
+            ConstCounter::new(n).encode(m.encode_family(&l)?)?;
         }
     }
     Ok(())

@@ -11,7 +11,11 @@
 //! before the first response) and `ewma_ms`. Rates are left to the reader:
 //! the stats page derives req/s from two reads of `responses`. Each pool
 //! shows its `queue`: `length` (waiting now), `size`, `timeout_ms` and the
-//! requests it refused (`rejected_full`, `rejected_timeout`).
+//! requests it refused (`rejected_full`, `rejected_timeout`). Each server
+//! shows the config `entry` it comes from (its `address`, except for a
+//! server found by `resolve`: then the entry's `host:port`). A pool with
+//! `resolve` shows its lookups as `resolve` (`null` otherwise; fields in
+//! docs/CONFIGURATION.md, "DNS service discovery").
 
 use super::{json, text};
 use crate::balance::{Backend, ServerState};
@@ -58,6 +62,7 @@ fn server(rt: &Runtime, pool: &Pool, i: usize) -> Value {
     let ms = |q| lat.quantile(q).map(|s| (s * 1e6).round() / 1e3);
     json!({
         "address": b.address,
+        "entry": b.entry,
         "state": state(b),
         "weight": b.weight,
         "backup": b.backup,
@@ -99,6 +104,7 @@ fn pool(rt: &Runtime, p: &Pool) -> Value {
             "rejected_full": full,
             "rejected_timeout": timeout,
         },
+        "resolve": p.dns.as_ref().map(|d| d.status(&p.cfg)),
         "servers": servers,
     })
 }

@@ -39,6 +39,10 @@ pub struct Backend {
     pub address: String,
     /// Resolved socket address connections go to.
     pub addr: SocketAddr,
+    /// The config entry it comes from (`api.internal:8080`): `address`,
+    /// except for a server a pool's `resolve` found. TLS verifies its host
+    /// part; health checks send it as `Host`.
+    pub entry: String,
     /// Configured weight (≥ 1).
     pub weight: u32,
     /// Used only when no primary server is available.
@@ -129,6 +133,7 @@ impl Backend {
         max_conns: u32,
     ) -> Self {
         Self {
+            entry: address.clone(),
             address,
             addr,
             weight: weight.max(1),
@@ -148,6 +153,12 @@ impl Backend {
             queue: ArcSwapOption::empty(),
             ejection: Ejection::default(),
         }
+    }
+
+    /// The same server, found through the config entry `entry`.
+    pub fn with_entry(mut self, entry: &str) -> Self {
+        entry.clone_into(&mut self.entry);
+        self
     }
 
     /// Reports this server's changes (requests starting and ending, health,

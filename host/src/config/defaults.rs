@@ -88,6 +88,13 @@ pub mod pool {
     pub const HEALTH_FALL: u32 = 3;
     /// `health.expect_status`.
     pub const HEALTH_EXPECT_STATUS: &[u16] = &[200];
+    /// `resolve`: host names are resolved once, at load.
+    pub const RESOLVE: Duration = Duration::ZERO;
+    /// The shortest `resolve` interval: anything shorter only loads the
+    /// DNS server (and tests use it).
+    pub const RESOLVE_MIN: Duration = Duration::from_millis(100);
+    /// The longest `resolve` interval (a day).
+    pub const RESOLVE_MAX: Duration = Duration::from_secs(86_400);
     /// `queue.size`: no queue, 503 at once when every server is full.
     pub const QUEUE_SIZE: usize = 0;
     /// `queue.timeout`.
@@ -171,6 +178,7 @@ mod tests {
             ("top", "shutdown_timeout", Dur(top::SHUTDOWN_TIMEOUT)),
             ("top", "workers", Int(top::WORKERS as u64)),
             ("top", "access_log", Str(top::ACCESS_LOG.as_str())),
+            ("top", "resolvers", Empty),
             (
                 "listener",
                 "max_connections",
@@ -205,6 +213,7 @@ mod tests {
             ("pool", "slow_start", Dur(pool::SLOW_START)),
             ("pool", "max_fails", Int(pool::MAX_FAILS.into())),
             ("pool", "fail_timeout", Dur(pool::FAIL_TIMEOUT)),
+            ("pool", "resolve", Dur(pool::RESOLVE)),
             ("pool", "servers.weight", Int(pool::WEIGHT.into())),
             ("pool", "servers.max_conns", Int(pool::MAX_CONNS.into())),
             ("pool", "servers.backup", Bool(pool::BACKUP)),

@@ -41,6 +41,10 @@ pub struct File {
     /// `[plugin.NAME]` tables.
     #[serde(default)]
     pub plugin: BTreeMap<String, Plugin>,
+    /// DNS servers ("IP:PORT") for pools with `resolve`; absent or empty =
+    /// the system's (/etc/resolv.conf).
+    #[serde(default)]
+    pub resolvers: Option<Vec<String>>,
 }
 
 /// `[admin]`.
@@ -265,6 +269,9 @@ pub struct Pool {
     /// "http1" (default), "h2c", "h2" or "auto".
     #[serde(default)]
     pub protocol: Option<Protocol>,
+    /// Re-resolve host names in `servers` this often; 0 = once at load.
+    #[serde(default, deserialize_with = "units::duration")]
+    pub resolve: Option<Duration>,
 }
 
 /// A pool's `tls`: `true`/`false`, or `{ ca, sni, verify, cert, key }`.
@@ -350,7 +357,8 @@ pub struct Queue {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
-    /// Required: "IP:PORT" or "host:port" (resolved at load).
+    /// Required: "IP:PORT" or "host:port" (resolved at load, or every
+    /// `resolve` interval).
     pub address: String,
     /// Default 1.
     #[serde(default)]

@@ -74,6 +74,8 @@ pub struct Config {
     pub rate_limits: Vec<RateLimitConfig>,
     /// Plugins, by name.
     pub plugins: Vec<PluginConfig>,
+    /// DNS servers for pools with `resolve`; empty = the system's.
+    pub resolvers: Vec<std::net::SocketAddr>,
 }
 
 impl Config {

@@ -154,6 +154,8 @@ pub struct PoolConfig {
     pub tls: Option<std::sync::Arc<crate::tls::upstream::UpstreamTls>>,
     /// HTTP/1.1 or HTTP/2 to the servers (`protocol`).
     pub protocol: Protocol,
+    /// Re-resolve host-name entries this often (`resolve`); 0 = once at load.
+    pub resolve: Duration,
 }
 
 /// `queue`: HAProxy's `maxconn` queue and `timeout queue`.
@@ -168,9 +170,11 @@ pub struct QueueConfig {
 /// One server of a pool.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// As written.
+    /// As written; for a server `resolve` found, its record's "IP:PORT"
+    /// (what metrics, logs and the admin API name it by).
     pub address: String,
-    /// Resolved at load.
+    /// Resolved at load. For an entry `resolve` looks up (`resolve` is
+    /// `Some`) only its port counts: the address is unspecified.
     pub addr: SocketAddr,
     /// ≥ 1.
     pub weight: u32,
@@ -178,6 +182,16 @@ pub struct ServerConfig {
     pub max_conns: u32,
     /// Backup server.
     pub backup: bool,
+    /// Pools with `resolve`: the host name of an entry that stands for its
+    /// A/AAAA records, looked up every interval ([`crate::dns`] turns it
+    /// into one server per record). `None` for IP literals and for the
+    /// servers made from records.
+    pub resolve: Option<String>,
+    /// The entry the server comes from, as written (`api.internal:8080`):
+    /// `address`, except for servers `resolve` found. TLS verifies its host
+    /// part and health checks send it as `Host`, as for a name resolved at
+    /// load.
+    pub entry: String,
 }
 
 /// Active health check settings.
@@ -225,10 +239,27 @@ impl Validator<'_> {
                 format!("pool {name:?} needs at least one server"),
             ));
         }
+        let resolve = p.resolve.unwrap_or(default::RESOLVE);
+        if !resolve.is_zero() && !(default::RESOLVE_MIN..=default::RESOLVE_MAX).contains(&resolve) {
+            return Err(self.err(
+                &k("resolve"),
+                "must be between 100ms and 24h (or 0s: resolve once, at load)",
+            ));
+        }
         let mut servers = Vec::new();
         for (i, s) in p.servers.into_iter().enumerate() {
             let key = k(&format!("servers[{i}]"));
-            let addr = self.socket_addr(&format!("{key}.address"), &s.address)?;
+            // With `resolve`, a host name is looked up by the discovery
+            // task, never here: a name that does not resolve yet is no
+            // reason to refuse the config (NGINX's `resolve` starts too).
+            let host = (!resolve.is_zero())
+                .then(|| self.host_port(&format!("{key}.address"), &s.address))
+                .transpose()?
+                .flatten();
+            let addr = match &host {
+                Some((_, port)) => SocketAddr::from(([0, 0, 0, 0], *port)),
+                None => self.socket_addr(&format!("{key}.address"), &s.address)?,
+            };
             let weight = s.weight.unwrap_or(default::WEIGHT);
             if weight == 0 {
                 return Err(self.err(&format!("{key}.weight"), "must be at least 1"));
@@ -243,12 +274,20 @@ impl Validator<'_> {
                 ));
             }
             servers.push(ServerConfig {
+                entry: s.address.clone(),
                 address: s.address,
                 addr,
                 weight,
                 max_conns: s.max_conns.unwrap_or(default::MAX_CONNS),
                 backup: s.backup.unwrap_or(default::BACKUP),
+                resolve: host.map(|(h, _)| h),
             });
+        }
+        if !resolve.is_zero() && servers.iter().all(|s| s.resolve.is_none()) {
+            return Err(self.err(
+                &k("resolve"),
+                format!("pool {name:?} has no server named by a host name to re-resolve; remove `resolve`"),
+            ));
         }
         let balance = p.balance.unwrap_or(default::BALANCE);
         let fallback = p.fallback.unwrap_or(default::FALLBACK);
@@ -331,8 +370,36 @@ impl Validator<'_> {
             outlier,
             tls,
             protocol,
+            resolve,
             name,
         })
+    }
+
+    /// `host:port` with a host name (not an IP literal): the parts, for
+    /// `resolve`; `None` for an IP literal; an error for anything else.
+    fn host_port(&self, key: &str, s: &str) -> Result<Option<(String, u16)>, ConfigError> {
+        if s.parse::<SocketAddr>().is_ok() {
+            return Ok(None);
+        }
+        let bad = || {
+            self.err(
+                key,
+                format!("{s:?} is not an address; write \"IP:PORT\" or \"host:port\""),
+            )
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let name = host.strip_suffix('.').unwrap_or(host);
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label) {
+            return Err(bad());
+        }
+        Ok(Some((host.to_string(), port)))
     }
 
     /// `health = { ... }` with defaults applied; `key` is its path.

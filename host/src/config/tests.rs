@@ -143,3 +143,27 @@ fn queue_and_outlier_defaults() {
         (5, Duration::from_secs(30), 50)
     );
 }
+
+#[test]
+fn resolve_keeps_host_names_for_discovery() {
+    let src = format!(
+        "resolvers = [\"127.0.0.1:5353\", \"[::1]:53\"]\n{}",
+        MINIMAL.replace(
+            "servers = [{ address = \"127.0.0.1:9001\" }]",
+            "resolve = \"5s\"\nservers = [{ address = \"127.0.0.1:9001\" }, { address = \"name.invalid:8080\", weight = 3 }]",
+        )
+    );
+    let c = parse(&src).expect("valid: the name is not looked up at load");
+    assert_eq!(c.resolvers.len(), 2);
+    let p = &c.pools[0];
+    assert_eq!(p.resolve, Duration::from_secs(5));
+    assert_eq!(p.servers[0].resolve, None, "an IP literal stays one");
+    let s = &p.servers[1];
+    assert_eq!(s.resolve.as_deref(), Some("name.invalid"));
+    assert_eq!((s.addr.port(), s.weight), (8080, 3));
+    assert_eq!(s.entry, "name.invalid:8080");
+    assert_eq!(
+        parse(MINIMAL).expect("valid").pools[0].resolve,
+        Duration::ZERO
+    );
+}

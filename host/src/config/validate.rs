@@ -71,6 +71,18 @@ impl Validator<'_> {
             routes.push(self.route(i, r, &listeners, &pools, &rate_limits, &plugins)?);
         }
         super::uses::note(self.loc, &mut plugins, &pools, &routes);
+        let mut resolvers = Vec::new();
+        for (i, r) in f.resolvers.unwrap_or_default().iter().enumerate() {
+            match r.parse::<SocketAddr>() {
+                Ok(a) => resolvers.push(a),
+                Err(_) => {
+                    return Err(self.err(
+                        &format!("resolvers[{i}]"),
+                        format!("{r:?} is not a DNS server address; write \"IP:PORT\" (e.g. \"127.0.0.1:53\")"),
+                    ));
+                }
+            }
+        }
         Ok(Config {
             path: path.to_path_buf(),
             shutdown_timeout: f
@@ -84,6 +96,7 @@ impl Validator<'_> {
             pools,
             rate_limits,
             plugins,
+            resolvers,
         })
     }
 

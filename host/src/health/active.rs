@@ -167,7 +167,7 @@ pub async fn probe(
     protocol: Protocol,
 ) -> Probe {
     let started = Instant::now();
-    let host = h.host.clone().unwrap_or_else(|| b.address.clone());
+    let host = h.host.clone().unwrap_or_else(|| b.entry.clone());
     let result = tokio::time::timeout(h.timeout, async {
         let mut headers = HeaderMap::with_capacity(3);
         let host = HeaderValue::from_str(&host).map_err(|e| format!("request: {e}"))?;
@@ -190,7 +190,7 @@ pub async fn probe(
             let stream = match tls {
                 None => UpStream::Plain(stream),
                 Some(t) => UpStream::Tls(Box::new(
-                    (t.connect_h2(stream, bare_host(&b.address)).await)
+                    (t.connect_h2(stream, bare_host(&b.entry)).await)
                         .map_err(|e| format!("tls handshake: {e}"))?,
                 )),
             };

@@ -62,6 +62,9 @@ pub const BUFFER_LIMIT: usize = 64 << 10;
 
 /// Everything a request needs from the config, built whole and swapped whole.
 pub struct Runtime {
+    /// The config as loaded (before `resolve` turned host names into
+    /// servers): what a rebuild after a DNS change starts from.
+    base: Arc<Config>,
     router: Router,
     pools: HashMap<String, Arc<Pool>>,
     plugins: PluginSet,
@@ -75,13 +78,22 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the runtime for `cfg` with its loaded `plugins`; pools and
     /// servers that exist in `previous` keep their state.
-    /// Each server's keep-alive pool has one slot per worker.
+    /// Each server's keep-alive pool has one slot per worker. Pools with
+    /// `resolve` get their servers from their discovery state in `dns`.
     pub fn new(
-        cfg: &Config,
+        base: &Config,
         previous: Option<&Runtime>,
         plugins: PluginSet,
         workers: usize,
+        dns: &HashMap<String, Arc<crate::dns::PoolDns>>,
     ) -> Self {
+        let mut cfg = base.clone();
+        for p in &mut cfg.pools {
+            if let Some(d) = dns.get(&p.name) {
+                p.servers = d.servers(p);
+            }
+        }
+        let cfg = &cfg;
         let pools = cfg
             .pools
             .iter()
@@ -90,7 +102,8 @@ impl Runtime {
                     .and_then(|r| r.pools.get(&p.name))
                     .map(|a| a.as_ref());
                 let plugin = p.plugin.as_deref().and_then(|n| plugins.get(n)).cloned();
-                let pool = Arc::new(Pool::new(p, old, plugin, workers));
+                let d = dns.get(&p.name).cloned();
+                let pool = Arc::new(Pool::new(p, old, plugin, workers, d));
                 (p.name.clone(), pool)
             })
             .collect();
@@ -109,6 +122,7 @@ impl Runtime {
             })
             .collect();
         Self {
+            base: Arc::new(base.clone()),
             router: Router::new(&cfg.routes),
             pools,
             plugins,
@@ -137,6 +151,13 @@ impl Runtime {
     /// All pools.
     pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.pools.values()
+    }
+
+    /// The discovery state of each pool with `resolve`, by pool name.
+    fn dns(&self) -> HashMap<String, Arc<crate::dns::PoolDns>> {
+        (self.pools.iter())
+            .filter_map(|(n, p)| Some((n.clone(), p.dns.clone()?)))
+            .collect()
     }
 
     /// The loaded plugins.
@@ -188,16 +209,47 @@ pub struct Proxy {
     started: std::time::Instant,
     /// How many workers serve it (fixed for the process's life).
     workers: usize,
+    /// Serialises runtime rebuilds (reloads and DNS changes), so neither
+    /// publishes a runtime built from the other's stale one.
+    rebuilding: tokio::sync::Mutex<()>,
+    /// The DNS discovery loops of pools with `resolve`.
+    discovery: crate::dns::task::Tasks,
+    /// Called with every runtime just published (start, reload, a DNS
+    /// change): the server starts its health checkers there, so the proxy
+    /// needs no knowledge of them.
+    on_publish: fn(&Runtime),
 }
 
 impl Proxy {
-    /// A proxy serving `cfg` with its loaded `plugins` on `workers` workers.
-    pub fn new(cfg: &Config, plugins: PluginSet, workers: usize) -> Self {
-        Self {
-            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None, plugins, workers)),
+    /// A proxy serving `cfg` with its loaded `plugins` on `workers`
+    /// workers. Host names of pools with `resolve` are looked up first
+    /// (bounded by [`crate::dns::PRIME_LIMIT`]) and then every interval.
+    pub async fn start(
+        cfg: &Config,
+        plugins: PluginSet,
+        workers: usize,
+        on_publish: fn(&Runtime),
+    ) -> Arc<Self> {
+        let discovery = crate::dns::task::Tasks::default();
+        let resolver = discovery.resolver(&cfg.resolvers);
+        let dns = crate::dns::prepare(cfg, &HashMap::new(), &resolver).await;
+        let proxy = Arc::new(Self {
+            runtime: ArcSwap::from_pointee(Runtime::new(cfg, None, plugins, workers, &dns)),
             started: std::time::Instant::now(),
             workers,
-        }
+            rebuilding: tokio::sync::Mutex::new(()),
+            discovery,
+            on_publish,
+        });
+        on_publish(&proxy.runtime());
+        let rediscover: Arc<dyn crate::dns::task::Rediscover> = proxy.clone();
+        proxy.discovery.restart(&rediscover, cfg, &dns, resolver);
+        proxy
+    }
+
+    /// Stops the DNS discovery loops (shutdown).
+    pub fn stop_discovery(&self) {
+        self.discovery.stop();
     }
 
     /// When it started (for `uptime_s`).
@@ -210,15 +262,36 @@ impl Proxy {
         self.runtime.load_full()
     }
 
-    /// Publishes a runtime for `cfg` (carrying over server state).
-    pub fn reload(&self, cfg: &Config, plugins: PluginSet) {
+    /// Publishes a runtime for `cfg` (carrying over server state and the
+    /// records of resolving pools; new host names are looked up first).
+    pub async fn reload(self: &Arc<Self>, cfg: &Config, plugins: PluginSet) {
+        let _one = self.rebuilding.lock().await;
         let old = self.runtime.load_full();
-        self.runtime.store(Arc::new(Runtime::new(
-            cfg,
+        let resolver = self.discovery.resolver(&cfg.resolvers);
+        let dns = crate::dns::prepare(cfg, &old.dns(), &resolver).await;
+        let rt = Arc::new(Runtime::new(cfg, Some(&old), plugins, self.workers, &dns));
+        self.runtime.store(rt.clone());
+        (self.on_publish)(&rt);
+        let rediscover: Arc<dyn crate::dns::task::Rediscover> = self.clone();
+        self.discovery.restart(&rediscover, cfg, &dns, resolver);
+    }
+
+    /// Rebuilds the runtime from the same config after a resolving pool's
+    /// records changed: its servers follow the records, everything else
+    /// carries over as in a reload.
+    pub async fn rediscovered(&self) {
+        let _one = self.rebuilding.lock().await;
+        let old = self.runtime.load_full();
+        let plugins = old.plugins.clone();
+        let rt = Arc::new(Runtime::new(
+            &old.base,
             Some(&old),
             plugins,
             self.workers,
-        )));
+            &old.dns(),
+        ));
+        self.runtime.store(rt.clone());
+        (self.on_publish)(&rt);
     }
 
     /// Serves one request: runs its [`Exchange`] through the stages. The
@@ -269,5 +342,11 @@ impl Proxy {
         let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
         let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log);
         (resp, rec)
+    }
+}
+
+impl crate::dns::task::Rediscover for Proxy {
+    fn rediscovered(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Proxy::rediscovered(self))
     }
 }

@@ -41,6 +41,9 @@ pub struct Pool {
     pub queue: Arc<WaitQueue>,
     /// The outlier judge (`outlier`), fed every try's outcome.
     outlier: Option<Detector>,
+    /// Pools with `resolve`: their records and lookup history, carried
+    /// over rebuilds (see [`crate::dns`]).
+    pub dns: Option<Arc<crate::dns::PoolDns>>,
 }
 
 impl Pool {
@@ -51,6 +54,7 @@ impl Pool {
         previous: Option<&Pool>,
         plugin: Option<Arc<PluginSlot>>,
         workers: usize,
+        dns: Option<Arc<crate::dns::PoolDns>>,
     ) -> Self {
         let mut servers = Vec::with_capacity(cfg.servers.len());
         let mut conns = Vec::with_capacity(cfg.servers.len());
@@ -73,9 +77,7 @@ impl Pool {
                 let kept = (old.zip(previous)).filter(|_| same_link);
                 h2.push(match kept {
                     Some((i, p)) => p.h2[i].clone(),
-                    None => {
-                        H2Conns::new(s.addr, &s.address, cfg.protocol, cfg.tls.clone(), workers)
-                    }
+                    None => H2Conns::new(s.addr, &s.entry, cfg.protocol, cfg.tls.clone(), workers),
                 });
             }
             match (old, previous) {
@@ -83,26 +85,19 @@ impl Pool {
                     servers.push(p.servers[i].clone());
                     conns.push(match same_link {
                         true => p.conns[i].clone(),
-                        false => ConnPool::new(
-                            s.addr,
-                            &s.address,
-                            cfg.keepalive,
-                            cfg.tls.clone(),
-                            workers,
-                        ),
+                        false => {
+                            ConnPool::new(s.addr, &s.entry, cfg.keepalive, cfg.tls.clone(), workers)
+                        }
                     });
                 }
                 _ => {
-                    servers.push(Arc::new(Backend::new(
-                        s.address.clone(),
-                        s.addr,
-                        s.weight,
-                        s.backup,
-                        s.max_conns,
-                    )));
+                    servers.push(Arc::new(
+                        Backend::new(s.address.clone(), s.addr, s.weight, s.backup, s.max_conns)
+                            .with_entry(&s.entry),
+                    ));
                     conns.push(ConnPool::new(
                         s.addr,
-                        &s.address,
+                        &s.entry,
                         cfg.keepalive,
                         cfg.tls.clone(),
                         workers,
@@ -148,6 +143,7 @@ impl Pool {
             key_based: matches!(algo, Algorithm::Hash | Algorithm::IpHash),
             queue,
             outlier: cfg.outlier.map(Detector::new),
+            dns,
         }
     }
 

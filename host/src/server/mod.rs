@@ -101,8 +101,9 @@ impl Server {
         let watcher = std::sync::Mutex::new(plugins.watch());
         let workers =
             Workers::start(crate::workers::count(cfg.workers)).map_err(StartError::Runtime)?;
-        let proxy = Arc::new(Proxy::new(&cfg, plugins, workers.len()));
-        crate::health::start(&proxy.runtime());
+        // Health checkers start with every runtime the proxy publishes
+        // (start, reload, a DNS change): the proxy does not know them.
+        let proxy = Proxy::start(&cfg, plugins, workers.len(), crate::health::start).await;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let mut sockets = Vec::new();
@@ -195,6 +196,7 @@ impl Server {
         let shared = &self.shared;
         shared.ready.store(false, Ordering::Relaxed);
         shared.shutdown.cancel();
+        shared.proxy.stop_discovery();
         let tasks: Vec<JoinHandle<()>> = shared
             .lock_listeners()
             .drain(..)
@@ -230,6 +232,7 @@ impl Drop for Server {
     /// serving at once: its workers end, with whatever runs on them.
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
+        self.shared.proxy.stop_discovery();
         self.admin_stop.cancel();
         self.shared.workers.stop();
     }

@@ -41,8 +41,7 @@ impl Shared {
             })?;
         let plans = self.plan(cfg)?;
         let watcher = plugins.watch();
-        self.proxy.reload(cfg, plugins);
-        crate::health::start(&self.proxy.runtime());
+        self.proxy.reload(cfg, plugins).await;
         if let Ok(mut w) = self.watcher.lock() {
             *w = watcher;
         }

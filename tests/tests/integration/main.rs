@@ -6,6 +6,8 @@
 mod access_log;
 mod admin_api;
 mod balancing;
+mod dns;
+mod dns_server;
 mod examples;
 mod failover;
 mod forwarding;
