@@ -6,7 +6,7 @@
 //!    `serde_path_to_error`;
 //! 2. `validate.rs` and one file per section (`admin.rs`, `listener.rs`,
 //!    `route.rs` with `header_rules.rs`, `pool.rs` with `outlier.rs`,
-//!    `rate_limit.rs`, `plugin.rs`): defaults
+//!    `rate_limit.rs`, `plugin.rs`, `traces.rs` for `[tracing]`): defaults
 //!    (`defaults.rs`, the only place they are written) applied, names
 //!    cross-checked, addresses resolved, into a [`Config`] the proxy can
 //!    trust.
@@ -28,6 +28,7 @@ mod pool;
 mod pool_tls;
 mod rate_limit;
 mod route;
+mod traces;
 pub mod units;
 mod uses;
 mod validate;
@@ -41,6 +42,7 @@ pub use plugin::{OnError, PluginConfig};
 pub use pool::{Algorithm, Balance, HashKey, HealthConfig, PoolConfig, QueueConfig, ServerConfig};
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, MirrorConfig, RouteConfig};
+pub use traces::TracingConfig;
 pub use uses::{NeededHook, PluginUse};
 
 use std::path::{Path, PathBuf};
@@ -69,6 +71,8 @@ pub struct Config {
     pub rate_limits: Vec<RateLimitConfig>,
     /// Plugins, by name.
     pub plugins: Vec<PluginConfig>,
+    /// OpenTelemetry traces, if any.
+    pub tracing: Option<TracingConfig>,
 }
 
 impl Config {

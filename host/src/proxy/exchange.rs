@@ -21,7 +21,9 @@
 //!    ([`super::forward`]), the body buffered when small so a retry can
 //!    resend it; an `Upgrade` takes the same loop ([`super::upgrade`]).
 //!
-//! The route, pool and server reached label the request's metrics.
+//! The route, pool and server reached label the request's metrics (and
+//! its span, when traced: stage 4 puts `traceparent` upstream, stage 5
+//! spans each plugin call).
 
 use super::body::{ClientBody, ReqBody, RespBody};
 use super::error::{self, ProxyError};
@@ -32,6 +34,7 @@ use super::route::Route;
 use super::{BUFFER_LIMIT, ConnCtx, Runtime, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
 use crate::config::{Algorithm, HashKey};
+use crate::otel::RequestSpan;
 use crate::ratelimit::Decision;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -53,6 +56,10 @@ pub struct Exchange<'rt, 'x> {
     pub pool: Option<&'rt Arc<Pool>>,
     /// The server that answered (its position in the pool).
     pub server: Option<usize>,
+    /// Servers tried.
+    pub tries: u32,
+    /// The request's span, when it is traced.
+    pub trace: Option<RequestSpan>,
 }
 
 /// The request's Host, as sent (HTTP/2: `:authority`).
@@ -79,8 +86,14 @@ struct PluginChanges {
 }
 
 impl<'rt, 'x> Exchange<'rt, 'x> {
-    /// A request from `conn` (client address `client_ip`) on `rt`.
-    pub fn new(rt: &'rt Runtime, conn: &'x ConnCtx, client_ip: IpAddr) -> Self {
+    /// A request from `conn` (client address `client_ip`) on `rt`, traced
+    /// when `trace` is given.
+    pub fn new(
+        rt: &'rt Runtime,
+        conn: &'x ConnCtx,
+        client_ip: IpAddr,
+        trace: Option<RequestSpan>,
+    ) -> Self {
         Self {
             rt,
             conn,
@@ -88,6 +101,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             route: None,
             pool: None,
             server: None,
+            tries: 0,
+            trace,
         }
     }
 
@@ -131,13 +146,15 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             Some(proto) => {
                 upgrade::ask(&mut head, proto);
                 let none = ReqBody::empty();
-                forward::forward(pool, head, none, &ctx, Purpose::Upgrade).await?
+                let tries = &mut self.tries;
+                forward::forward(pool, head, none, &ctx, Purpose::Upgrade, tries).await?
             }
             None => {
                 let limit = self.conn.listener.cfg.max_body_bytes;
                 let body = read_body(body, limit).await?;
                 self.mirror(route, &head, &body);
-                forward::forward(pool, head, body, &ctx, Purpose::Exchange).await?
+                let tries = &mut self.tries;
+                forward::forward(pool, head, body, &ctx, Purpose::Exchange, tries).await?
             }
         };
         self.server = Some(server);
@@ -197,7 +214,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
 
     /// Stage 4: the headers the server gets: the client's without the
     /// hop-by-hop ones, Host (from `:authority` when HTTP/2 had no `host`),
-    /// the forwarding headers.
+    /// the forwarding headers, and `traceparent` naming this request's
+    /// span when it is traced.
     fn upstream_headers(&self, parts: &mut Parts, host: &Host) -> HeaderMap {
         let lcfg = &self.conn.listener.cfg;
         let mut h = std::mem::take(&mut parts.headers);
@@ -222,6 +240,9 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             peer_value: self.conn.peer_value.as_ref(),
         }
         .apply(&mut h);
+        if let Some(span) = &self.trace {
+            span.inject(&mut h);
+        }
         h
     }
 
@@ -246,7 +267,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         };
         let pools = &self.rt.pools;
         let plugins = &self.rt.plugins;
-        match on_request::run(plugins, &route.cfg.plugins, view, h, |p| {
+        let trace = self.trace.as_ref();
+        match on_request::run(plugins, &route.cfg.plugins, view, h, trace, |p| {
             pools.contains_key(p)
         })
         .await?

@@ -52,13 +52,15 @@ pub enum Purpose {
 
 /// Sends one request to `pool`; returns the upstream response (body
 /// streaming) with the position of the server that gave it, or the error
-/// that decides the proxy's own answer.
+/// that decides the proxy's own answer. `tries` counts the servers tried
+/// (the request span's `switchyard.tries`).
 pub async fn forward(
     pool: &Pool,
     head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
     purpose: Purpose,
+    tries: &mut u32,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
     // Reset once the first try has its slot: time in the pool's queue is
@@ -87,6 +89,7 @@ pub async fn forward(
             deadline = Instant::now() + cfg.request_timeout;
         }
         tried.push(idx);
+        *tries += 1;
         let backend = &pool.servers[idx];
         let failed = |cause| Failure { server: idx, cause };
 
