@@ -141,6 +141,9 @@ pub mod tracing {
     /// many and small, so batches fill sooner and a shorter wait costs
     /// little).
     pub const BATCH_DELAY: Duration = Duration::from_secs(1);
+    /// Not a file key: finished spans waiting for the exporter at most
+    /// (the SDK's batch processor's default).
+    pub const QUEUE: usize = 2048;
 }
 
 #[cfg(test)]

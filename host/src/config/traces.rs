@@ -20,6 +20,9 @@ pub struct TracingConfig {
     /// How long a span may wait in the batch before it is sent. Not a file
     /// key: the integration tests shorten it (docs/TESTING.md).
     pub batch_delay: Duration,
+    /// Finished spans waiting for the exporter at most; past it they are
+    /// dropped. Not a file key: the tests shrink it to see drops.
+    pub queue: usize,
 }
 
 impl Validator<'_> {
@@ -66,6 +69,7 @@ impl Validator<'_> {
             sample,
             service_name,
             batch_delay: default::BATCH_DELAY,
+            queue: default::QUEUE,
         })
     }
 }

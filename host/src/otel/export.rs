@@ -25,9 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Finished spans waiting for the exporter at most; past it they are
-/// dropped (the SDK's own batch processor's default, 2048).
-pub const QUEUE: usize = 2048;
 /// Spans per export request at most (the SDK's default, 512).
 pub const MAX_BATCH: usize = 512;
 
@@ -103,7 +100,7 @@ pub fn start(
         .build()
         .map_err(std::io::Error::other)?;
     exporter.set_resource(resource);
-    let (spans, rx) = mpsc::channel(QUEUE);
+    let (spans, rx) = mpsc::channel(cfg.queue.max(1));
     let (asks, ask_rx) = mpsc::unbounded_channel();
     let delay = cfg.batch_delay;
     let thread_counts = counts.clone();

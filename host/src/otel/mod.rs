@@ -22,7 +22,7 @@ mod off;
 mod span;
 
 #[cfg(feature = "otel")]
-pub use export::{Counts, MAX_BATCH, QUEUE};
+pub use export::{Counts, MAX_BATCH};
 #[cfg(not(feature = "otel"))]
 pub use off::{Counts, PluginSpan, Reached, RequestSpan, Tracer};
 #[cfg(feature = "otel")]

@@ -34,9 +34,14 @@ fn traced(cfg: TestConfig, otlp: &str, sample: f64) -> TestConfig {
 
 /// Starts `cfg` with spans batched for `delay` at most.
 async fn start(cfg: &TestConfig, delay: Duration) -> TestProxy {
+    start_queue(cfg, delay, switchyard::config::defaults::tracing::QUEUE).await
+}
+
+/// Starts `cfg` with spans batched for `delay` at most, `queue` waiting.
+async fn start_queue(cfg: &TestConfig, delay: Duration, queue: usize) -> TestProxy {
     let mut c = Config::parse(&cfg.to_toml(), Path::new("test.toml")).expect("config");
     if let Some(t) = c.tracing.as_mut() {
-        t.batch_delay = delay;
+        (t.batch_delay, t.queue) = (delay, queue);
     }
     TestProxy::start_config(c).await
 }
@@ -243,17 +248,18 @@ async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
     assert_eq!(parts(&tp).1, parent.span_id);
 }
 
-/// Requests through a proxy whose collector is `otlp`: all 200, none slow.
-async fn requests_are_not_held_up(otlp: &str) -> TestProxy {
+/// `n` requests through a proxy whose collector is `otlp` (export queue
+/// `queue`): all 200, none slow.
+async fn requests_are_not_held_up(otlp: &str, n: usize, queue: usize) -> TestProxy {
     let origin = Origin::start("a").await;
     let cfg = traced(
         TestConfig::pool_of(&[&origin], "round_robin").admin(),
         otlp,
         1.0,
     );
-    let proxy = start(&cfg, SHORT).await;
+    let proxy = start_queue(&cfg, SHORT, queue).await;
     let mut slowest = Duration::ZERO;
-    for _ in 0..40 {
+    for _ in 0..n {
         let t = Instant::now();
         assert_eq!(proxy.get("/").await.status, 200);
         slowest = slowest.max(t.elapsed());
@@ -270,7 +276,7 @@ async fn requests_are_not_held_up(otlp: &str) -> TestProxy {
 #[tokio::test]
 async fn a_dead_collector_fails_exports_not_requests() {
     let dead = format!("http://{}", dead_addr().await);
-    let proxy = requests_are_not_held_up(&dead).await;
+    let proxy = requests_are_not_held_up(&dead, 40, 2048).await;
     let rt = proxy.server().proxy().runtime();
     let tracer = rt.tracer().expect("a tracer");
     let failed = || {
@@ -316,7 +322,17 @@ async fn a_collector_that_never_answers_holds_up_no_request() {
         }
     })
     .await;
-    let _proxy = requests_are_not_held_up(&format!("http://{}", hanging.addr)).await;
+    // A queue of 4: the first batch waits on the collector, 4 spans wait
+    // behind it, the rest are dropped (and counted).
+    let proxy = requests_are_not_held_up(&format!("http://{}", hanging.addr), 100, 4).await;
+    let rt = proxy.server().proxy().runtime();
+    let counts = rt.tracer().expect("a tracer").counts();
+    let dropped = counts.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    assert!((50..=100).contains(&dropped), "dropped {dropped}");
+    assert_eq!(
+        counts.exported.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     gate.open();
 }
 
