@@ -141,6 +141,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             hash_key: hash_key.as_deref(),
             pinned: pool.pinned(&head.headers),
             secure: self.conn.listener.scheme == "https",
+            trace: self.trace.as_ref(),
         };
         let (resp, server) = match upgrade {
             Some(proto) => {

@@ -105,6 +105,7 @@ pub fn copy(
             hash_key: None,
             pinned: None,
             secure,
+            trace: None,
         };
         let mut tries = 0;
         let body = ReqBody::Full(body);

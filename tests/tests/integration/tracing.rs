@@ -205,17 +205,21 @@ async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
     let (otlp, origin) = (Collector::start().await, Origin::start("a").await);
     let cfg = TestConfig::new()
         .route(Route::to("app").set("plugins", vec!["guard", "boom"]))
-        .pool("app", Pool::default().origins(&[&origin]))
+        .pool(
+            "app",
+            Pool::new("plugin").origins(&[&origin]).set("plugin", "ll"),
+        )
         .plugin("guard", "request-guard", fragment(""))
         // Traps on every call; fail_open forwards regardless.
-        .plugin("boom", "bad-panic", fragment("trip_after = 1000"));
+        .plugin("boom", "bad-panic", fragment("trip_after = 1000"))
+        .plugin("ll", "least-latency", fragment(""));
     let proxy = start(&traced(cfg, &otlp.url(), 1.0), SHORT).await;
     assert_eq!(proxy.get("/t").await.status, 200);
 
-    let spans = otlp.wait_for(3, WITHIN).await;
-    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let spans = otlp.wait_for(4, WITHIN).await;
+    assert_eq!(spans.len(), 4, "{spans:#?}");
     let parent = server_span(&spans);
-    let child = |plugin: &str| {
+    let child = |plugin: &str, hook: &str| {
         let c = spans
             .iter()
             .find(|s| s.attr("switchyard.plugin") == plugin)
@@ -224,14 +228,13 @@ async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
             (c.trace_id.as_str(), c.parent_span_id.as_str()),
             (parent.trace_id.as_str(), parent.span_id.as_str())
         );
-        assert_eq!(
-            (c.kind, c.name.clone()),
-            (1, format!("on-request {plugin}"))
-        );
-        assert_eq!(c.attr("switchyard.plugin.hook"), "on-request");
+        assert_eq!((c.kind, c.name.clone()), (1, format!("{hook} {plugin}")));
+        assert_eq!(c.attr("switchyard.plugin.hook"), hook);
         c.clone()
     };
-    let (guard, boom) = (child("guard"), child("boom"));
+    let (guard, boom) = (child("guard", "on-request"), child("boom", "on-request"));
+    let ll = child("ll", "pick-backend");
+    assert_eq!((ll.attr("switchyard.plugin.outcome"), ll.status), ("ok", 0));
     assert_eq!(
         (guard.attr("switchyard.plugin.outcome"), guard.status),
         ("ok", 0)
