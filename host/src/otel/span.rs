@@ -90,7 +90,7 @@ impl Tracer {
     /// The request's server span, when it is traced: `headers` are the
     /// client's (`traceparent`, `tracestate`).
     pub fn begin(
-        &self,
+        self: &Arc<Self>,
         method: &Method,
         path: &str,
         scheme: &'static str,
@@ -125,18 +125,20 @@ impl Tracer {
         }
         Some(RequestSpan {
             cx: Context::new().with_span(span),
-            tracer: self.tracer.clone(),
+            tracer: self.clone(),
             continued,
         })
     }
 }
 
-/// A traced request's server span.
+/// A traced request's server span (small: it rides along in the request's
+/// `Exchange` and `Recorder`).
 #[derive(Debug)]
 pub struct RequestSpan {
     /// Holds the span (the parent of the plugin spans).
     cx: Context,
-    tracer: SdkTracer,
+    /// Starts the plugin spans.
+    tracer: Arc<Tracer>,
     /// Did it continue the client's trace (whose `tracestate` goes on)?
     continued: bool,
 }
@@ -165,15 +167,15 @@ impl RequestSpan {
     /// A child span for one call of `hook` of `plugin`; end it with the
     /// call's outcome.
     pub fn plugin(&self, plugin: &str, hook: &'static str) -> PluginSpan {
-        let span = self
-            .tracer
+        let tracer = &self.tracer.tracer;
+        let span = tracer
             .span_builder(format!("{hook} {plugin}"))
             .with_kind(SpanKind::Internal)
             .with_attributes([
                 KeyValue::new("switchyard.plugin", plugin.to_owned()),
                 KeyValue::new("switchyard.plugin.hook", hook),
             ])
-            .start_with_context(&self.tracer, &self.cx);
+            .start_with_context(tracer, &self.cx);
         PluginSpan { span }
     }
 
@@ -271,7 +273,13 @@ fn split_port(addr: &str) -> (&str, Option<u16>) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_port;
+    use super::{RequestSpan, split_port};
+
+    #[test]
+    fn a_request_span_is_a_few_words() {
+        // Every request's Exchange and Recorder carry an Option of it.
+        assert!(std::mem::size_of::<Option<RequestSpan>>() <= 48);
+    }
 
     #[test]
     fn split_port_handles_names_v4_and_v6() {
