@@ -20,6 +20,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod new_plugin;
+pub mod otel;
 pub mod plugin;
 pub mod proxy;
 pub mod ratelimit;

@@ -16,13 +16,14 @@
 //! (raw sockets), [`wait`] (polling instead of sleeping), [`files`]
 //! (plugins, scratch directories), [`pki`] (certificates), [`raw_h2`]
 //! (HTTP/2 frames by hand), [`props`] (property-test settings), [`grpc`]
-//! (a real gRPC server and client).
+//! (a real gRPC server and client), [`otlp`] (an OpenTelemetry trace receiver).
 
 pub mod client;
 pub mod config;
 pub mod files;
 pub mod grpc;
 pub mod origin;
+pub mod otlp;
 pub mod pki;
 pub mod props;
 pub mod proxy;
@@ -39,6 +40,7 @@ pub use files::{plugin_path, repo_root, scratch_dir};
 pub use origin::{
     Gate, Handler, Origin, Seen, checked, dead_addr, gated, raw_listener, reserved_port, text,
 };
+pub use otlp::{Collector, GotSpan};
 pub use proxy::{Answer, TestProxy};
 pub use raw::{raw, raw_until_close, read_response, read_until_close, status_of};
 pub use wait::{eventually, until_refused};

@@ -51,6 +51,12 @@ impl TestProxy {
     pub async fn start(toml: &str) -> TestProxy {
         let cfg = Config::parse(toml, Path::new("test.toml"))
             .unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
+        Self::start_config(cfg).await
+    }
+
+    /// Starts a config already parsed (and perhaps changed where no file
+    /// key reaches, e.g. `tracing.batch_delay`).
+    pub async fn start_config(cfg: Config) -> TestProxy {
         let server = Server::start(cfg).await.expect("start proxy");
         let addr = server.addr("web").expect("listener web");
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();

@@ -17,6 +17,7 @@
 //! | `switchyard_rate_limited_total` | counter | `limit` (see [`rate_limited`]) |
 //! | `switchyard_mirror_requests_total` | counter | `route`, `pool`, `outcome` (see [`mirrored`]) |
 //! | `switchyard_queue_*`, `switchyard_upstream_eject*`, `switchyard_dns_resolutions_total` | gauge, counter | queue, outlier ejection and DNS discovery (see `pool_metrics.rs`) |
+//! | `switchyard_tracing_spans_total` | counter | `outcome` (see [`traced`]) |
 //!
 //! `route`, `pool` and `server` are `""` when a request did not get that
 //! far (no route: 404; a plugin's own answer; no server: 503). A request is
@@ -136,7 +137,8 @@ impl Collector for Scrape {
         plugins(rt, &mut enc)?;
         super::plugin_metrics::encode(&rt.plugins().all(), &mut enc)?;
         rate_limited(rt, &mut enc)?;
-        mirrored(rt, &mut enc)
+        mirrored(rt, &mut enc)?;
+        traced(rt, &mut enc)
     }
 }
 
@@ -300,6 +302,32 @@ fn mirrored(rt: &Runtime, enc: &mut DescriptorEncoder) -> fmt::Result {
             ];
             ConstCounter::new(n.load(Ordering::Relaxed)).encode(m.encode_family(&labels)?)?;
         }
+    }
+    Ok(())
+}
+
+/// `switchyard_tracing_spans_total{outcome}` (with `[tracing]` only): what
+/// became of finished spans: `exported` (the collector took them),
+/// `failed` (their batch was refused or not answered in time), `dropped`
+/// (the export queue was full: the collector is down or slow).
+fn traced(rt: &Runtime, enc: &mut DescriptorEncoder) -> fmt::Result {
+    let Some(tracer) = rt.tracer() else {
+        return Ok(());
+    };
+    let c = tracer.counts();
+    let mut m = enc.encode_descriptor(
+        "switchyard_tracing_spans",
+        "Finished trace spans, by what became of them.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (outcome, n) in [
+        ("exported", &c.exported),
+        ("failed", &c.failed),
+        ("dropped", &c.dropped),
+    ] {
+        ConstCounter::new(n.load(Ordering::Relaxed))
+            .encode(m.encode_family(&[("outcome", outcome)])?)?;
     }
     Ok(())
 }

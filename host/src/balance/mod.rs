@@ -57,6 +57,9 @@ pub struct PickContext<'a> {
     pub pinned: Option<usize>,
     /// A sticky cookie set on the answer gets `Secure` (TLS listener).
     pub secure: bool,
+    /// The request's span, when it is traced: a `pick-backend` plugin call
+    /// is its child.
+    pub trace: Option<&'a crate::otel::RequestSpan>,
 }
 
 /// One balancing algorithm.

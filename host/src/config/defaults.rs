@@ -138,6 +138,23 @@ pub mod plugin {
     pub const TRIP_FOR: Duration = Duration::from_secs(30);
 }
 
+/// `[tracing]`.
+pub mod tracing {
+    use super::Duration;
+    /// `sample`: every new trace.
+    pub const SAMPLE: f64 = 1.0;
+    /// `service_name`.
+    pub const SERVICE_NAME: &str = "switchyard";
+    /// Not a file key: how long a finished span may wait for its batch
+    /// (the OpenTelemetry SDK's own default is 5s; a proxy's spans are
+    /// many and small, so batches fill sooner and a shorter wait costs
+    /// little).
+    pub const BATCH_DELAY: Duration = Duration::from_secs(1);
+    /// Not a file key: finished spans waiting for the exporter at most
+    /// (the SDK's batch processor's default).
+    pub const QUEUE: usize = 2048;
+}
+
 #[cfg(test)]
 mod tests {
     //! docs/CONFIGURATION.md's `| key | default | ...` tables against the
@@ -155,6 +172,7 @@ mod tests {
         Size(u64),
         Int(u64),
         Bool(bool),
+        Float(f64),
         Str(&'static str),
         Ints(&'static [u16]),
         /// `[]` / `{}`: an empty list or table, the type's own default.
@@ -255,6 +273,8 @@ mod tests {
             ("plugin", "watch", Bool(plugin::WATCH)),
             ("plugin", "trip_after", Int(plugin::TRIP_AFTER.into())),
             ("plugin", "trip_for", Dur(plugin::TRIP_FOR)),
+            ("tracing", "sample", Float(tracing::SAMPLE)),
+            ("tracing", "service_name", Str(tracing::SERVICE_NAME)),
         ]
     }
 
@@ -272,6 +292,7 @@ mod tests {
                 u64::try_from(*i) == Ok(*n)
             }
             (Expect::Bool(b), toml::Value::Boolean(x)) => b == x,
+            (Expect::Float(f), toml::Value::Float(x)) => f == x,
             (Expect::Str(s), toml::Value::String(x)) => s == x,
             (Expect::Ints(want), toml::Value::Array(a)) => {
                 let got: Vec<Option<i64>> = a.iter().map(toml::Value::as_integer).collect();
@@ -295,6 +316,7 @@ mod tests {
             "[pool.NAME]" => "pool",
             "[rate_limit.NAME]" => "rate_limit",
             "[plugin.NAME]" => "plugin",
+            "[tracing]" => "tracing",
             _ => "",
         }
     }

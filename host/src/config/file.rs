@@ -45,6 +45,23 @@ pub struct File {
     /// the system's (/etc/resolv.conf).
     #[serde(default)]
     pub resolvers: Option<Vec<String>>,
+    /// OpenTelemetry traces; absent = none.
+    #[serde(default)]
+    pub tracing: Option<Tracing>,
+}
+
+/// `[tracing]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracing {
+    /// Required: the OTLP/HTTP collector, e.g. "http://127.0.0.1:4318".
+    pub otlp: String,
+    /// Share of new traces recorded, 0.0–1.0. Default 1.0.
+    #[serde(default)]
+    pub sample: Option<f64>,
+    /// `service.name` of the spans. Default "switchyard".
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 /// `[admin]`.

@@ -6,7 +6,7 @@
 //!    `serde_path_to_error`;
 //! 2. `validate.rs` and one file per section (`admin.rs`, `listener.rs`,
 //!    `route.rs` with `header_rules.rs`, `pool.rs` with `outlier.rs`,
-//!    `rate_limit.rs`, `plugin.rs`): defaults
+//!    `rate_limit.rs`, `plugin.rs`, `traces.rs` for `[tracing]`): defaults
 //!    (`defaults.rs`, the only place they are written) applied, names
 //!    cross-checked, addresses resolved, into a [`Config`] the proxy can
 //!    trust.
@@ -30,6 +30,7 @@ mod pool_tls;
 mod rate_limit;
 pub mod redis_url;
 mod route;
+mod traces;
 pub mod units;
 mod uses;
 mod validate;
@@ -46,6 +47,7 @@ pub use pool::{
 };
 pub use rate_limit::{RateLimitConfig, Store};
 pub use route::{HostMatch, MirrorConfig, RouteConfig};
+pub use traces::TracingConfig;
 pub use uses::{NeededHook, PluginUse};
 
 use std::path::{Path, PathBuf};
@@ -76,6 +78,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// DNS servers for pools with `resolve`; empty = the system's.
     pub resolvers: Vec<std::net::SocketAddr>,
+    /// OpenTelemetry traces, if any.
+    pub tracing: Option<TracingConfig>,
 }
 
 impl Config {

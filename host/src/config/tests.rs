@@ -167,3 +167,41 @@ fn resolve_keeps_host_names_for_discovery() {
         Duration::ZERO
     );
 }
+
+#[test]
+fn tracing_is_off_unless_given_and_gets_its_defaults() {
+    assert!(parse(MINIMAL).expect("valid").tracing.is_none());
+    let src = format!("[tracing]\notlp = \"http://127.0.0.1:4318/\"\n{MINIMAL}");
+    #[cfg(feature = "otel")]
+    {
+        let t = parse(&src).expect("valid").tracing.expect("tracing on");
+        assert_eq!(t.otlp, "http://127.0.0.1:4318", "trailing / trimmed");
+        assert_eq!((t.sample, t.service_name.as_str()), (1.0, "switchyard"));
+        assert_eq!(t.batch_delay, Duration::from_secs(1));
+        for bad in [
+            "127.0.0.1:4318",
+            "http://",
+            "https://c:4318",
+            "http://c:4318/?x=1",
+        ] {
+            let e = err(&format!("[tracing]\notlp = \"{bad}\"\n{MINIMAL}"));
+            assert!(e.starts_with("test.toml:2: tracing.otlp: "), "{bad}: {e}");
+        }
+        let e = err(&format!(
+            "[tracing]\notlp = \"http://c:1\"\nservice_name = \" \"\n{MINIMAL}"
+        ));
+        assert!(
+            e.starts_with("test.toml:3: tracing.service_name: must not be empty"),
+            "{e}"
+        );
+    }
+    // Without the feature the section is refused, naming it.
+    #[cfg(not(feature = "otel"))]
+    {
+        let e = err(&src);
+        assert!(
+            e.starts_with("test.toml:1: tracing: ") && e.contains("`otel`"),
+            "{e}"
+        );
+    }
+}

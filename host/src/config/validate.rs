@@ -1,7 +1,7 @@
 //! The second layer of loading: [`Validator`] turns the file as written
 //! (`file::File`) into a [`Config`], section by section — each section's
 //! checks live in its own file (admin.rs, listener.rs, route.rs, pool.rs,
-//! rate_limit.rs, plugin.rs) — and cross-checks the names sections give
+//! rate_limit.rs, plugin.rs, traces.rs) — and cross-checks the names sections give
 //! each other. Every refusal names the file, the line and the key.
 
 use super::{Config, ConfigError, ListenerConfig, defaults, file, locate::Locator};
@@ -39,6 +39,10 @@ impl Validator<'_> {
         }
         let admin = match f.admin {
             Some(a) => Some(self.admin(a)?),
+            None => None,
+        };
+        let tracing = match f.tracing {
+            Some(t) => Some(self.tracing(t)?),
             None => None,
         };
         let mut listeners = Vec::new();
@@ -97,6 +101,7 @@ impl Validator<'_> {
             rate_limits,
             plugins,
             resolvers,
+            tracing,
         })
     }
 

@@ -9,6 +9,7 @@
 
 use super::table::Cell;
 use crate::access_log::{Entry, Served};
+use crate::otel::RequestSpan;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +21,8 @@ pub struct Recorder {
     started: Instant,
     bytes: u64,
     log: Option<Box<Entry>>,
+    /// The request's span, ended with the answer.
+    span: Option<RequestSpan>,
 }
 
 impl Recorder {
@@ -32,7 +35,14 @@ impl Recorder {
             started,
             bytes: 0,
             log,
+            span: None,
         }
+    }
+
+    /// Ends `span` (a traced request's) when the answer is done.
+    pub fn traced(mut self, span: Option<RequestSpan>) -> Self {
+        self.span = span;
+        self
     }
 
     /// Adds `n` response body bytes written.
@@ -55,6 +65,9 @@ impl Drop for Recorder {
                 bytes: self.bytes,
                 took,
             });
+        }
+        if let Some(span) = self.span.take() {
+            span.end(self.bytes);
         }
     }
 }

@@ -22,7 +22,9 @@
 //!    resend it (a gRPC request's never is: [`super::grpc`]); an `Upgrade`
 //!    takes the same loop ([`super::upgrade`]).
 //!
-//! The route, pool and server reached label the request's metrics.
+//! The route, pool and server reached label the request's metrics (and
+//! its span, when traced: stage 4 puts `traceparent` upstream, stage 5
+//! spans each plugin call).
 
 use super::body::{ClientBody, ReqBody, RespBody};
 use super::error::{self, ProxyError};
@@ -33,6 +35,7 @@ use super::route::Route;
 use super::{BUFFER_LIMIT, ConnCtx, Runtime, grpc, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
 use crate::config::{Algorithm, HashKey};
+use crate::otel::RequestSpan;
 use crate::ratelimit::Decision;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -57,6 +60,10 @@ pub struct Exchange<'rt, 'x> {
     /// A gRPC request ([`super::grpc`]): streamed, never buffered, and
     /// the proxy's own errors answered in gRPC's way.
     pub grpc: bool,
+    /// Servers tried.
+    pub tries: u32,
+    /// The request's span, when it is traced.
+    pub trace: Option<RequestSpan>,
 }
 
 /// The request's Host, as sent (HTTP/2: `:authority`).
@@ -83,8 +90,14 @@ struct PluginChanges {
 }
 
 impl<'rt, 'x> Exchange<'rt, 'x> {
-    /// A request from `conn` (client address `client_ip`) on `rt`.
-    pub fn new(rt: &'rt Runtime, conn: &'x ConnCtx, client_ip: IpAddr) -> Self {
+    /// A request from `conn` (client address `client_ip`) on `rt`, traced
+    /// when `trace` is given.
+    pub fn new(
+        rt: &'rt Runtime,
+        conn: &'x ConnCtx,
+        client_ip: IpAddr,
+        trace: Option<RequestSpan>,
+    ) -> Self {
         Self {
             rt,
             conn,
@@ -93,6 +106,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             pool: None,
             server: None,
             grpc: false,
+            tries: 0,
+            trace,
         }
     }
 
@@ -133,12 +148,14 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             hash_key: hash_key.as_deref(),
             pinned: pool.pinned(&head.headers),
             secure: self.conn.listener.scheme == "https",
+            trace: self.trace.as_ref(),
         };
         let (resp, server) = match upgrade {
             Some(proto) => {
                 upgrade::ask(&mut head, proto);
                 let none = ReqBody::empty();
-                forward::forward(pool, head, none, &ctx, Purpose::Upgrade).await?
+                let tries = &mut self.tries;
+                forward::forward(pool, head, none, &ctx, Purpose::Upgrade, tries).await?
             }
             None => {
                 let limit = self.conn.listener.cfg.max_body_bytes;
@@ -152,7 +169,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
                     },
                 };
                 self.mirror(route, &head, &body);
-                forward::forward(pool, head, body, &ctx, Purpose::Exchange).await?
+                let tries = &mut self.tries;
+                forward::forward(pool, head, body, &ctx, Purpose::Exchange, tries).await?
             }
         };
         self.server = Some(server);
@@ -212,7 +230,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
 
     /// Stage 4: the headers the server gets: the client's without the
     /// hop-by-hop ones, Host (from `:authority` when HTTP/2 had no `host`),
-    /// the forwarding headers.
+    /// the forwarding headers, and `traceparent` naming this request's
+    /// span when it is traced.
     fn upstream_headers(&self, parts: &mut Parts, host: &Host) -> HeaderMap {
         let lcfg = &self.conn.listener.cfg;
         let mut h = std::mem::take(&mut parts.headers);
@@ -237,6 +256,9 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             peer_value: self.conn.peer_value.as_ref(),
         }
         .apply(&mut h);
+        if let Some(span) = &self.trace {
+            span.inject(&mut h);
+        }
         h
     }
 
@@ -261,7 +283,8 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         };
         let pools = &self.rt.pools;
         let plugins = &self.rt.plugins;
-        match on_request::run(plugins, &route.cfg.plugins, view, h, |p| {
+        let trace = self.trace.as_ref();
+        match on_request::run(plugins, &route.cfg.plugins, view, h, trace, |p| {
             pools.contains_key(p)
         })
         .await?

@@ -53,13 +53,15 @@ pub enum Purpose {
 
 /// Sends one request to `pool`; returns the upstream response (body
 /// streaming) with the position of the server that gave it, or the error
-/// that decides the proxy's own answer.
+/// that decides the proxy's own answer. `tries` counts the servers tried
+/// (the request span's `switchyard.tries`).
 pub async fn forward(
     pool: &Pool,
     head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
     purpose: Purpose,
+    tries: &mut u32,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
     // Chosen once per pool at load: HTTP/1.1 pools go on below untouched.
@@ -93,6 +95,7 @@ pub async fn forward(
         let tried_at = Instant::now();
         let deadline = *deadline.get_or_insert(tried_at + cfg.request_timeout);
         tried.push(idx);
+        *tries += 1;
         let backend = &pool.servers[idx];
         let failed = |cause| Failure { server: idx, cause };
 

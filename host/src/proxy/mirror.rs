@@ -105,8 +105,11 @@ pub fn copy(
             hash_key: None,
             pinned: None,
             secure,
+            trace: None,
         };
-        let sent = forward::forward(&pool, copy, ReqBody::Full(body), &ctx, Purpose::Exchange);
+        let mut tries = 0;
+        let body = ReqBody::Full(body);
+        let sent = forward::forward(&pool, copy, body, &ctx, Purpose::Exchange, &mut tries);
         let outcome = match sent.await {
             // Read to its end, so the connection goes back to its pool.
             Ok((resp, _)) => match resp.into_body().collect().await {

@@ -44,6 +44,7 @@ pub mod upstream;
 use crate::access_log::AccessLog;
 use crate::config::{Config, ListenerConfig};
 use crate::metrics::{Recorder, Table};
+use crate::otel::{Reached, Tracer};
 use crate::plugin::PluginSet;
 use crate::ratelimit::Limiter;
 use arc_swap::ArcSwap;
@@ -73,6 +74,9 @@ pub struct Runtime {
     access_log: AccessLog,
     /// Mirroring routes' state, by route name.
     mirrors: HashMap<String, Arc<mirror::MirrorState>>,
+    /// `[tracing]`'s tracer; `None` without it (a request then pays
+    /// one check of this `Option`, nothing more).
+    tracer: Option<Arc<Tracer>>,
 }
 
 impl Runtime {
@@ -121,6 +125,12 @@ impl Runtime {
                 (c.name.clone(), limiter)
             })
             .collect();
+        // An unchanged `[tracing]` keeps its exporter and queued spans.
+        let tracer = cfg.tracing.as_ref().and_then(|t| {
+            (previous.and_then(|r| r.tracer.clone()))
+                .filter(|old| old.config() == t)
+                .or_else(|| Tracer::start(t).map(Arc::new))
+        });
         Self {
             base: Arc::new(base.clone()),
             router: Router::new(&cfg.routes),
@@ -130,7 +140,13 @@ impl Runtime {
             metrics: Table::new(cfg, previous.map(|r| &r.metrics), workers),
             access_log: cfg.access_log,
             mirrors: mirror::states(cfg, previous.map(|r| &r.mirrors)),
+            tracer,
         }
+    }
+
+    /// `[tracing]`'s tracer, if the config has one.
+    pub fn tracer(&self) -> Option<&Arc<Tracer>> {
+        self.tracer.as_ref()
     }
 
     /// Mirroring routes, by route name.
@@ -313,14 +329,29 @@ impl Proxy {
             &conn.listener.cfg.trusted_proxies,
         );
         let mut log = rt.access_log.capture(&req, client_ip);
+        let trace = (rt.tracer.as_ref()).and_then(|t| {
+            let scheme = conn.listener.scheme;
+            t.begin(
+                req.method(),
+                req.uri().path(),
+                scheme,
+                client_ip,
+                req.headers(),
+            )
+        });
         let (parts, body) = req.into_parts();
-        let mut x = Exchange::new(&rt, conn, client_ip);
+        let method = trace.as_ref().map(|_| parts.method.clone());
+        let mut x = Exchange::new(&rt, conn, client_ip, trace);
+        let mut failed = None;
         let mut resp = match x.run(parts, body).await {
             Ok(r) => r,
             Err(e) => {
-                // A 502/504 of the proxy's own: the log says which server
-                // failed and why.
+                // A 502/504 of the proxy's own: the log (and the span) say
+                // which server failed and why.
                 let server = (e.failure()).and_then(|f| Some((f, x.pool?.servers.get(f.server)?)));
+                if let Some((f, b)) = server {
+                    failed = Some((f.cause.as_str(), b.address.as_str()));
+                }
                 if let (Some(entry), Some((f, b))) = (log.as_mut(), server) {
                     entry.failed(f.cause.as_str(), &b.address);
                 }
@@ -340,7 +371,22 @@ impl Proxy {
         }
         let pool = x.pool.map(|p| p.cfg.name.as_str());
         let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
-        let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log);
+        let trace = x.trace.take();
+        if let (Some(span), Some(method)) = (&trace, &method) {
+            let answered = x
+                .server
+                .and_then(|i| Some(x.pool?.servers.get(i)?.address.as_str()));
+            span.reached(Reached {
+                method,
+                route: x.route.map(|r| r.cfg.name.as_str()),
+                pool,
+                server: answered.or(failed.map(|(_, s)| s)),
+                tries: x.tries,
+                status: resp.status().as_u16(),
+                error: failed.map(|(why, _)| why),
+            });
+        }
+        let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log).traced(trace);
         (resp, rec)
     }
 }

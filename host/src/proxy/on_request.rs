@@ -8,7 +8,8 @@
 use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
-use crate::plugin::{Action, Hooks, PluginSet, Request};
+use crate::otel::RequestSpan;
+use crate::plugin::{Action, Hooks, Outcome, PluginSet, Request};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
@@ -40,12 +41,14 @@ pub struct View<'a> {
 }
 
 /// Runs `names` over the request; `headers` are the upstream headers and
-/// receive the plugins' header changes. `pool_exists` validates pool choices.
+/// receive the plugins' header changes. `pool_exists` validates pool
+/// choices. A traced request gets a child span per plugin call.
 pub async fn run(
     plugins: &PluginSet,
     names: &[String],
     view: View<'_>,
     headers: &mut HeaderMap,
+    trace: Option<&RequestSpan>,
     pool_exists: impl Fn(&str) -> bool + Sync,
 ) -> Result<Decision, ProxyError> {
     let mut req: Option<Request> = None;
@@ -63,7 +66,15 @@ pub async fn run(
             route: view.route.to_string(),
             headers: crate::plugin::header_list(headers),
         });
-        let failed = match p.on_request(r, &pool_exists).await {
+        let span = trace.map(|t| t.plugin(name, "on-request"));
+        let answer = p.on_request(r, &pool_exists).await;
+        if let Some(span) = span {
+            match &answer {
+                Ok(_) => span.end(Outcome::Ok.label(), false),
+                Err(o) => span.end(o.label(), o.follows_on_error()),
+            }
+        }
+        let failed = match answer {
             Ok(Action::Respond(resp)) => return Ok(Decision::Respond(Box::new(response(resp)))),
             Ok(Action::Continue(fw)) => {
                 for h in &fw.remove_headers {

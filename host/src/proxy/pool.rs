@@ -11,7 +11,7 @@ use crate::balance::outlier::Detector;
 use crate::balance::queue::WaitQueue;
 use crate::balance::{self, Backend, Balancer, PickContext};
 use crate::config::{Algorithm, Balance, PoolConfig, Protocol};
-use crate::plugin::{Candidate, Hooks, PluginSlot, RequestInfo};
+use crate::plugin::{Candidate, Hooks, Outcome, PluginSlot, RequestInfo};
 use std::sync::Arc;
 
 /// One pool, ready to take requests.
@@ -258,9 +258,14 @@ impl Pool {
         };
         // The plugin host checked the index against `list`; deferred,
         // out of range, failed, timed out or tripped: the fallback decides.
-        p.pick_backend(info, &list)
-            .await
-            .ok()
-            .and_then(|i| cands.get(i).copied())
+        let span = ctx.trace.map(|t| t.plugin(&p.name, "pick-backend"));
+        let answer = p.pick_backend(info, &list).await;
+        if let Some(span) = span {
+            match &answer {
+                Ok(_) => span.end(Outcome::Ok.label(), false),
+                Err(o) => span.end(o.label(), o.follows_on_error()),
+            }
+        }
+        answer.ok().and_then(|i| cands.get(i).copied())
     }
 }

@@ -219,6 +219,10 @@ impl Server {
                 "shutdown timeout passed with requests still in flight"
             );
         }
+        // The last requests' spans go out before the process does.
+        if let Some(tracer) = shared.proxy.runtime().tracer() {
+            tracer.flush(crate::otel::EXPORT_TIMEOUT).await;
+        }
         self.admin_stop.cancel();
         if let Some(a) = self.admin.take() {
             let _ = a.await;

@@ -47,5 +47,6 @@ mod stats_page;
 mod sticky;
 mod strict;
 mod tls;
+mod tracing;
 mod upgrade;
 mod upstream_tls;
