@@ -57,6 +57,9 @@ pub struct PickContext<'a> {
     pub pinned: Option<usize>,
     /// A sticky cookie set on the answer gets `Secure` (TLS listener).
     pub secure: bool,
+    /// The route's label, for a pick-backend plugin (empty for a mirrored
+    /// copy).
+    pub route: &'a str,
 }
 
 /// One balancing algorithm.

@@ -105,6 +105,8 @@ pub fn copy(
             hash_key: None,
             pinned: None,
             secure,
+            // A copy serves no route of its own.
+            route: "",
         };
         let sent = forward::forward(&pool, copy, ReqBody::Full(body), &ctx, Purpose::Exchange);
         let outcome = match sent.await {

@@ -206,6 +206,11 @@ impl Pool {
         self.sticky.as_ref().and_then(|s| s.pinned(h))
     }
 
+    /// The pool's server addresses by position.
+    pub fn addresses(&self) -> &Arc<[String]> {
+        &self.addresses
+    }
+
     /// The plugin whose `on-health` observes this pool's checks.
     pub fn health_plugin(&self) -> Option<&Arc<PluginSlot>> {
         self.plugin.as_ref()
@@ -231,6 +236,10 @@ impl Pool {
                 }
             })
             .collect();
+        let host = (head.headers.get(http::header::HOST))
+            .and_then(|h| h.to_str().ok())
+            .map(super::route::normalise_host)
+            .unwrap_or_default();
         let info = RequestInfo {
             method: head.method.clone(),
             path: head
@@ -238,6 +247,8 @@ impl Pool {
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
+            host: host.into_owned(),
+            route: Arc::from(ctx.route),
             headers: head.headers.clone(),
             client_ip: ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             pool: Arc::from(self.cfg.name.as_str()),
