@@ -107,24 +107,23 @@ impl Guest {
         }
     }
 
-    /// `pick-backend`.
+    /// `pick-backend` on the request in `info` (given back there).
     pub async fn pick_backend(
         &self,
         store: &mut Store<StoreState>,
-        info: RequestInfo,
+        info: &mut Option<RequestInfo>,
         candidates: &[Candidate],
     ) -> wasmtime::Result<Option<u32>> {
-        let mut slot = Some(info);
         match self {
             Guest::V02(p) => {
-                lend(store, &mut slot, async |s, r| {
+                lend(store, info, async |s, r| {
                     p.call_pick_backend(s, r, candidates).await
                 })
                 .await
             }
             Guest::V01(p) => {
                 let c = super::v01::candidates(candidates);
-                lend(store, &mut slot, async |s, r| {
+                lend(store, info, async |s, r| {
                     p.call_pick_backend(s, r, &c).await
                 })
                 .await

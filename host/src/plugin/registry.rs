@@ -277,18 +277,17 @@ impl PluginSlot {
         .await
     }
 
-    /// `pick-backend`: an index into `candidates` (checked in range), or
-    /// `Err` — `Outcome::Defer` when the plugin deferred — for the fallback.
+    /// `pick-backend` on the request in `info` (lent and given back): an
+    /// index into `candidates` (checked in range), or `Err` —
+    /// `Outcome::Defer` when the plugin deferred — for the fallback.
     pub async fn pick_backend(
         &self,
-        info: RequestInfo,
+        info: &mut Option<RequestInfo>,
         candidates: &[types::Candidate],
     ) -> Result<usize, Outcome> {
         self.call(
             "pick-backend",
-            async move |p: &Guest, s: &mut Store<StoreState>| {
-                p.pick_backend(s, info, candidates).await
-            },
+            async |p: &Guest, s: &mut Store<StoreState>| p.pick_backend(s, info, candidates).await,
             |i| answer::pick(i, candidates.len()),
         )
         .await

@@ -152,7 +152,7 @@ impl Pool {
         tried: &[usize],
         cands: &mut Vec<usize>,
         ctx: &PickContext<'_>,
-        head: &Head,
+        head: &mut Head,
     ) -> Option<usize> {
         if let Some(i) = ctx.pinned
             && !tried.contains(&i)
@@ -221,7 +221,7 @@ impl Pool {
         p: &PluginSlot,
         cands: &[usize],
         ctx: &PickContext<'_>,
-        head: &Head,
+        head: &mut Head,
     ) -> Option<usize> {
         let list: Vec<Candidate> = cands
             .iter()
@@ -240,6 +240,8 @@ impl Pool {
             .and_then(|h| h.to_str().ok())
             .map(super::route::normalise_host)
             .unwrap_or_default();
+        // The headers are lent to the plugin for the call and come back
+        // after it (moved, not copied).
         let info = RequestInfo {
             method: head.method.clone(),
             path: head
@@ -249,16 +251,18 @@ impl Pool {
                 .to_string(),
             host: host.into_owned(),
             route: Arc::from(ctx.route),
-            headers: head.headers.clone(),
+            headers: std::mem::take(&mut head.headers),
             client_ip: ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             pool: Arc::from(self.cfg.name.as_str()),
             servers: self.addresses.clone(),
         };
         // The plugin host checked the index against `list`; deferred,
         // out of range, failed, timed out or tripped: the fallback decides.
-        p.pick_backend(info, &list)
-            .await
-            .ok()
-            .and_then(|i| cands.get(i).copied())
+        let mut info = Some(info);
+        let picked = p.pick_backend(&mut info, &list).await;
+        if let Some(info) = info {
+            head.headers = info.headers;
+        }
+        picked.ok().and_then(|i| cands.get(i).copied())
     }
 }
