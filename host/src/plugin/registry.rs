@@ -400,3 +400,37 @@ async fn instantiate(
         Err(e) => Err(runtime::classify(&store, e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NeededHook;
+
+    fn uses(needs: NeededHook) -> [PluginUse; 1] {
+        [PluginUse {
+            needs,
+            file: "t.toml".into(),
+            line: 3,
+            key: "route[0].plugins[0]".into(),
+        }]
+    }
+
+    #[test]
+    fn a_route_plugin_needs_on_request_or_on_response() {
+        let route = uses(NeededHook::OnRequestOrResponse);
+        assert!(check_uses(Hooks::ON_REQUEST, &route).is_ok());
+        assert!(check_uses(Hooks::ON_RESPONSE, &route).is_ok());
+        let err = check_uses(Hooks::PICK_BACKEND | Hooks::ON_HEALTH, &route)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "t.toml:3: route[0].plugins[0]: the plugin does not implement on-request or on-response, which a route's `plugins` need"
+            )
+        );
+        let pool = uses(NeededHook::PickBackend);
+        assert!(check_uses(Hooks::ON_REQUEST | Hooks::ON_RESPONSE, &pool).is_err());
+        assert!(check_uses(Hooks::PICK_BACKEND, &pool).is_ok());
+    }
+}
