@@ -46,7 +46,8 @@ impl<'a> RequestInfo<'a> {
         }
     }
 
-    /// Path and query: as received, or as an earlier plugin rewrote it.
+    /// Path and query: as received, or (in `on_request`, `pick_backend`)
+    /// as an earlier plugin rewrote it.
     pub fn path(&self) -> String {
         match &self.source {
             Source::Host(h) => h.path(),
@@ -107,8 +108,8 @@ impl<'a> RequestInfo<'a> {
     }
 
     /// The pool: in `pick_backend` the one being balanced; in `on_request`
-    /// the one the request is headed for; in `on_response` the one it went
-    /// to (or was headed for).
+    /// the one the request is headed for; in `on_response` the route's
+    /// choice (`ResponseInfo::pool` says which pool answered).
     pub fn pool(&self) -> String {
         match &self.source {
             Source::Host(h) => h.pool(),
