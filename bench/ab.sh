@@ -15,6 +15,8 @@
 #   bench/ab.sh [-r ROUNDS] [-d SECS] [-c CONFIG] BASE_BINARY OTHER_BINARY...
 # Defaults: -r 8 -d 5 -c bench/switchyard.toml; pinning proxy=1, load+backends=0
 # (override with PIN_PROXY / PIN_LOAD env). Needs nginx, wrk, taskset.
+# REUSE_BACKENDS=1: if 127.0.0.1:9001-9003 already answer (an identical nginx
+# left by another run), use them instead of refusing to start.
 # Build the variants into separate target dirs (or copy the binary away after
 # each build) so they do not overwrite each other. Not part of the test suite.
 set -euo pipefail
@@ -29,9 +31,18 @@ shift $((OPTIND - 1))
 BINS=("$@")
 for b in "${BINS[@]}"; do [ -x "$b" ] || { echo "ab.sh: $b is not executable" >&2; exit 1; }; done
 
-for p in 8080 9001 9002 9003; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "ab.sh: port $p busy" >&2; exit 1; fi
-done
+REUSE_BACKENDS=${REUSE_BACKENDS:-0}
+busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if busy 8080; then echo "ab.sh: port 8080 busy" >&2; exit 1; fi
+start_backends=1
+if [ "$REUSE_BACKENDS" = 1 ] && busy 9001 && busy 9002 && busy 9003; then
+  start_backends=0
+  echo "ab.sh: reusing the backends already on :9001-9003" >&2
+else
+  for p in 9001 9002 9003; do
+    if busy $p; then echo "ab.sh: port $p busy (REUSE_BACKENDS=1 to use it)" >&2; exit 1; fi
+  done
+fi
 
 DIR=$(mktemp -d /tmp/switchyard-ab.XXXXXX)
 PIDS=()
@@ -65,15 +76,14 @@ stop() {
 }
 
 mkdir -p "$DIR/be/logs"
-{
+[ "$start_backends" = 1 ] && {
   echo "worker_processes 1; daemon off; master_process on; pid $DIR/be/nginx.pid;"
   echo "error_log $DIR/be/logs/error.log warn; worker_rlimit_nofile 16384;"
   echo "events { worker_connections 8000; }"
   echo "http { access_log off; default_type text/plain; keepalive_requests 10000000; keepalive_timeout 300s;"
   for i in 1 2 3; do echo "  server { listen 127.0.0.1:900$i backlog=4096; location / { add_header X-Backend $i; return 200 \"ok\"; } }"; done
   echo "}"
-} >"$DIR/be/nginx.conf"
-start_bg "$PIN_LOAD" "$DIR/be/out.log" nginx -p "$DIR/be" -c "$DIR/be/nginx.conf"
+} >"$DIR/be/nginx.conf" && start_bg "$PIN_LOAD" "$DIR/be/out.log" nginx -p "$DIR/be" -c "$DIR/be/nginx.conf"
 for p in 9001 9002 9003; do wait_port $p; done
 
 HZ=$(getconf CLK_TCK)

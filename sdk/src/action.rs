@@ -1,6 +1,7 @@
-//! Building what hooks return: `Action`, `Forward`, `Response`, `Verdict`.
+//! Building what hooks return: `Action`, `Forward`, `Response`,
+//! `ResponseAction`, `Verdict`.
 
-use crate::{Action, Forward, Header, Response, Verdict};
+use crate::{Action, Forward, Header, Response, ResponseAction, Verdict};
 
 impl Action {
     /// Continue with the request unchanged (the `on-request` default).
@@ -95,6 +96,35 @@ impl Response {
     /// Adds a response header.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push(Header::new(name, value));
+        self
+    }
+}
+
+impl Default for ResponseAction {
+    /// No changes to the response.
+    fn default() -> Self {
+        ResponseAction {
+            set_headers: Vec::new(),
+            remove_headers: Vec::new(),
+        }
+    }
+}
+
+impl ResponseAction {
+    /// No changes yet; add them with the `with_*` methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets response header `name`, replacing any of that name.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set_headers.push(Header::new(name, value));
+        self
+    }
+
+    /// Removes response header `name` (removals apply before sets).
+    pub fn without_header(mut self, name: impl Into<String>) -> Self {
+        self.remove_headers.push(name.into());
         self
     }
 }

@@ -53,8 +53,10 @@ macro_rules! __guest_impl {
                 $crate::Hooks::empty() $(| $crate::__private::hooks::$hook)*
             }
 
-            fn on_request(req: $crate::Request) -> $crate::Action {
-                $crate::__private::on_request(&PLUGIN, req)
+            fn on_request(
+                req: &$crate::bindings::switchyard::plugin::context::RequestInfo,
+            ) -> $crate::Action {
+                $crate::__private::on_request(&PLUGIN, &$crate::__private::request(req))
             }
 
             fn pick_backend(
@@ -67,6 +69,17 @@ macro_rules! __guest_impl {
             fn on_health(server: $crate::Server, obs: $crate::Observation) -> $crate::Verdict {
                 $crate::__private::on_health(&PLUGIN, server, obs)
             }
+
+            fn on_response(
+                req: &$crate::bindings::switchyard::plugin::context::RequestInfo,
+                resp: &$crate::bindings::switchyard::plugin::context::ResponseInfo,
+            ) -> $crate::ResponseAction {
+                $crate::__private::on_response(
+                    &PLUGIN,
+                    &$crate::__private::request(req),
+                    &$crate::__private::response(resp),
+                )
+            }
         }
     };
 }
@@ -76,8 +89,8 @@ macro_rules! __guest_impl {
 pub mod __private {
     use crate::bindings::switchyard::plugin::context;
     use crate::{
-        Action, Candidate, Config, Hooks, Observation, Plugin, Request, RequestInfo, Server,
-        Verdict,
+        Action, Candidate, Config, Hooks, Observation, Plugin, RequestInfo, ResponseAction,
+        ResponseInfo, Server, Verdict,
     };
     use std::cell::RefCell;
     use std::thread::LocalKey;
@@ -102,6 +115,8 @@ pub mod __private {
         pub const pick_backend: Hooks = Hooks::PICK_BACKEND;
         /// `on-health`.
         pub const on_health: Hooks = Hooks::ON_HEALTH;
+        /// `on-response`.
+        pub const on_response: Hooks = Hooks::ON_RESPONSE;
     }
 
     /// `init`: builds a new value and replaces the old one; an error keeps it.
@@ -114,11 +129,33 @@ pub mod __private {
     }
 
     /// `on-request`, [`Action::proceed`] before `init`.
-    pub fn on_request<T: Plugin>(slot: &'static LocalKey<Slot<T>>, req: Request) -> Action {
+    pub fn on_request<T: Plugin>(slot: &'static LocalKey<Slot<T>>, req: &RequestInfo) -> Action {
         slot.with(|s| match &*s.borrow() {
             Some(plugin) => plugin.on_request(req),
             None => Action::proceed(),
         })
+    }
+
+    /// `on-response`, no changes before `init`.
+    pub fn on_response<T: Plugin>(
+        slot: &'static LocalKey<Slot<T>>,
+        req: &RequestInfo,
+        resp: &ResponseInfo,
+    ) -> ResponseAction {
+        slot.with(|s| match &*s.borrow() {
+            Some(plugin) => plugin.on_response(req, resp),
+            None => ResponseAction::new(),
+        })
+    }
+
+    /// The host's `request-info` as the hooks take it.
+    pub fn request(req: &context::RequestInfo) -> RequestInfo<'_> {
+        RequestInfo::from_host(req)
+    }
+
+    /// The host's `response-info` as `on_response` takes it.
+    pub fn response(resp: &context::ResponseInfo) -> ResponseInfo<'_> {
+        ResponseInfo::from_host(resp)
     }
 
     /// `pick-backend`, `None` before `init`.
@@ -128,7 +165,7 @@ pub mod __private {
         candidates: &[Candidate],
     ) -> Option<u32> {
         slot.with(|s| match &*s.borrow() {
-            Some(plugin) => plugin.pick_backend(&RequestInfo::host(req), candidates),
+            Some(plugin) => plugin.pick_backend(&RequestInfo::from_host(req), candidates),
             None => None,
         })
     }
@@ -149,7 +186,10 @@ pub mod __private {
 #[cfg(test)]
 mod tests {
     use crate::bindings::Guest;
-    use crate::{Action, Config, Forward, Hooks, Observation, Plugin, Request, Server, Verdict};
+    use crate::testing::FakeRequest;
+    use crate::{
+        Action, Config, Forward, Hooks, Observation, Plugin, RequestInfo, Server, Verdict,
+    };
 
     /// Routes every request to its configured pool; never fails health.
     struct ToPool {
@@ -164,7 +204,7 @@ mod tests {
             }
         }
 
-        fn on_request(&self, _req: Request) -> Action {
+        fn on_request(&self, _req: &RequestInfo<'_>) -> Action {
             Forward::new().with_pool(self.pool.clone()).into()
         }
 
@@ -173,15 +213,8 @@ mod tests {
         }
     }
 
-    fn request() -> Request {
-        Request {
-            method: "GET".into(),
-            path: "/".into(),
-            host: "h".into(),
-            client_ip: "127.0.0.1".into(),
-            route: "r".into(),
-            headers: Vec::new(),
-        }
+    fn request() -> RequestInfo<'static> {
+        FakeRequest::new().info()
     }
 
     fn check() -> (Server, Observation) {
@@ -221,13 +254,16 @@ mod tests {
 
         #[test]
         fn defaults_before_init_then_plugin_then_replaced() {
-            assert_eq!(Exports::on_request(request()), Action::proceed());
+            assert_eq!(
+                crate::__private::on_request(&PLUGIN, &request()),
+                Action::proceed()
+            );
             let (server, obs) = check();
             assert_eq!(Exports::on_health(server, obs), Verdict::Keep);
 
             Exports::init("blue".into()).expect("init");
             assert_eq!(
-                pool_of(Exports::on_request(request())).as_deref(),
+                pool_of(crate::__private::on_request(&PLUGIN, &request())).as_deref(),
                 Some("blue")
             );
             let (server, obs) = check();
@@ -235,14 +271,14 @@ mod tests {
 
             Exports::init("green".into()).expect("re-init");
             assert_eq!(
-                pool_of(Exports::on_request(request())).as_deref(),
+                pool_of(crate::__private::on_request(&PLUGIN, &request())).as_deref(),
                 Some("green")
             );
 
             // A failed init keeps the running value.
             assert_eq!(Exports::init("bad".into()), Err("bad config".into()));
             assert_eq!(
-                pool_of(Exports::on_request(request())).as_deref(),
+                pool_of(crate::__private::on_request(&PLUGIN, &request())).as_deref(),
                 Some("green")
             );
         }
@@ -250,7 +286,11 @@ mod tests {
 
     mod all {
         use super::*;
-        crate::__guest_impl!(Exports, ToPool, [on_request, pick_backend, on_health]);
+        crate::__guest_impl!(
+            Exports,
+            ToPool,
+            [on_request, pick_backend, on_health, on_response]
+        );
 
         #[test]
         fn declares_listed_hooks() {

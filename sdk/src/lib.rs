@@ -3,8 +3,9 @@
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) implementing the
 //! hooks of `wit/switchyard.wit`: `on_request` (change or answer a request),
-//! `pick_backend` (choose a server in a `balance = "plugin"` pool) and
-//! `on_health` (override an active health check). Every hook has a default,
+//! `pick_backend` (choose a server in a `balance = "plugin"` pool),
+//! `on_health` (override an active health check) and `on_response` (set or
+//! remove response headers). Every hook has a default,
 //! so a plugin implements only what it needs, and [`#[plugin]`](plugin)
 //! tells the host exactly the hooks written in the block (the host skips
 //! the others, and refuses a version lacking one the config uses). This
@@ -19,7 +20,7 @@
 //!
 //! ```no_run
 //! use serde::Deserialize;
-//! use switchyard_sdk::{Action, Config, Forward, Plugin, Request, plugin};
+//! use switchyard_sdk::{Action, Config, Forward, Plugin, RequestInfo, plugin};
 //!
 //! /// `[plugin.x].config`: every key has a default, so no config is needed.
 //! #[derive(Deserialize)]
@@ -46,8 +47,8 @@
 //!         Ok(AddHeader { name: settings.name })
 //!     }
 //!
-//!     fn on_request(&self, req: Request) -> Action {
-//!         Forward::new().with_header(&self.name, req.client_ip).into()
+//!     fn on_request(&self, req: &RequestInfo<'_>) -> Action {
+//!         Forward::new().with_header(&self.name, req.client_ip()).into()
 //!     }
 //! }
 //! # fn main() {}
@@ -65,7 +66,8 @@
 //! A plugin is a plain Rust crate, so `cargo test` runs its unit tests
 //! natively: there, [`host`] and [`metrics`] talk to the fake host of
 //! [`testing`] (clock, random, key-value store, log, metrics), and
-//! [`testing`]'s builders make the requests and candidates hooks receive.
+//! [`testing`]'s builders make the requests, responses and candidates hooks
+//! receive.
 
 #[allow(unsafe_code)]
 // Generated code: the cabi glue takes one argument per flattened field.
@@ -80,6 +82,7 @@ pub mod metrics;
 mod plugin;
 mod request;
 mod request_info;
+mod response_info;
 mod sys;
 pub mod testing;
 
@@ -88,11 +91,13 @@ pub mod testing;
 extern crate self as switchyard_sdk;
 
 pub use bindings::switchyard::plugin::types::{
-    Action, Candidate, Forward, Header, Hooks, Observation, Request, Response, Server, Verdict,
+    Action, Candidate, Forward, Header, Hooks, Observation, Response, ResponseAction, Server,
+    Verdict,
 };
 pub use config::Config;
 #[doc(hidden)]
 pub use export::__private;
 pub use plugin::Plugin;
 pub use request_info::RequestInfo;
+pub use response_info::ResponseInfo;
 pub use switchyard_sdk_macros::plugin;

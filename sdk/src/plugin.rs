@@ -1,6 +1,9 @@
 //! The `Plugin` trait: one required constructor, a default for every hook.
 
-use crate::{Action, Candidate, Config, Observation, Request, RequestInfo, Server, Verdict};
+use crate::{
+    Action, Candidate, Config, Observation, RequestInfo, ResponseAction, ResponseInfo, Server,
+    Verdict,
+};
 
 /// A switchyard plugin: implement [`Plugin::new`] and the hooks you need in
 /// one `impl Plugin for YourType` block marked
@@ -22,13 +25,18 @@ pub trait Plugin: Sized + 'static {
     /// Before a request is routed to a server: continue, maybe changed
     /// (headers, path, pool), or answer it directly.
     ///
+    /// `req` reads the method, path, headers, cookies, ... on demand (each
+    /// read asks the host; ask only for what you use); it is valid only
+    /// during this call. Plugins on a route run in order, each seeing the
+    /// changes of those before it.
+    ///
     /// An answer the host cannot use — a status outside 100–599, a header
     /// that is not valid HTTP, an unknown pool, a path not starting with
     /// `/` — is counted as an `error` and follows the plugin's `on_error`
     /// (docs/PLUGINS.md).
     ///
     /// Default: [`Action::proceed`], the request unchanged.
-    fn on_request(&self, req: Request) -> Action {
+    fn on_request(&self, req: &RequestInfo<'_>) -> Action {
         let _ = req;
         Action::proceed()
     }
@@ -53,5 +61,21 @@ pub trait Plugin: Sized + 'static {
     fn on_health(&self, server: Server, obs: Observation) -> Verdict {
         let _ = (server, obs);
         Verdict::Keep
+    }
+
+    /// Before the response head goes to the client — the server's answer
+    /// or the proxy's own (then `resp.pool()` and `resp.server()` are
+    /// `None`): set or remove response headers. The body streams untouched.
+    ///
+    /// Plugins on a route run in reverse order, after the route's
+    /// `response_headers` rules (so they see, and may change, what the
+    /// rules set). A header that is not
+    /// valid HTTP, or `content-length` / `transfer-encoding`, makes the call
+    /// an `error` that follows the plugin's `on_error`.
+    ///
+    /// Default: no changes.
+    fn on_response(&self, req: &RequestInfo<'_>, resp: &ResponseInfo<'_>) -> ResponseAction {
+        let _ = (req, resp);
+        ResponseAction::new()
     }
 }

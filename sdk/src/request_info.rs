@@ -1,13 +1,15 @@
-//! [`RequestInfo`]: what `pick_backend` reads about its request, on demand.
+//! [`RequestInfo`]: what `on_request`, `pick_backend` and `on_response`
+//! read about their request, on demand.
 //!
 //! Inside a plugin each method asks the host (the WIT `request-info`
 //! resource), so a plugin that asks nothing pays nothing. In a native unit
 //! test it reads a [`FakeRequest`](crate::testing::FakeRequest) instead.
 
+use crate::Header;
 use crate::bindings::switchyard::plugin::context;
 use crate::testing::FakeRequest;
 
-/// The request `pick_backend` places; valid only during that call.
+/// The request a hook handles; valid only during that call.
 #[derive(Debug)]
 pub struct RequestInfo<'a> {
     source: Source<'a>,
@@ -23,7 +25,7 @@ enum Source<'a> {
 
 impl<'a> RequestInfo<'a> {
     /// Wraps the host's resource (what the export glue does).
-    pub(crate) fn host(info: &'a context::RequestInfo) -> Self {
+    pub(crate) fn from_host(info: &'a context::RequestInfo) -> Self {
         RequestInfo {
             source: Source::Host(info),
         }
@@ -44,11 +46,28 @@ impl<'a> RequestInfo<'a> {
         }
     }
 
-    /// Path and query as received.
+    /// Path and query: as received, or (in `on_request`, `pick_backend`)
+    /// as an earlier plugin rewrote it.
     pub fn path(&self) -> String {
         match &self.source {
             Source::Host(h) => h.path(),
             Source::Fake(f) => f.path.clone(),
+        }
+    }
+
+    /// Host as received, lower-case, without port.
+    pub fn host(&self) -> String {
+        match &self.source {
+            Source::Host(h) => h.host(),
+            Source::Fake(f) => f.host.clone(),
+        }
+    }
+
+    /// The route's label.
+    pub fn route(&self) -> String {
+        match &self.source {
+            Source::Host(h) => h.route(),
+            Source::Fake(f) => f.route.clone(),
         }
     }
 
@@ -57,6 +76,18 @@ impl<'a> RequestInfo<'a> {
         match &self.source {
             Source::Host(h) => h.header(name),
             Source::Fake(f) => f.find_header(name),
+        }
+    }
+
+    /// Every request header, in order (names lower-case). This copies them
+    /// all out of the host: on a hot path, ask for the one you need with
+    /// [`header`](Self::header).
+    pub fn headers(&self) -> Vec<Header> {
+        match &self.source {
+            Source::Host(h) => h.headers(),
+            Source::Fake(f) => (f.headers.iter())
+                .map(|(n, v)| Header::new(n.to_ascii_lowercase(), v.clone()))
+                .collect(),
         }
     }
 
@@ -76,7 +107,9 @@ impl<'a> RequestInfo<'a> {
         }
     }
 
-    /// The pool being balanced.
+    /// The pool: in `pick_backend` the one being balanced; in `on_request`
+    /// the one the request is headed for; in `on_response` the route's
+    /// choice (`ResponseInfo::pool` says which pool answered).
     pub fn pool(&self) -> String {
         match &self.source {
             Source::Host(h) => h.pool(),

@@ -214,6 +214,7 @@ fn plugins(rt: &Runtime, enc: &mut DescriptorEncoder) -> fmt::Result {
             crate::plugin::Hooks::ON_REQUEST,
             crate::plugin::Hooks::PICK_BACKEND,
             crate::plugin::Hooks::ON_HEALTH,
+            crate::plugin::Hooks::ON_RESPONSE,
         ]) {
             // Hooks the plugin implements always show (zeros included), so
             // a rate() over them exists before the first error.

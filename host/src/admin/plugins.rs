@@ -29,7 +29,7 @@ pub fn all(proxy: &Proxy) -> Vec<serde_json::Value> {
             let g = p.generation();
             let s = &p.stats;
             let mut hooks = Vec::new();
-            for (flag, name) in [(Hooks::ON_REQUEST, "on-request"), (Hooks::PICK_BACKEND, "pick-backend"), (Hooks::ON_HEALTH, "on-health")] {
+            for (flag, name) in [(Hooks::ON_REQUEST, "on-request"), (Hooks::PICK_BACKEND, "pick-backend"), (Hooks::ON_HEALTH, "on-health"), (Hooks::ON_RESPONSE, "on-response")] {
                 if g.hooks.contains(flag) {
                     hooks.push(name);
                 }

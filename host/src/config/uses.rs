@@ -1,6 +1,6 @@
 //! Where a config relies on plugin hooks (SPEC.md, "Plugins": a pool's
 //! `balance = "plugin"` needs pick-backend, a route's `plugins` need
-//! on-request). Noted here with file and line, while the text is at hand;
+//! on-request or on-response). Noted here with file and line, while the text is at hand;
 //! checked by the plugin host once each plugin is compiled (`check`,
 //! start, reload) and at every hot swap.
 
@@ -12,8 +12,9 @@ use super::{Balance, PluginConfig, PoolConfig, RouteConfig};
 pub enum NeededHook {
     /// `balance = "plugin"` places requests with it.
     PickBackend,
-    /// A route's `plugins` run it on every request.
-    OnRequest,
+    /// A route's `plugins` run these on every request: a plugin there
+    /// must implement at least one.
+    OnRequestOrResponse,
 }
 
 impl NeededHook {
@@ -21,7 +22,7 @@ impl NeededHook {
     pub fn hook_name(self) -> &'static str {
         match self {
             NeededHook::PickBackend => "pick-backend",
-            NeededHook::OnRequest => "on-request",
+            NeededHook::OnRequestOrResponse => "on-request or on-response",
         }
     }
 
@@ -29,7 +30,7 @@ impl NeededHook {
     pub fn why(self) -> &'static str {
         match self {
             NeededHook::PickBackend => "balance = \"plugin\" needs",
-            NeededHook::OnRequest => "a route's `plugins` need",
+            NeededHook::OnRequestOrResponse => "a route's `plugins` need",
         }
     }
 }
@@ -70,7 +71,7 @@ pub(super) fn note(
         for (j, pl) in r.plugins.iter().enumerate() {
             uses.push((
                 pl,
-                NeededHook::OnRequest,
+                NeededHook::OnRequestOrResponse,
                 format!("route[{i}].plugins[{j}]"),
             ));
         }
@@ -114,13 +115,13 @@ mod tests {
         };
         assert_eq!(
             uses("a"),
-            [(NeededHook::OnRequest, 7, "route[0].plugins[0]")]
+            [(NeededHook::OnRequestOrResponse, 7, "route[0].plugins[0]")]
         );
         assert_eq!(
             uses("b"),
             [
                 (NeededHook::PickBackend, 11, "pool.app.plugin"),
-                (NeededHook::OnRequest, 7, "route[0].plugins[1]"),
+                (NeededHook::OnRequestOrResponse, 7, "route[0].plugins[1]"),
             ]
         );
         assert!(

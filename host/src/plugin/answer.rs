@@ -4,7 +4,9 @@
 //! `on_error`, never something quietly patched up (a bad status turned
 //! into 500, a bad header dropped) and counted `ok`.
 
-use super::bindings::switchyard::plugin::types::{Action, Forward, Header, Response};
+use super::bindings::switchyard::plugin::types::{
+    Action, Forward, Header, Response, ResponseAction,
+};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue};
 
@@ -34,6 +36,34 @@ pub fn action(a: Action, pool_exists: &(dyn Fn(&str) -> bool + Sync)) -> Judged<
         None => Judged::Ok(a),
         Some(why) => Judged::Unusable(why),
     }
+}
+
+/// Judges an `on-response` answer: valid HTTP headers, and the framing
+/// (`content-length`, `transfer-encoding`) left to the host, which streams
+/// the body as it came.
+pub fn response_action(a: ResponseAction) -> Judged<ResponseAction> {
+    let framing = |n: &HeaderName| *n == CONTENT_LENGTH || *n == TRANSFER_ENCODING;
+    for h in &a.set_headers {
+        match header(h) {
+            Err(why) => return Judged::Unusable(format!("set-headers: {why}")),
+            Ok(n) if framing(&n) => {
+                return Judged::Unusable(format!("set-headers: {n} is the host's to set"));
+            }
+            Ok(_) => {}
+        }
+    }
+    for n in &a.remove_headers {
+        match HeaderName::from_bytes(n.as_bytes()) {
+            Err(_) => {
+                return Judged::Unusable(format!("remove-headers: {n:?} is not a header name"));
+            }
+            Ok(n) if framing(&n) => {
+                return Judged::Unusable(format!("remove-headers: {n} is the host's"));
+            }
+            Ok(_) => {}
+        }
+    }
+    Judged::Ok(a)
 }
 
 /// Judges a `pick-backend` answer among `n` candidates.
@@ -201,6 +231,29 @@ mod tests {
         assert!(!usable(forward(&[], &[], Some("x"), None)));
         assert!(!usable(forward(&[], &[], Some("/a b"), None)));
         assert!(!usable(forward(&[], &[], None, Some("nope"))));
+    }
+
+    #[test]
+    fn response_actions_need_valid_headers_and_leave_framing_alone() {
+        let act = |set: &[(&str, &str)], remove: &[&str]| {
+            let a = ResponseAction {
+                set_headers: set
+                    .iter()
+                    .map(|(n, v)| Header {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+                remove_headers: remove.iter().map(|s| s.to_string()).collect(),
+            };
+            matches!(response_action(a), Judged::Ok(_))
+        };
+        assert!(act(&[("x-a", "1")], &["server"]));
+        assert!(!act(&[("x a", "1")], &[]));
+        assert!(!act(&[("x-a", "1\r\nx-b: 2")], &[]));
+        assert!(!act(&[], &["bad name"]));
+        assert!(!act(&[("content-length", "1")], &[]));
+        assert!(!act(&[], &["transfer-encoding"]));
     }
 
     #[test]

@@ -1,20 +1,20 @@
 //! What the host gives a plugin: the per-store state ([`StoreState`]), the
 //! `host` interface (log, clock, random, key-value store), the `metrics`
 //! interface (a refused use is remembered so the call counts as `error`),
-//! the `context`
-//! interface (the `request-info` resource `pick-backend` reads on demand),
-//! and WASI with nothing granted — no preopened directories, no network
+//! the values behind the `context` resources ([`RequestInfo`],
+//! [`ResponseInfo`]; their functions are in `context.rs`), and WASI with
+//! nothing granted — no preopened directories, no network
 //! (every socket address is refused), no environment; stderr goes to a small
 //! in-memory pipe that is logged when the plugin traps (a Rust panic message).
 
-use super::bindings::switchyard::plugin::{context, host, metrics, types};
+use super::bindings::switchyard::plugin::{host, metrics, types};
 use super::kv::Kv;
 use super::metric_rules::{Kind, MetricError};
 use super::metrics::Metrics;
 use http::HeaderMap;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -22,13 +22,19 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// Bytes of guest stderr kept (enough for a panic message).
 const STDERR_CAPACITY: usize = 4096;
 
-/// What `pick-backend` may read about its request (the `request-info` resource).
+/// What a hook may read about its request (the `request-info` resource).
+/// Handed to the guest by value for one call and taken back after it, so
+/// the headers are moved, never copied, unless the guest asks for them.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     /// Method.
     pub method: http::Method,
-    /// Path and query as received.
+    /// Path and query.
     pub path: String,
+    /// Host, normalised (lower case, no port).
+    pub host: String,
+    /// The route's label.
+    pub route: Arc<str>,
     /// Request headers.
     pub headers: HeaderMap,
     /// Client address.
@@ -37,6 +43,22 @@ pub struct RequestInfo {
     pub pool: Arc<str>,
     /// The pool's server addresses, by position.
     pub servers: Arc<[String]>,
+}
+
+/// What `on-response` may read about the response (the `response-info`
+/// resource); moved in and out like [`RequestInfo`].
+#[derive(Debug, Clone)]
+pub struct ResponseInfo {
+    /// Status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The pool whose server answered (none: the proxy's own answer).
+    pub pool: Option<Arc<str>>,
+    /// The address of the server that answered.
+    pub server: Option<String>,
+    /// Upstream latency, microseconds.
+    pub upstream_latency_us: Option<u64>,
 }
 
 /// What a plugin name keeps across instances, versions and reloads.
@@ -254,60 +276,5 @@ impl metrics::Host for StoreState {
     ) -> wasmtime::Result<Result<(), String>> {
         let r = self.metrics.observe(&name, values, value);
         self.metric(r)
-    }
-}
-
-impl context::Host for StoreState {}
-
-impl context::HostRequestInfo for StoreState {
-    fn method(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.method.to_string())
-    }
-
-    fn path(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.path.clone())
-    }
-
-    fn header(
-        &mut self,
-        r: Resource<RequestInfo>,
-        name: String,
-    ) -> wasmtime::Result<Option<String>> {
-        let info = self.table.get(&r)?;
-        Ok(info
-            .headers
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string))
-    }
-
-    fn cookie(
-        &mut self,
-        r: Resource<RequestInfo>,
-        name: String,
-    ) -> wasmtime::Result<Option<String>> {
-        let info = self.table.get(&r)?;
-        Ok(crate::fields::cookie(&info.headers, &name).map(str::to_string))
-    }
-
-    fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.client_ip.clone())
-    }
-
-    fn pool(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.pool.to_string())
-    }
-
-    fn server_address(
-        &mut self,
-        r: Resource<RequestInfo>,
-        position: u32,
-    ) -> wasmtime::Result<Option<String>> {
-        Ok(self.table.get(&r)?.servers.get(position as usize).cloned())
-    }
-
-    fn drop(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<()> {
-        self.table.delete(r)?;
-        Ok(())
     }
 }

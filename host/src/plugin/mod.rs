@@ -1,8 +1,12 @@
 //! The WebAssembly plugin host.
 //!
-//! - `bindings.rs`: `bindgen!` of wit/switchyard.wit, nothing else;
+//! - `bindings.rs`: `bindgen!` of wit/switchyard.wit (0.2.0) and of
+//!   wit/0.1.1/, nothing else;
+//! - `guest.rs`: an instance's exports, whichever package it was built
+//!   against; `v01.rs`: what 0.1.x components import, and conversions;
 //! - `host_impl.rs`: what the host offers a plugin (log, clock, random,
-//!   key-value store, the `request-info` resource, WASI with nothing granted);
+//!   key-value store, WASI with nothing granted); `context.rs`: the
+//!   `request-info` and `response-info` resources;
 //! - `runtime.rs`: the engine, the linker, deadlines and memory limits;
 //! - `registry.rs`: loaded plugins, instance reuse, hot swap;
 //! - `answer.rs`: what the host accepts from a guest (an unusable answer
@@ -23,7 +27,9 @@ mod answer;
 mod answer_props;
 mod bindings;
 mod breaker;
+mod context;
 mod fair;
+mod guest;
 mod header_list;
 mod host_impl;
 mod kv;
@@ -33,13 +39,14 @@ mod registry;
 mod runtime;
 mod set;
 mod stats;
+mod v01;
 
 pub use bindings::switchyard::plugin::types::Hooks;
 pub use bindings::switchyard::plugin::types::{
-    Action, Candidate, Forward, Header, Observation, Request, Response, Server, Verdict,
+    Action, Candidate, Forward, Header, Observation, Response, ResponseAction, Server, Verdict,
 };
 pub use header_list::header_list;
-pub use host_impl::RequestInfo;
+pub use host_impl::{RequestInfo, ResponseInfo};
 pub use metric_rules::{Kind as MetricKind, MetricError, exported_names, family_name};
 pub use metrics::{Family, Metrics, Value as MetricValue};
 pub use registry::{Generation, PluginSlot};

@@ -19,10 +19,10 @@
 use super::answer::{self, Judged};
 use super::bindings::switchyard::plugin::types;
 use super::bindings::switchyard::plugin::types::Hooks;
-use super::bindings::{Plugin, PluginPre};
 use super::breaker::{Admit, Breaker};
 use super::fair;
-use super::host_impl::{Kept, RequestInfo, StoreState};
+use super::guest::{Guest, GuestPre};
+use super::host_impl::{Kept, RequestInfo, ResponseInfo, StoreState};
 use super::kv::Kv;
 use super::metrics::Metrics;
 use super::runtime::{self, PluginError, Runtime};
@@ -43,12 +43,12 @@ const MAX_IDLE: usize = 16;
 /// An instance ready for a call.
 struct Live {
     store: Store<StoreState>,
-    bindings: Plugin,
+    bindings: Guest,
 }
 
 /// One compiled version of a plugin.
 pub struct Generation {
-    pre: PluginPre<StoreState>,
+    pre: GuestPre,
     /// FNV-1a of the component bytes, hex.
     pub hash: String,
     /// When it was published.
@@ -159,7 +159,7 @@ impl PluginSlot {
     async fn call<R, T>(
         &self,
         hook: &'static str,
-        f: impl AsyncFnOnce(&Plugin, &mut Store<StoreState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&Guest, &mut Store<StoreState>) -> wasmtime::Result<R>,
         judge: impl FnOnce(R) -> Judged<T>,
     ) -> Result<T, Outcome> {
         if self.breaker.admit() == Admit::No {
@@ -246,43 +246,48 @@ impl PluginSlot {
         o
     }
 
-    /// `on-request`: the plugin's action, judged usable (`pool_exists`
-    /// says which pool names are); an unusable one is `Err(Outcome::Error)`.
+    /// `on-request` on the request in `info` (lent to the guest and given
+    /// back there): the plugin's action, judged usable (`pool_exists` says
+    /// which pool names are); an unusable one is `Err(Outcome::Error)`.
     pub async fn on_request(
         &self,
-        req: &types::Request,
+        info: &mut Option<RequestInfo>,
         pool_exists: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<types::Action, Outcome> {
         self.call(
             "on-request",
-            async |p: &Plugin, s: &mut Store<StoreState>| p.call_on_request(s, req).await,
+            async |p: &Guest, s: &mut Store<StoreState>| p.on_request(s, info).await,
             |a| answer::action(a, pool_exists),
         )
         .await
     }
 
-    /// `pick-backend`: an index into `candidates` (checked in range), or
-    /// `Err` — `Outcome::Defer` when the plugin deferred — for the fallback.
+    /// `on-response` on `req` and `resp` (lent and given back likewise):
+    /// the header changes, judged usable.
+    pub async fn on_response(
+        &self,
+        req: &mut Option<RequestInfo>,
+        resp: &mut Option<ResponseInfo>,
+    ) -> Result<types::ResponseAction, Outcome> {
+        self.call(
+            "on-response",
+            async |p: &Guest, s: &mut Store<StoreState>| p.on_response(s, req, resp).await,
+            answer::response_action,
+        )
+        .await
+    }
+
+    /// `pick-backend` on the request in `info` (lent and given back): an
+    /// index into `candidates` (checked in range), or `Err` —
+    /// `Outcome::Defer` when the plugin deferred — for the fallback.
     pub async fn pick_backend(
         &self,
-        info: RequestInfo,
+        info: &mut Option<RequestInfo>,
         candidates: &[types::Candidate],
     ) -> Result<usize, Outcome> {
         self.call(
             "pick-backend",
-            async move |p: &Plugin, s: &mut Store<StoreState>| {
-                let handle = s.data_mut().table.push(info)?;
-                let rep = handle.rep();
-                let r = p
-                    .call_pick_backend(
-                        &mut *s,
-                        wasmtime::component::Resource::new_borrow(rep),
-                        candidates,
-                    )
-                    .await;
-                let _ = s.data_mut().table.delete(handle);
-                r
-            },
+            async |p: &Guest, s: &mut Store<StoreState>| p.pick_backend(s, info, candidates).await,
             |i| answer::pick(i, candidates.len()),
         )
         .await
@@ -296,7 +301,7 @@ impl PluginSlot {
     ) -> Result<types::Verdict, Outcome> {
         self.call(
             "on-health",
-            async |p: &Plugin, s: &mut Store<StoreState>| p.call_on_health(s, server, obs).await,
+            async |p: &Guest, s: &mut Store<StoreState>| p.on_health(s, server, obs).await,
             Judged::Ok,
         )
         .await
@@ -306,7 +311,7 @@ impl PluginSlot {
 /// Refuses `hooks` unless they cover every use the config makes of the
 /// plugin (SPEC.md: `check`, reload and hot swap all refuse).
 pub fn check_uses(hooks: Hooks, uses: &[PluginUse]) -> Result<(), PluginError> {
-    match uses.iter().find(|u| !hooks.contains(needed(u))) {
+    match uses.iter().find(|u| !hooks.intersects(needed(u))) {
         None => Ok(()),
         Some(u) => Err(PluginError::MissingHook {
             file: u.file.clone(),
@@ -318,11 +323,11 @@ pub fn check_uses(hooks: Hooks, uses: &[PluginUse]) -> Result<(), PluginError> {
     }
 }
 
-/// The WIT flag a use needs.
+/// The WIT flags a use needs (any one of them).
 fn needed(u: &PluginUse) -> Hooks {
     match u.needs {
         crate::config::NeededHook::PickBackend => Hooks::PICK_BACKEND,
-        crate::config::NeededHook::OnRequest => Hooks::ON_REQUEST,
+        crate::config::NeededHook::OnRequestOrResponse => Hooks::ON_REQUEST | Hooks::ON_RESPONSE,
     }
 }
 
@@ -356,7 +361,7 @@ async fn build_generation(
         .map_err(|e| PluginError::Compile(format!("compiler task failed: {e}")))??;
     let mut live = instantiate(runtime, &pre, name, kept, cfg).await?;
     runtime::arm(&mut live.store, cfg.timeout.max(Duration::from_millis(100)));
-    let hooks = match live.bindings.call_declared_hooks(&mut live.store).await {
+    let hooks = match live.bindings.declared_hooks(&mut live.store).await {
         Ok(h) => h,
         Err(e) => return Err(runtime::classify(&live.store, e)),
     };
@@ -373,18 +378,18 @@ async fn build_generation(
 /// A new instance with `init` run on it.
 async fn instantiate(
     runtime: &Runtime,
-    pre: &PluginPre<StoreState>,
+    pre: &GuestPre,
     name: &Arc<str>,
     kept: &Kept,
     cfg: &PluginConfig,
 ) -> Result<Live, PluginError> {
     let mut store = runtime.store(name.clone(), kept, cfg.memory as usize);
     runtime::arm(&mut store, INIT_TIMEOUT);
-    let bindings = match pre.instantiate_async(&mut store).await {
+    let bindings = match pre.instantiate(&mut store).await {
         Ok(b) => b,
         Err(e) => return Err(runtime::classify(&store, e)),
     };
-    match bindings.call_init(&mut store, &cfg.config_json).await {
+    match bindings.init(&mut store, &cfg.config_json).await {
         Ok(Ok(())) => match store.data_mut().metric_error.take() {
             // A metric defined wrongly in `init` rejects the load, as an
             // error `init` returned would.
@@ -393,5 +398,39 @@ async fn instantiate(
         },
         Ok(Err(msg)) => Err(PluginError::Init(msg)),
         Err(e) => Err(runtime::classify(&store, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NeededHook;
+
+    fn uses(needs: NeededHook) -> [PluginUse; 1] {
+        [PluginUse {
+            needs,
+            file: "t.toml".into(),
+            line: 3,
+            key: "route[0].plugins[0]".into(),
+        }]
+    }
+
+    #[test]
+    fn a_route_plugin_needs_on_request_or_on_response() {
+        let route = uses(NeededHook::OnRequestOrResponse);
+        assert!(check_uses(Hooks::ON_REQUEST, &route).is_ok());
+        assert!(check_uses(Hooks::ON_RESPONSE, &route).is_ok());
+        let err = check_uses(Hooks::PICK_BACKEND | Hooks::ON_HEALTH, &route)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "t.toml:3: route[0].plugins[0]: the plugin does not implement on-request or on-response, which a route's `plugins` need"
+            )
+        );
+        let pool = uses(NeededHook::PickBackend);
+        assert!(check_uses(Hooks::ON_REQUEST | Hooks::ON_RESPONSE, &pool).is_err());
+        assert!(check_uses(Hooks::PICK_BACKEND, &pool).is_ok());
     }
 }

@@ -2,17 +2,19 @@
 //!
 //! 1. One [`Engine`] for the process, with epoch interruption; a background
 //!    thread advances the epoch every [`TICK`].
-//! 2. One [`Linker`] with the host interfaces and WASI (async bindings: a
-//!    guest writing to stderr must not block a tokio worker).
+//! 2. One [`Linker`] with the host interfaces of both WIT packages (0.2.0
+//!    and 0.1.1, see `guest.rs`) and WASI (async bindings: a guest writing
+//!    to stderr must not block a tokio worker).
 //! 3. Per plugin version a compiled component pre-instantiated against the
-//!    linker ([`PluginPre`]); instances are made from it on demand.
+//!    linker ([`GuestPre`]); instances are made from it on demand.
 //! 4. Every call: the store's wall-clock deadline is re-armed, and the epoch
 //!    callback yields to tokio at every tick until the deadline passes, then
 //!    traps — so a looping guest never blocks a worker thread and is stopped
 //!    within its `timeout` plus one tick. Memory is capped by `StoreLimits`
 //!    (growth beyond it traps) and the wasm stack by `max_wasm_stack`.
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{Plugin, v01};
+use super::guest::GuestPre;
 use super::host_impl::{Kept, StoreState};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -52,7 +54,8 @@ pub enum PluginError {
     #[error("timed out")]
     Timeout,
     /// The version lacks a hook the config relies on (a `balance =
-    /// "plugin"` pool needs pick-backend, a route's `plugins` on-request).
+    /// "plugin"` pool needs pick-backend, a route's `plugins` on-request or
+    /// on-response).
     #[error("{file}:{line}: {key}: the plugin does not implement {hook}, which {why}")]
     MissingHook {
         /// The config file.
@@ -105,6 +108,9 @@ impl Runtime {
             .map_err(|e| PluginError::Engine(e.to_string()))?;
         Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(e.to_string()))?;
+        // Components built against 0.1.0 / 0.1.1 import these names.
+        v01::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("plugin-epoch".into())
@@ -125,7 +131,7 @@ impl Runtime {
 
     /// Compiles component bytes and links them against the host (CPU-heavy:
     /// call it off the request path, e.g. in `spawn_blocking`).
-    pub fn compile(&self, bytes: &[u8]) -> Result<PluginPre<StoreState>, PluginError> {
+    pub fn compile(&self, bytes: &[u8]) -> Result<GuestPre, PluginError> {
         let key = crate::balance::fnv1a(bytes) ^ (bytes.len() as u64).rotate_left(32);
         let cached = self.compiled.lock().ok().and_then(|c| c.get(&key).cloned());
         let component = match cached {
@@ -146,7 +152,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
-        PluginPre::new(pre).map_err(|e| PluginError::Compile(format!("{e:#}")))
+        GuestPre::new(pre).map_err(PluginError::Compile)
     }
 
     /// A new store for one instance of plugin `name`.

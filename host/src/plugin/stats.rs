@@ -56,7 +56,7 @@ impl Outcome {
 }
 
 /// The hooks counted per call, in `Stats` order (the `hook` label).
-pub const HOOK_NAMES: [&str; 3] = ["on-request", "pick-backend", "on-health"];
+pub const HOOK_NAMES: [&str; 4] = ["on-request", "pick-backend", "on-health", "on-response"];
 
 /// Counters of one plugin.
 #[derive(Debug, Default)]

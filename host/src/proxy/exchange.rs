@@ -24,18 +24,23 @@
 //!
 //! The route, pool and server reached label the request's metrics (and
 //! its span, when traced: stage 4 puts `traceparent` upstream, stage 5
-//! spans each plugin call).
+//! spans each plugin call); the request as received ([`Exchange::seen`],
+//! kept only for a route with an on-response plugin), the server that
+//! answered and the upstream latency are what on-response reads
+//! ([`super::on_response`]).
 
 use super::body::{ClientBody, ReqBody, RespBody};
 use super::error::{self, ProxyError};
 use super::forward::{self, Purpose};
 use super::head::Head;
+use super::on_response::Answered;
 use super::pool::Pool;
 use super::route::Route;
 use super::{BUFFER_LIMIT, ConnCtx, Runtime, grpc, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
 use crate::config::{Algorithm, HashKey};
 use crate::otel::RequestSpan;
+use crate::plugin::{Hooks, RequestInfo};
 use crate::ratelimit::Decision;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -64,6 +69,11 @@ pub struct Exchange<'rt, 'x> {
     pub tries: u32,
     /// The request's span, when it is traced.
     pub trace: Option<RequestSpan>,
+    /// The request as received, for on-response (routes with such a
+    /// plugin only).
+    pub seen: Option<RequestInfo>,
+    /// Time from the first try upstream to the response head.
+    pub upstream_us: Option<u64>,
 }
 
 /// The request's Host, as sent (HTTP/2: `:authority`).
@@ -108,6 +118,20 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             grpc: false,
             tries: 0,
             trace,
+            seen: None,
+            upstream_us: None,
+        }
+    }
+
+    /// Who answered, for on-response: none for an answer of the proxy's own.
+    pub fn answered(&self) -> Answered {
+        let (Some(pool), Some(i)) = (self.pool, self.server) else {
+            return Answered::default();
+        };
+        Answered {
+            pool: Some(std::sync::Arc::from(pool.cfg.name.as_str())),
+            server: pool.servers.get(i).map(|s| s.address.clone()),
+            latency_us: self.upstream_us,
         }
     }
 
@@ -125,13 +149,19 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             Err(redirect) => return Ok(redirect),
         };
         let route = self.route(&host, &parts)?;
+        // The split is drawn first, so plugins see where the request is headed.
+        let headed = route.pick_pool();
+        self.keep_for_on_response(route, &parts, &host, headed);
         self.rate_limit(route, &parts).await?;
         let upgrade = match parts.version {
             Version::HTTP_2 => None,
             _ => upgrade::requested(&parts.headers),
         };
         let mut h = self.upstream_headers(&mut parts, &host);
-        let changes = match self.on_request(route, &parts, &host, &mut h).await? {
+        let changes = match self
+            .on_request(route, &parts, &host, headed, &mut h)
+            .await?
+        {
             Ok(changes) => changes,
             Err(answer) => return Ok(answer),
         };
@@ -139,7 +169,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         // the operator wrote is what the server gets, whatever a plugin or
         // the forwarding headers put there (NGINX `proxy_set_header`).
         route.cfg.request_headers.apply(&mut h);
-        let pool_name = changes.pool.as_deref().unwrap_or(route.pick_pool());
+        let pool_name = changes.pool.as_deref().unwrap_or(headed);
         let pool = self.rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
         self.pool = Some(pool);
         let (mut head, hash_key) = self.upstream_head(route, pool, &parts, h, changes.path)?;
@@ -149,7 +179,9 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             pinned: pool.pinned(&head.headers),
             secure: self.conn.listener.scheme == "https",
             trace: self.trace.as_ref(),
+            route: &route.cfg.name,
         };
+        let sent = std::time::Instant::now();
         let (resp, server) = match upgrade {
             Some(proto) => {
                 upgrade::ask(&mut head, proto);
@@ -174,7 +206,36 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             }
         };
         self.server = Some(server);
+        self.upstream_us = Some(sent.elapsed().as_micros() as u64);
         Ok(resp)
+    }
+
+    /// Keeps the request as received for the route's on-response plugins,
+    /// if it has any (a copy of the headers: they go upstream).
+    fn keep_for_on_response(&mut self, route: &Route, parts: &Parts, host: &Host, headed: &str) {
+        let plugins = &self.rt.plugins;
+        let wanted = (route.cfg.plugins.iter()).any(|n| {
+            plugins
+                .get(n)
+                .is_some_and(|p| p.implements(Hooks::ON_RESPONSE))
+        });
+        if !wanted {
+            return;
+        }
+        let view = on_request::View {
+            method: &parts.method,
+            path: path_and_query(parts),
+            host: &host.normalised(),
+            client_ip: self.client_ip.to_string(),
+            route: &route.cfg.name,
+            pool: (headed, self.servers_of(headed)),
+        };
+        self.seen = Some(view.info(parts.headers.clone()));
+    }
+
+    /// Pool `name`'s server addresses (none for a pool that does not exist).
+    fn servers_of(&self, name: &str) -> std::sync::Arc<[String]> {
+        (self.rt.pool(name)).map_or_else(|| std::sync::Arc::from([]), |p| p.addresses().clone())
     }
 
     /// Stage 1: refusals, the Host, `redirect_https` (the redirect as
@@ -269,6 +330,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         route: &Route,
         parts: &Parts,
         host: &Host,
+        headed: &str,
         h: &mut HeaderMap,
     ) -> Result<Result<PluginChanges, Response<RespBody>>, ProxyError> {
         if route.cfg.plugins.is_empty() {
@@ -280,12 +342,13 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             host: &host.normalised(),
             client_ip: self.client_ip.to_string(),
             route: &route.cfg.name,
+            pool: (headed, self.servers_of(headed)),
         };
         let pools = &self.rt.pools;
         let plugins = &self.rt.plugins;
         let trace = self.trace.as_ref();
         match on_request::run(plugins, &route.cfg.plugins, view, h, trace, |p| {
-            pools.contains_key(p)
+            pools.get(p).map(|p| p.addresses().clone())
         })
         .await?
         {

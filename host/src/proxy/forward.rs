@@ -57,7 +57,7 @@ pub enum Purpose {
 /// (the request span's `switchyard.tries`).
 pub async fn forward(
     pool: &Pool,
-    head: Head,
+    mut head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
     purpose: Purpose,
@@ -82,7 +82,7 @@ pub async fn forward(
 
     for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
-        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &head).await {
+        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &mut head).await {
             Ok(got) => got,
             Err(e) => {
                 // A retry that finds no server returns the last answer.

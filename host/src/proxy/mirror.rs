@@ -106,6 +106,8 @@ pub fn copy(
             pinned: None,
             secure,
             trace: None,
+            // A copy serves no route of its own.
+            route: "",
         };
         let mut tries = 0;
         let body = ReqBody::Full(body);

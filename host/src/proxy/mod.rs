@@ -31,6 +31,7 @@ pub mod head;
 pub mod headers;
 pub mod mirror;
 pub mod on_request;
+pub mod on_response;
 pub mod pool;
 pub mod route;
 pub mod scratch;
@@ -361,13 +362,28 @@ impl Proxy {
                 }
             }
         };
-        // Every answer of a matched route gets its `response_headers`: the
-        // server's, a plugin's and the proxy's own errors alike (NGINX
-        // `add_header ... always`), so a security header does not vanish
-        // when the server is down. Unrouted answers (404, redirect) have no
-        // route to take rules from.
+        // Every answer of a matched route gets its `response_headers`,
+        // then goes through its on-response plugins (SPEC.md: rules
+        // "before their on-response"): the server's, a plugin's and the
+        // proxy's own errors alike (NGINX `add_header ... always`), so a
+        // security header does not vanish when the server is down. Unrouted
+        // answers (404, redirect) have no route to take either from.
         if let Some(route) = x.route {
-            route.cfg.response_headers.apply(resp.headers_mut());
+            let rules = &route.cfg.response_headers;
+            rules.apply(resp.headers_mut());
+            if x.seen.is_some() {
+                let answered = x.answered();
+                let names = &route.cfg.plugins;
+                resp = match on_response::run(&rt.plugins, names, &mut x.seen, resp, answered).await
+                {
+                    Ok(r) => r,
+                    // A fail_closed plugin's 503 gets the rules too.
+                    Err(mut r) => {
+                        rules.apply(r.headers_mut());
+                        r
+                    }
+                };
+            }
         }
         let pool = x.pool.map(|p| p.cfg.name.as_str());
         let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);

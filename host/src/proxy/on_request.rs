@@ -4,14 +4,19 @@
 //! answer usable (valid status, headers, path, an existing pool); a plugin
 //! that traps, times out, is tripped or gave an unusable answer follows its
 //! `on_error`: `fail_open` skips it, `fail_closed` answers 503.
+//!
+//! The plugins read the request through one `request-info` handle: the
+//! upstream headers are moved into it for the first plugin and back out
+//! after the last, never copied unless a plugin asks for them all.
 
 use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
 use crate::otel::RequestSpan;
-use crate::plugin::{Action, Hooks, Outcome, PluginSet, Request};
+use crate::plugin::{Action, Hooks, Outcome, PluginSet, RequestInfo};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use std::sync::Arc;
 
 /// What the plugins decided.
 pub enum Decision {
@@ -38,65 +43,88 @@ pub struct View<'a> {
     pub client_ip: String,
     /// Route label.
     pub route: &'a str,
+    /// The pool the request is headed for, and its server addresses.
+    pub pool: (&'a str, Arc<[String]>),
+}
+
+impl View<'_> {
+    /// The `request-info` value for these facts and `headers`.
+    pub fn info(self, headers: HeaderMap) -> RequestInfo {
+        RequestInfo {
+            method: self.method.clone(),
+            path: self.path.to_string(),
+            host: self.host.to_string(),
+            route: Arc::from(self.route),
+            headers,
+            client_ip: self.client_ip,
+            pool: Arc::from(self.pool.0),
+            servers: self.pool.1,
+        }
+    }
 }
 
 /// Runs `names` over the request; `headers` are the upstream headers and
-/// receive the plugins' header changes. `pool_exists` validates pool
-/// choices. A traced request gets a child span per plugin call.
+/// receive the plugins' header changes. `servers_of` names a pool's server
+/// addresses (`None`: no such pool), to validate pool choices. A traced
+/// request gets a child span per plugin call.
 pub async fn run(
     plugins: &PluginSet,
     names: &[String],
     view: View<'_>,
     headers: &mut HeaderMap,
     trace: Option<&RequestSpan>,
-    pool_exists: impl Fn(&str) -> bool + Sync,
+    servers_of: impl Fn(&str) -> Option<Arc<[String]>> + Sync,
 ) -> Result<Decision, ProxyError> {
-    let mut req: Option<Request> = None;
+    let exists = |p: &str| servers_of(p).is_some();
+    let mut view = Some(view);
+    let mut info: Option<RequestInfo> = None;
     let (mut path, mut pool) = (None, None);
     for name in names {
         let Some(p) = plugins.get(name) else { continue };
         if !p.implements(Hooks::ON_REQUEST) {
             continue;
         }
-        let r = req.get_or_insert_with(|| Request {
-            method: view.method.to_string(),
-            path: view.path.to_string(),
-            host: view.host.to_string(),
-            client_ip: view.client_ip.clone(),
-            route: view.route.to_string(),
-            headers: crate::plugin::header_list(headers),
-        });
+        if let Some(v) = view.take() {
+            info = Some(v.info(std::mem::take(headers)));
+        }
         let span = trace.map(|t| t.plugin(name, "on-request"));
-        let answer = p.on_request(r, &pool_exists).await;
+        let result = p.on_request(&mut info, &exists).await;
         if let Some(span) = span {
-            match &answer {
+            match &result {
                 Ok(_) => span.end(Outcome::Ok.label(), false),
                 Err(o) => span.end(o.label(), o.follows_on_error()),
             }
         }
-        let failed = match answer {
+        // Given back even when the call failed; without it the request
+        // has lost its headers and cannot go on.
+        let Some(i) = info.as_mut() else {
+            return Err(ProxyError::PluginFailed);
+        };
+        let failed = match result {
             Ok(Action::Respond(resp)) => return Ok(Decision::Respond(Box::new(response(resp)))),
             Ok(Action::Continue(fw)) => {
                 for h in &fw.remove_headers {
-                    headers.remove(h.as_str());
-                    r.headers.retain(|x| !x.name.eq_ignore_ascii_case(h));
+                    i.headers.remove(h.as_str());
                 }
                 for h in &fw.set_headers {
                     if let (Ok(n), Ok(v)) = (
                         HeaderName::from_bytes(h.name.as_bytes()),
                         HeaderValue::from_bytes(h.value.as_bytes()),
                     ) {
-                        headers.insert(n, v);
-                        r.headers.retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
-                        r.headers.push(h.clone());
+                        i.headers.insert(n, v);
                     }
                 }
                 if let Some(np) = fw.path {
-                    r.path = np.clone();
+                    i.path = np.clone();
                     path = Some(np);
                 }
-                if fw.pool.is_some() {
-                    pool = fw.pool;
+                if let Some(np) = fw.pool {
+                    // Judged to exist; the next plugin sees its servers.
+                    if let Some(servers) = servers_of(&np) {
+                        i.servers = servers;
+                        i.pool = Arc::from(np.as_str());
+                    }
+                    pool = Some(np);
                 }
                 None
             }
@@ -105,6 +133,9 @@ pub async fn run(
         if failed.is_some() && p.cfg.on_error == OnError::FailClosed {
             return Err(ProxyError::PluginFailed);
         }
+    }
+    if let Some(i) = info {
+        *headers = i.headers;
     }
     Ok(Decision::Forward { path, pool })
 }

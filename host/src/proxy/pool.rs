@@ -165,7 +165,7 @@ impl Pool {
         tried: &[usize],
         cands: &mut Vec<usize>,
         ctx: &PickContext<'_>,
-        head: &Head,
+        head: &mut Head,
     ) -> Option<usize> {
         if let Some(i) = ctx.pinned
             && !tried.contains(&i)
@@ -219,6 +219,11 @@ impl Pool {
         self.sticky.as_ref().and_then(|s| s.pinned(h))
     }
 
+    /// The pool's server addresses by position.
+    pub fn addresses(&self) -> &Arc<[String]> {
+        &self.addresses
+    }
+
     /// The plugin whose `on-health` observes this pool's checks.
     pub fn health_plugin(&self) -> Option<&Arc<PluginSlot>> {
         self.plugin.as_ref()
@@ -229,7 +234,7 @@ impl Pool {
         p: &PluginSlot,
         cands: &[usize],
         ctx: &PickContext<'_>,
-        head: &Head,
+        head: &mut Head,
     ) -> Option<usize> {
         let list: Vec<Candidate> = cands
             .iter()
@@ -244,6 +249,12 @@ impl Pool {
                 }
             })
             .collect();
+        let host = (head.headers.get(http::header::HOST))
+            .and_then(|h| h.to_str().ok())
+            .map(super::route::normalise_host)
+            .unwrap_or_default();
+        // The headers are lent to the plugin for the call and come back
+        // after it (moved, not copied).
         let info = RequestInfo {
             method: head.method.clone(),
             path: head
@@ -251,7 +262,9 @@ impl Pool {
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
-            headers: head.headers.clone(),
+            host: host.into_owned(),
+            route: Arc::from(ctx.route),
+            headers: std::mem::take(&mut head.headers),
             client_ip: ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             pool: Arc::from(self.cfg.name.as_str()),
             servers: self.addresses.clone(),
@@ -259,13 +272,17 @@ impl Pool {
         // The plugin host checked the index against `list`; deferred,
         // out of range, failed, timed out or tripped: the fallback decides.
         let span = ctx.trace.map(|t| t.plugin(&p.name, "pick-backend"));
-        let answer = p.pick_backend(info, &list).await;
+        let mut info = Some(info);
+        let picked = p.pick_backend(&mut info, &list).await;
+        if let Some(info) = info {
+            head.headers = info.headers;
+        }
         if let Some(span) = span {
-            match &answer {
+            match &picked {
                 Ok(_) => span.end(Outcome::Ok.label(), false),
                 Err(o) => span.end(o.label(), o.follows_on_error()),
             }
         }
-        answer.ok().and_then(|i| cands.get(i).copied())
+        picked.ok().and_then(|i| cands.get(i).copied())
     }
 }

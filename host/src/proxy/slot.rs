@@ -29,7 +29,7 @@ impl Pool {
         tried: &[usize],
         cands: &mut Vec<usize>,
         ctx: &PickContext<'_>,
-        head: &Head,
+        head: &mut Head,
     ) -> Result<(usize, ActiveGuard), ProxyError> {
         let cfg = self.cfg.queue;
         if cfg.size == 0 || !tried.is_empty() {
@@ -84,7 +84,7 @@ impl Pool {
         tried: &[usize],
         cands: &mut Vec<usize>,
         ctx: &PickContext<'_>,
-        head: &Head,
+        head: &mut Head,
     ) -> Option<(usize, ActiveGuard)> {
         // Allocated only when a claim races (rare): `tried` plus the full.
         let mut skip: Option<Vec<usize>> = None;

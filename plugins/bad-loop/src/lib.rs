@@ -7,7 +7,7 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Action, Config, Plugin, Request, plugin};
+use switchyard_sdk::{Action, Config, Plugin, RequestInfo, plugin};
 
 struct BadLoop;
 
@@ -17,7 +17,7 @@ impl Plugin for BadLoop {
         Ok(BadLoop)
     }
 
-    fn on_request(&self, _req: Request) -> Action {
+    fn on_request(&self, _req: &RequestInfo<'_>) -> Action {
         let mut spins = 0u64;
         loop {
             // `black_box` keeps the optimiser from proving the loop useless.

@@ -8,7 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Action, Config, Plugin, Request, plugin};
+use switchyard_sdk::{Action, Config, Plugin, RequestInfo, plugin};
 
 struct BadMemory;
 
@@ -18,7 +18,7 @@ impl Plugin for BadMemory {
         Ok(BadMemory)
     }
 
-    fn on_request(&self, _req: Request) -> Action {
+    fn on_request(&self, _req: &RequestInfo<'_>) -> Action {
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         loop {
             // Filled with ones so every page is really touched.

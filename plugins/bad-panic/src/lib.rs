@@ -7,7 +7,7 @@
 
 #![forbid(unsafe_code)]
 
-use switchyard_sdk::{Action, Config, Plugin, Request, plugin};
+use switchyard_sdk::{Action, Config, Plugin, RequestInfo, plugin};
 
 struct BadPanic;
 
@@ -17,8 +17,8 @@ impl Plugin for BadPanic {
         Ok(BadPanic)
     }
 
-    fn on_request(&self, req: Request) -> Action {
-        panic!("bad-panic: refusing {} {}", req.method, req.path);
+    fn on_request(&self, req: &RequestInfo<'_>) -> Action {
+        panic!("bad-panic: refusing {} {}", req.method(), req.path());
     }
 }
 
@@ -37,6 +37,6 @@ mod tests {
     #[should_panic(expected = "bad-panic: refusing GET /x")]
     fn every_request_panics() {
         let p = BadPanic::new(Config::default()).expect("new");
-        let _ = p.on_request(request("GET", "/x"));
+        let _ = p.on_request(&request("GET", "/x").info());
     }
 }

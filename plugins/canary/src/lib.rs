@@ -16,7 +16,7 @@
 #![forbid(unsafe_code)]
 
 use serde::Deserialize;
-use switchyard_sdk::{Action, Config, Forward, Plugin, Request, host, plugin};
+use switchyard_sdk::{Action, Config, Forward, Plugin, RequestInfo, host, plugin};
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,11 +51,11 @@ impl Plugin for Canary {
         Ok(canary)
     }
 
-    fn on_request(&self, req: Request) -> Action {
-        let to_canary = req
-            .header(&self.header)
+    fn on_request(&self, req: &RequestInfo<'_>) -> Action {
+        // Asked one by one: the header first, the cookie only without it.
+        let to_canary = (req.header(&self.header).as_deref())
             .and_then(forced)
-            .or_else(|| req.cookie(&self.cookie).and_then(forced))
+            .or_else(|| req.cookie(&self.cookie).as_deref().and_then(forced))
             .unwrap_or_else(|| host::random() % 100 < u64::from(self.percent));
         let forward = Forward::new().with_header(&self.header, if to_canary { "1" } else { "0" });
         if to_canary {
@@ -102,7 +102,7 @@ mod tests {
     fn percent_draws_from_the_host_random_source() {
         let c = canary(r#"{"percent": 10}"#);
         FakeHost::queue_random(&[9, 10, 109]);
-        let to = || decided(c.on_request(request("GET", "/")));
+        let to = || decided(c.on_request(&request("GET", "/").info()));
         assert_eq!(to(), (Some("canary".into()), "1".into()));
         assert_eq!(to(), (None, "0".into()));
         assert_eq!(to(), (Some("canary".into()), "1".into()));
@@ -112,9 +112,12 @@ mod tests {
     fn header_beats_cookie_beats_chance() {
         let c = canary(r#"{"percent": 0, "pool": "v2"}"#);
         let req = request("GET", "/").with_header("cookie", "canary=always");
-        assert_eq!(decided(c.on_request(req.clone())).0.as_deref(), Some("v2"));
+        assert_eq!(
+            decided(c.on_request(&req.clone().info())).0.as_deref(),
+            Some("v2")
+        );
         let req = req.with_header("x-canary", "never");
-        assert_eq!(decided(c.on_request(req)), (None, "0".into()));
+        assert_eq!(decided(c.on_request(&req.info())), (None, "0".into()));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use switchyard_sdk::{Action, Config, Forward, Plugin, Request, plugin};
+use switchyard_sdk::{Action, Config, Forward, Plugin, RequestInfo, plugin};
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,10 +39,10 @@ impl Plugin for HeaderRouter {
         config.parse()
     }
 
-    fn on_request(&self, req: Request) -> Action {
+    fn on_request(&self, req: &RequestInfo<'_>) -> Action {
         let pool = req
             .header(&self.header)
-            .and_then(|value| self.routes.get(value))
+            .and_then(|value| self.routes.get(&value))
             .or(self.default.as_ref());
         match pool {
             Some(pool) => Forward::new().with_pool(pool).into(),
@@ -62,7 +62,7 @@ mod tests {
         if let Some(v) = value {
             req = req.with_header("x-pool", v);
         }
-        match r.on_request(req) {
+        match r.on_request(&req.info()) {
             Action::Continue(f) => f.pool,
             Action::Respond(a) => panic!("answered {}", a.status),
         }

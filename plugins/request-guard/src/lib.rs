@@ -15,7 +15,7 @@
 
 use serde::Deserialize;
 use std::net::IpAddr;
-use switchyard_sdk::{Action, Config, Forward, Plugin, Request, host, plugin};
+use switchyard_sdk::{Action, Config, Forward, Plugin, RequestInfo, host, plugin};
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -43,12 +43,15 @@ impl Plugin for RequestGuard {
         config.parse()
     }
 
-    fn on_request(&self, req: Request) -> Action {
-        let denied_path = self.deny_paths.iter().any(|p| req.path.starts_with(p));
-        let denied_ip = req
-            .client_ip
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| self.deny_ips.contains(&ip));
+    fn on_request(&self, req: &RequestInfo<'_>) -> Action {
+        // Each read asks the host: only for the lists that are set.
+        let denied_path = !self.deny_paths.is_empty() && {
+            let path = req.path();
+            self.deny_paths.iter().any(|p| path.starts_with(p))
+        };
+        let denied_ip = !denied_path
+            && !self.deny_ips.is_empty()
+            && (req.client_ip().parse::<IpAddr>()).is_ok_and(|ip| self.deny_ips.contains(&ip));
         if denied_path || denied_ip {
             host::kv::incr("denied", 1);
             return Action::respond(403, "forbidden by request-guard\n");
@@ -75,18 +78,20 @@ mod tests {
         assert_eq!(declared_hooks::<RequestGuard>(), Hooks::ON_REQUEST);
         let g = guard();
         assert_eq!(
-            g.on_request(request("GET", "/admin/users")),
+            g.on_request(&request("GET", "/admin/users").info()),
             Action::respond(403, "forbidden by request-guard\n")
         );
-        let mut from_bad_ip = request("GET", "/");
-        from_bad_ip.client_ip = "203.0.113.9".into();
-        assert!(matches!(g.on_request(from_bad_ip), Action::Respond(_)));
+        let from_bad_ip = request("GET", "/").with_client("203.0.113.9");
+        assert!(matches!(
+            g.on_request(&from_bad_ip.info()),
+            Action::Respond(_)
+        ));
         assert_eq!(host::kv::counter("denied"), 2);
     }
 
     #[test]
     fn marks_what_it_lets_through() {
-        match guard().on_request(request("GET", "/public")) {
+        match guard().on_request(&request("GET", "/public").info()) {
             Action::Continue(f) => assert_eq!(f.set_headers, [Header::new("x-guarded", "1")]),
             Action::Respond(r) => panic!("answered {}", r.status),
         }

@@ -22,6 +22,17 @@
 //! - `metric-flood-N`: add 1 to N new series of `scripted_hits_total`
 //!   (past the host's cap: `error`), continue.
 //!
+//! on-response, by the request's `x-response` header, a comma-separated
+//! list of:
+//! - `report`: set `x-status`, `x-pool`, `x-server` (`none` when absent)
+//!   and `x-latency` (`some` / `none`) from what the host reports;
+//! - `order`: set `x-order` to its current value (if any) followed by
+//!   this plugin's `name` (so two plugins show the order they ran in);
+//! - `remove-NAME`: remove response header NAME;
+//! - `set-bad-name` / `set-crlf` / `set-length`: set a header the host
+//!   must refuse (a name with a space, a value with CR LF,
+//!   `content-length`).
+//!
 //! pick-backend, by the `x-pick` header:
 //! - absent or `none`: defer;
 //! - a number: that index (possibly out of range);
@@ -30,25 +41,39 @@
 //!   and 1 (slow-starting), or defer when there is none.
 //!
 //! Config: `{ bad_metric = true }` defines a metric with an invalid name in
-//! `init` (so the load fails); otherwise none.
+//! `init` (so the load fails); `name` (default `"scripted"`) is what
+//! `order` writes.
 
 #![forbid(unsafe_code)]
 
 use serde::Deserialize;
 use switchyard_sdk::metrics::{Counter, Gauge, Histogram};
 use switchyard_sdk::{
-    Action, Candidate, Config, Forward, Plugin, Request, RequestInfo, Response, host, plugin,
+    Action, Candidate, Config, Forward, Plugin, RequestInfo, Response, ResponseAction,
+    ResponseInfo, host, plugin,
 };
 
 /// `[plugin.X].config`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct Settings {
     /// Define a metric named `bad-name` in `init`.
     bad_metric: bool,
+    /// What `order` writes.
+    name: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bad_metric: false,
+            name: "scripted".into(),
+        }
+    }
 }
 
 struct Scripted {
+    name: String,
     hits: Counter,
     level: Gauge,
     size: Histogram,
@@ -62,13 +87,14 @@ impl Plugin for Scripted {
             Gauge::define("bad-name", "", &[])?;
         }
         Ok(Scripted {
+            name: settings.name,
             hits: Counter::define("scripted_hits_total", "Hits by answer.", &["answer"])?,
             level: Gauge::define("scripted_level", "The last level set.", &[])?,
             size: Histogram::define("scripted_size", "Sizes observed.", &[], &[1.0, 10.0])?,
         })
     }
 
-    fn on_request(&self, req: Request) -> Action {
+    fn on_request(&self, req: &RequestInfo<'_>) -> Action {
         let Some(answer) = req.header("x-answer") else {
             return Action::proceed();
         };
@@ -76,7 +102,7 @@ impl Plugin for Scripted {
             self.metric(metric);
             return Action::proceed();
         }
-        match answer {
+        match answer.as_str() {
             "respond-bad-name" => Response::new(200, "scripted\n")
                 .with_header("bad name", "1")
                 .into(),
@@ -107,6 +133,46 @@ impl Plugin for Scripted {
                 }
             }
         }
+    }
+
+    fn on_response(&self, req: &RequestInfo<'_>, resp: &ResponseInfo<'_>) -> ResponseAction {
+        let mut out = ResponseAction::new();
+        let Some(asked) = req.header("x-response") else {
+            return out;
+        };
+        for what in asked.split(',').map(str::trim) {
+            out = match what {
+                "report" => {
+                    let none = || "none".to_string();
+                    out.with_header("x-status", resp.status().to_string())
+                        .with_header("x-pool", resp.pool().unwrap_or_else(none))
+                        .with_header("x-server", resp.server().unwrap_or_else(none))
+                        .with_header(
+                            "x-latency",
+                            match resp.upstream_latency_us() {
+                                Some(_) => "some",
+                                None => "none",
+                            },
+                        )
+                }
+                "order" => {
+                    let before = resp.header("x-order");
+                    let now = match before {
+                        Some(b) => format!("{b},{}", self.name),
+                        None => self.name.clone(),
+                    };
+                    out.with_header("x-order", now)
+                }
+                "set-bad-name" => out.with_header("bad name", "1"),
+                "set-crlf" => out.with_header("x-injected", "1\r\nx-evil: 1"),
+                "set-length" => out.with_header("content-length", "1"),
+                w => match w.strip_prefix("remove-") {
+                    Some(name) => out.without_header(name),
+                    None => out,
+                },
+            };
+        }
+        out
     }
 
     fn pick_backend(&self, req: &RequestInfo, candidates: &[Candidate]) -> Option<u32> {
@@ -146,21 +212,23 @@ impl Scripted {
 mod tests {
     use super::*;
     use switchyard_sdk::Hooks;
-    use switchyard_sdk::testing::{FakeHost, FakeRequest, candidate, declared_hooks, request};
+    use switchyard_sdk::testing::{
+        FakeHost, FakeRequest, candidate, declared_hooks, request, response,
+    };
 
     fn scripted() -> Scripted {
         Scripted::new(Config::default()).expect("new")
     }
 
     fn ask(s: &Scripted, answer: &str) -> Action {
-        s.on_request(request("GET", "/").with_header("x-answer", answer))
+        s.on_request(&request("GET", "/").with_header("x-answer", answer).info())
     }
 
     #[test]
     fn answers_as_told() {
         assert_eq!(
             declared_hooks::<Scripted>(),
-            Hooks::ON_REQUEST | Hooks::PICK_BACKEND
+            Hooks::ON_REQUEST | Hooks::PICK_BACKEND | Hooks::ON_RESPONSE
         );
         let s = scripted();
         assert_eq!(ask(&s, "respond-1000"), Action::respond(1000, "scripted\n"));
@@ -172,7 +240,7 @@ mod tests {
             ask(&s, "count-n"),
             Action::respond(200, "2 0200000000000000")
         );
-        assert_eq!(s.on_request(request("GET", "/")), Action::proceed());
+        assert_eq!(s.on_request(&request("GET", "/").info()), Action::proceed());
     }
 
     #[test]
@@ -190,6 +258,31 @@ mod tests {
         ask(&s, "metric-mismatch");
         assert_eq!(FakeHost::refused().len(), 1);
         assert!(Scripted::new(Config::new(r#"{"bad_metric": true}"#)).is_err());
+    }
+
+    #[test]
+    fn responses_as_told() {
+        let s = scripted();
+        let ask = |what: &str, resp: switchyard_sdk::testing::FakeResponse| {
+            let req = request("GET", "/").with_header("x-response", what).info();
+            s.on_response(&req, &resp.info())
+        };
+        assert_eq!(
+            ask("report", response(502).from_proxy()),
+            ResponseAction::new()
+                .with_header("x-status", "502")
+                .with_header("x-pool", "none")
+                .with_header("x-server", "none")
+                .with_header("x-latency", "none")
+        );
+        assert_eq!(
+            ask("order, remove-server", response(200).with_header("x-order", "b")),
+            ResponseAction::new()
+                .with_header("x-order", "b,scripted")
+                .without_header("server")
+        );
+        let none = s.on_response(&request("GET", "/").info(), &response(200).info());
+        assert_eq!(none, ResponseAction::new());
     }
 
     #[test]

@@ -4,13 +4,13 @@
 //! The hooks a plugin declares (the WIT `declared-hooks`, which the host
 //! uses to skip the rest and to check the hooks a config relies on) are read
 //! from the impl itself — the `fn on_request` / `fn pick_backend` /
-//! `fn on_health` written in it — so there is no list to keep in step with
+//! `fn on_health` / `fn on_response` written in it — so there is no list to keep in step with
 //! the code.
 
 use proc_macro::{Delimiter, TokenStream, TokenTree};
 
 /// The hooks an `impl Plugin` may write, as method names.
-const HOOKS: [&str; 3] = ["on_request", "pick_backend", "on_health"];
+const HOOKS: [&str; 4] = ["on_request", "pick_backend", "on_health", "on_response"];
 
 /// Exports the type of an `impl Plugin for T { ... }` block as the plugin,
 /// declaring the hooks written in the block. See `switchyard_sdk`.

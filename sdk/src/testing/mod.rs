@@ -8,7 +8,9 @@
 //! it; the builders make what hooks receive.
 //!
 //! 1. Build the plugin as the host would: `MyPlugin::new(Config::new(json))`.
-//! 2. Call its hooks with [`request`], [`FakeRequest::info`] and [`candidate`].
+//! 2. Call its hooks with [`request`] / [`FakeRequest`] (`.info()` is the
+//!    [`RequestInfo`] hooks take), [`response`] / [`FakeResponse`]
+//!    (`.info()`: [`ResponseInfo`]) and [`candidate`].
 //! 3. Assert on the answers and on [`FakeHost`] (metrics, key-value store,
 //!    log lines); [`declared_hooks`] says what `#[plugin]` declared.
 //!
@@ -20,7 +22,8 @@
 //! FakeHost::advance_ns(5);
 //! assert_eq!(host::kv::counter("seen"), 2);
 //! assert_eq!(host::now_ns(), 5);
-//! assert_eq!(request("GET", "/").with_header("x-a", "1").header("x-a"), Some("1"));
+//! let req = request("GET", "/").with_header("x-a", "1").info();
+//! assert_eq!(req.header("X-A").as_deref(), Some("1"));
 //! ```
 //!
 //! The fake checks metric uses the way the host does for what a unit test
@@ -34,7 +37,7 @@
 #![cfg_attr(target_arch = "wasm32", allow(dead_code))]
 
 use crate::host::Level;
-use crate::{Candidate, Header, Hooks, Request, RequestInfo};
+use crate::{Candidate, Hooks, RequestInfo, ResponseInfo};
 use fake::{Kind, Series, State, with};
 
 /// Reads and steers this thread's fake host.
@@ -107,25 +110,71 @@ impl FakeHost {
     }
 }
 
-/// A request as `on_request` receives it: `method`, `path`, host
-/// `example.com`, client `203.0.113.7`, route `test`, no headers (add them
-/// with [`Request::with_header`]).
-pub fn request(method: &str, path: &str) -> Request {
-    Request {
+/// A request: `method`, `path`, host `example.com`, client `203.0.113.7`,
+/// route `test`, pool `app`, no headers (add them with
+/// [`FakeRequest::with_header`]); pass `&request(..).info()` to a hook.
+pub fn request(method: &str, path: &str) -> FakeRequest {
+    FakeRequest {
         method: method.into(),
         path: path.into(),
-        host: "example.com".into(),
-        client_ip: "203.0.113.7".into(),
-        route: "test".into(),
-        headers: Vec::new(),
+        ..FakeRequest::default()
     }
 }
 
-impl Request {
-    /// Adds a header (tests; a plugin receives its requests).
-    pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push(Header::new(name, value));
+/// A response with `status` from server `10.0.0.1:80` of pool `app`,
+/// answered in 1 ms, no headers; pass `&response(..).info()` to
+/// `on_response`.
+pub fn response(status: u16) -> FakeResponse {
+    FakeResponse {
+        status,
+        headers: Vec::new(),
+        pool: Some("app".into()),
+        server: Some("10.0.0.1:80".into()),
+        upstream_latency_us: Some(1000),
+    }
+}
+
+/// What `on_response` reads on demand, for a test: build it (or start from
+/// [`response`]), then pass `&fake.info()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeResponse {
+    /// Status.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The pool that answered (`None`: the proxy's own answer).
+    pub pool: Option<String>,
+    /// The server that answered.
+    pub server: Option<String>,
+    /// Upstream latency, microseconds.
+    pub upstream_latency_us: Option<u64>,
+}
+
+impl FakeResponse {
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> FakeResponse {
+        self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// Sets the upstream latency.
+    pub fn with_latency_us(mut self, us: u64) -> FakeResponse {
+        self.upstream_latency_us = Some(us);
+        self
+    }
+
+    /// Makes it an answer of the proxy's own (an error such as 502): no
+    /// pool, server or latency.
+    pub fn from_proxy(mut self) -> FakeResponse {
+        self.pool = None;
+        self.server = None;
+        self.upstream_latency_us = None;
+        self
+    }
+
+    /// The [`ResponseInfo`] `on_response` takes.
+    pub fn info(self) -> ResponseInfo<'static> {
+        ResponseInfo::fake(self)
     }
 }
 
@@ -141,14 +190,18 @@ pub fn candidate(position: u32, weight: u32) -> Candidate {
     }
 }
 
-/// What `pick_backend` reads on demand, for a test: build it, then pass
-/// `&fake.info()`.
+/// What a hook reads about its request on demand, for a test: build it
+/// (or start from [`request`]), then pass `&fake.info()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeRequest {
     /// Method (default `GET`).
     pub method: String,
     /// Path and query (default `/`).
     pub path: String,
+    /// Host (default `example.com`).
+    pub host: String,
+    /// Route label (default `test`).
+    pub route: String,
     /// Headers, in order.
     pub headers: Vec<(String, String)>,
     /// Client address (default `203.0.113.7`).
@@ -164,6 +217,8 @@ impl Default for FakeRequest {
         FakeRequest {
             method: "GET".into(),
             path: "/".into(),
+            host: "example.com".into(),
+            route: "test".into(),
             headers: Vec::new(),
             client_ip: "203.0.113.7".into(),
             pool: "app".into(),
@@ -197,7 +252,7 @@ impl FakeRequest {
         self
     }
 
-    /// The [`RequestInfo`] `pick_backend` takes.
+    /// The [`RequestInfo`] hooks take.
     pub fn info(self) -> RequestInfo<'static> {
         RequestInfo::fake(self)
     }
@@ -235,7 +290,7 @@ pub(crate) mod fake;
 mod tests {
     use super::*;
     use crate::metrics::{Counter, Histogram};
-    use crate::{Action, Config, Plugin, host, plugin};
+    use crate::{Action, Config, Plugin, ResponseAction, host, plugin};
 
     /// Counts requests per method; picks the candidate named by `x-pick`.
     struct Counting {
@@ -252,11 +307,20 @@ mod tests {
             })
         }
 
-        fn on_request(&self, req: Request) -> Action {
-            self.seen.inc(&[&req.method]);
-            self.size.observe(&[], req.path.len() as f64);
-            host::info(&format!("saw {}", req.path));
+        fn on_request(&self, req: &RequestInfo<'_>) -> Action {
+            self.seen.inc(&[&req.method()]);
+            self.size.observe(&[], req.path().len() as f64);
+            host::info(&format!("saw {}", req.path()));
             Action::proceed()
+        }
+
+        fn on_response(&self, req: &RequestInfo<'_>, resp: &ResponseInfo<'_>) -> ResponseAction {
+            match resp.server() {
+                Some(s) => ResponseAction::new()
+                    .with_header("x-served-by", s)
+                    .with_header("x-route", req.route()),
+                None => ResponseAction::new().without_header("server"),
+            }
         }
 
         fn pick_backend(&self, req: &RequestInfo<'_>, candidates: &[Candidate]) -> Option<u32> {
@@ -272,16 +336,16 @@ mod tests {
     fn the_attribute_declares_the_hooks_written() {
         assert_eq!(
             declared_hooks::<Counting>(),
-            Hooks::ON_REQUEST | Hooks::PICK_BACKEND
+            Hooks::ON_REQUEST | Hooks::PICK_BACKEND | Hooks::ON_RESPONSE
         );
     }
 
     #[test]
     fn hooks_run_against_the_fake_host() {
         let p = Counting::new(Config::default()).expect("new");
-        assert_eq!(p.on_request(request("GET", "/")), Action::proceed());
-        p.on_request(request("GET", "/a/long/path"));
-        p.on_request(request("POST", "/x"));
+        assert_eq!(p.on_request(&request("GET", "/").info()), Action::proceed());
+        p.on_request(&request("GET", "/a/long/path").info());
+        p.on_request(&request("POST", "/x").info());
         assert_eq!(FakeHost::counter("seen_total", &["GET"]), Some(2));
         assert_eq!(FakeHost::counter("seen_total", &["POST"]), Some(1));
         assert_eq!(
@@ -304,6 +368,29 @@ mod tests {
             p.pick_backend(&FakeRequest::new().info(), &candidates),
             None
         );
+    }
+
+    #[test]
+    fn on_response_runs_on_a_fake_response() {
+        let p = Counting::new(Config::default()).expect("new");
+        let req = request("GET", "/").info();
+        assert_eq!(
+            p.on_response(&req, &response(200).info()),
+            ResponseAction::new()
+                .with_header("x-served-by", "10.0.0.1:80")
+                .with_header("x-route", "test")
+        );
+        assert_eq!(
+            p.on_response(&req, &response(502).from_proxy().info()),
+            ResponseAction::new().without_header("server")
+        );
+        let r = response(204)
+            .with_header("X-A", "1")
+            .with_latency_us(7)
+            .info();
+        assert_eq!((r.status(), r.upstream_latency_us()), (204, Some(7)));
+        assert_eq!(r.header("x-a").as_deref(), Some("1"));
+        assert_eq!(r.headers(), [crate::Header::new("x-a", "1")]);
     }
 
     #[test]

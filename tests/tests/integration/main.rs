@@ -31,6 +31,7 @@ mod per_ip;
 mod plugin_answers;
 mod plugin_kv;
 mod plugin_metrics;
+mod plugin_on_response;
 mod plugin_uses;
 mod plugins;
 mod props_chunked;

@@ -192,7 +192,8 @@ async fn a_0_1_0_component_still_loads_and_swaps_to_one_with_metrics() {
         "1 0100000000000000"
     );
     assert_eq!(scrape(admin).await.0, Vec::<String>::new());
-    // Swapped to the 0.1.1 build: same key-value store, and now metrics.
+    // Swapped to the current (0.2.0) build: same key-value store, and
+    // now metrics.
     let bytes = std::fs::read(plugin_path("scripted")).expect("component");
     assert_eq!(swap(admin, bytes).await, 200);
     assert_eq!(
@@ -215,18 +216,21 @@ async fn a_reload_that_changes_the_plugin_keeps_its_series() {
         .map_err(|(_, e)| e.to_string())
         .expect("load");
     let slot = before.get("s").expect("plugin").clone();
-    let req = switchyard::plugin::Request {
-        method: "GET".into(),
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-answer", http::HeaderValue::from_static("metric-count-a"));
+    let mut req = Some(switchyard::plugin::RequestInfo {
+        method: http::Method::GET,
         path: "/".into(),
         host: "h".into(),
-        client_ip: "127.0.0.1".into(),
         route: "r".into(),
-        headers: vec![switchyard::plugin::Header {
-            name: "x-answer".into(),
-            value: "metric-count-a".into(),
-        }],
-    };
-    slot.on_request(&req, &|_| true).await.expect("on-request");
+        headers,
+        client_ip: "127.0.0.1".into(),
+        pool: "app".into(),
+        servers: std::sync::Arc::from([]),
+    });
+    slot.on_request(&mut req, &|_| true)
+        .await
+        .expect("on-request");
     // A changed [plugin.s] (another timeout): reloaded, series carried over.
     let changed = config(&o, "timeout = \"3s\"");
     let cfg = Config::parse(&changed, Path::new("test.toml")).expect("config");
@@ -240,7 +244,7 @@ async fn a_reload_that_changes_the_plugin_keeps_its_series() {
         "the slot was reloaded"
     );
     reloaded
-        .on_request(&req, &|_| true)
+        .on_request(&mut req, &|_| true)
         .await
         .expect("on-request");
     let hits = &reloaded.metrics().snapshot()["scripted_hits_total"];

@@ -76,7 +76,7 @@ async fn check_refuses_a_plugin_without_the_hook_its_config_uses() {
         .await
         .expect_err("least-latency has no on-request");
     let want = format!(
-        "plugin \"ll\": test.toml:{}: route[0].plugins[0]: the plugin does not implement on-request, which a route's `plugins` need",
+        "plugin \"ll\": test.toml:{}: route[0].plugins[0]: the plugin does not implement on-request or on-response, which a route's `plugins` need",
         line_of(&text, "plugins = [\"ll\"]")
     );
     assert_eq!(err, want);
@@ -111,7 +111,7 @@ async fn a_reload_that_needs_a_missing_hook_is_refused_and_the_old_config_serves
     let err = proxy.server().reload(&cfg).await.expect_err("refused");
     assert!(
         err.to_string().contains(&format!(
-            "test.toml:{}: route[0].plugins[0]: the plugin does not implement on-request",
+            "test.toml:{}: route[0].plugins[0]: the plugin does not implement on-request or on-response",
             line_of(&bad, "plugins = [\"ll\"]")
         )),
         "{err}"

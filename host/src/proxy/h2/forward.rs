@@ -51,7 +51,7 @@ enum Tried {
 /// Sends one request to an HTTP/2 `pool` (see the module docs).
 pub async fn forward(
     pool: &Pool,
-    head: Head,
+    mut head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
     purpose: Purpose,
@@ -70,7 +70,7 @@ pub async fn forward(
 
     'tries: for attempt in 0..=cfg.retries {
         let final_try = attempt == cfg.retries;
-        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &head).await {
+        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &mut head).await {
             Ok(got) => got,
             Err(e) => {
                 last.get_or_insert(Err(e));
