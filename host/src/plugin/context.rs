@@ -65,7 +65,7 @@ impl context::HostRequestInfo for StoreState {
         name: String,
     ) -> wasmtime::Result<Option<String>> {
         let info = self.table.get(&r)?;
-        Ok(crate::proxy::headers::cookie(&info.headers, &name).map(str::to_string))
+        Ok(crate::fields::cookie(&info.headers, &name).map(str::to_string))
     }
 
     fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
