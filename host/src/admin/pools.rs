@@ -96,6 +96,7 @@ fn pool(rt: &Runtime, p: &Pool) -> Value {
     json!({
         "name": p.cfg.name,
         "balance": p.cfg.balance.as_str(),
+        "protocol": p.cfg.protocol.as_str(),
         "plugin": p.cfg.plugin,
         "queue": {
             "length": p.queue.len(),

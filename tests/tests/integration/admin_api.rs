@@ -98,6 +98,7 @@ async fn pools_json_has_the_spec_shape_and_counts() {
     assert_eq!(pools.len(), 1);
     assert_eq!(pools[0]["name"], "app");
     assert_eq!(pools[0]["balance"], "round_robin");
+    assert_eq!(pools[0]["protocol"], "http1");
     let servers = pools[0]["servers"].as_array().expect("servers");
     assert_eq!(servers.len(), 2);
     for (s, o) in servers.iter().zip([&a, &b]) {
