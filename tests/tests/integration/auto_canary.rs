@@ -120,7 +120,7 @@ async fn a_healthy_canary_is_promoted_step_by_step_to_100() {
     let cfg = config(
         &v1,
         &v2,
-        "steps = [10, 50, 100], step_interval = \"300ms\", min_requests = 10, max_error_rate = 0.05, max_latency_ratio = 50.0",
+        "steps = [10, 50, 100], step_interval = \"500ms\", min_requests = 10, max_error_rate = 0.05, max_latency_ratio = 50.0",
     );
     let proxy = TestProxy::start(&cfg).await;
     let admin = proxy.server().addr("admin").expect("admin");
@@ -180,7 +180,7 @@ async fn a_hot_swap_mid_rollout_keeps_its_step() {
     let cfg = config(
         &v1,
         &v2,
-        "steps = [10, 50, 100], step_interval = \"300ms\", min_requests = 10, max_error_rate = 0.05, max_latency_ratio = 50.0",
+        "steps = [10, 50, 100], step_interval = \"500ms\", min_requests = 10, max_error_rate = 0.05, max_latency_ratio = 50.0",
     );
     let proxy = TestProxy::start(&cfg).await;
     let admin = proxy.server().addr("admin").expect("admin");
