@@ -5,6 +5,7 @@
 
 mod access_log;
 mod admin_api;
+mod auto_canary;
 mod balancing;
 mod dns;
 mod dns_server;
