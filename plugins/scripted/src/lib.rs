@@ -276,7 +276,10 @@ mod tests {
                 .with_header("x-latency", "none")
         );
         assert_eq!(
-            ask("order, remove-server", response(200).with_header("x-order", "b")),
+            ask(
+                "order, remove-server",
+                response(200).with_header("x-order", "b")
+            ),
             ResponseAction::new()
                 .with_header("x-order", "b,scripted")
                 .without_header("server")
