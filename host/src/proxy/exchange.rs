@@ -181,7 +181,9 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             trace: self.trace.as_ref(),
             route: &route.cfg.name,
         };
-        let sent = std::time::Instant::now();
+        // Only on-response reads the upstream latency: no clock read for
+        // routes without such a plugin.
+        let sent = self.seen.is_some().then(std::time::Instant::now);
         let (resp, server) = match upgrade {
             Some(proto) => {
                 upgrade::ask(&mut head, proto);
@@ -206,7 +208,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             }
         };
         self.server = Some(server);
-        self.upstream_us = Some(sent.elapsed().as_micros() as u64);
+        self.upstream_us = sent.map(|t| t.elapsed().as_micros() as u64);
         Ok(resp)
     }
 
@@ -347,9 +349,16 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         let pools = &self.rt.pools;
         let plugins = &self.rt.plugins;
         let trace = self.trace.as_ref();
-        match on_request::run(plugins, &route.cfg.plugins, view, h, trace, |p| {
-            pools.get(p).map(|p| p.addresses().clone())
-        })
+        // Boxed: the plugin calls' state stays out of every request's
+        // future (requests without plugins would carry and move it too).
+        match Box::pin(on_request::run(
+            plugins,
+            &route.cfg.plugins,
+            view,
+            h,
+            trace,
+            |p| pools.get(p).map(|p| p.addresses().clone()),
+        ))
         .await?
         {
             on_request::Decision::Respond(r) => Ok(Err(*r)),

@@ -374,7 +374,15 @@ impl Proxy {
             if x.seen.is_some() {
                 let answered = x.answered();
                 let names = &route.cfg.plugins;
-                resp = match on_response::run(&rt.plugins, names, &mut x.seen, resp, answered).await
+                // Boxed, as on-request: its state stays out of every request's future.
+                resp = match Box::pin(on_response::run(
+                    &rt.plugins,
+                    names,
+                    &mut x.seen,
+                    resp,
+                    answered,
+                ))
+                .await
                 {
                     Ok(r) => r,
                     // A fail_closed plugin's 503 gets the rules too.

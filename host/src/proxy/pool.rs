@@ -273,7 +273,9 @@ impl Pool {
         // out of range, failed, timed out or tripped: the fallback decides.
         let span = ctx.trace.map(|t| t.plugin(&p.name, "pick-backend"));
         let mut info = Some(info);
-        let picked = p.pick_backend(&mut info, &list).await;
+        // Boxed: the call's state stays out of the futures of requests to
+        // pools without a plugin.
+        let picked = Box::pin(p.pick_backend(&mut info, &list)).await;
         if let Some(info) = info {
             head.headers = info.headers;
         }
