@@ -381,6 +381,7 @@ impl Proxy {
                     &mut x.seen,
                     resp,
                     answered,
+                    x.trace.as_ref(),
                 ))
                 .await
                 {

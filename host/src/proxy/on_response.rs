@@ -17,7 +17,8 @@
 use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
-use crate::plugin::{Hooks, PluginSet, RequestInfo, ResponseInfo};
+use crate::otel::RequestSpan;
+use crate::plugin::{Hooks, Outcome, PluginSet, RequestInfo, ResponseInfo};
 use http::{HeaderName, HeaderValue, Response};
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub async fn run(
     req: &mut Option<RequestInfo>,
     mut resp: Response<RespBody>,
     answered: Answered,
+    trace: Option<&RequestSpan>,
 ) -> Result<Response<RespBody>, Response<RespBody>> {
     let mut info = Some(ResponseInfo {
         status: resp.status().as_u16(),
@@ -54,7 +56,15 @@ pub async fn run(
         if !p.implements(Hooks::ON_RESPONSE) {
             continue;
         }
+        // A traced request gets a child span per call, as for on-request.
+        let span = trace.map(|t| t.plugin(name, "on-response"));
         let result = p.on_response(req, &mut info).await;
+        if let Some(span) = span {
+            match &result {
+                Ok(_) => span.end(Outcome::Ok.label(), false),
+                Err(o) => span.end(o.label(), o.follows_on_error()),
+            }
+        }
         let (Some(i), true) = (info.as_mut(), req.is_some()) else {
             // Not given back: nothing left to answer with.
             return Err(ProxyError::PluginFailed.response());

@@ -204,7 +204,7 @@ async fn sample_one_starts_new_traces_and_an_unsampled_parent_is_not_followed() 
 async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
     let (otlp, origin) = (Collector::start().await, Origin::start("a").await);
     let cfg = TestConfig::new()
-        .route(Route::to("app").set("plugins", vec!["guard", "boom"]))
+        .route(Route::to("app").set("plugins", vec!["guard", "boom", "echo"]))
         .pool(
             "app",
             Pool::new("plugin").origins(&[&origin]).set("plugin", "ll"),
@@ -212,17 +212,21 @@ async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
         .plugin("guard", "request-guard", fragment(""))
         // Traps on every call; fail_open forwards regardless.
         .plugin("boom", "bad-panic", fragment("trip_after = 1000"))
-        .plugin("ll", "least-latency", fragment(""));
+        .plugin("ll", "least-latency", fragment(""))
+        // on-request and on-response, both leaving the message as it is.
+        .plugin("echo", "scripted", fragment(""));
     let proxy = start(&traced(cfg, &otlp.url(), 1.0), SHORT).await;
     assert_eq!(proxy.get("/t").await.status, 200);
 
-    let spans = otlp.wait_for(4, WITHIN).await;
-    assert_eq!(spans.len(), 4, "{spans:#?}");
+    let spans = otlp.wait_for(6, WITHIN).await;
+    assert_eq!(spans.len(), 6, "{spans:#?}");
     let parent = server_span(&spans);
     let child = |plugin: &str, hook: &str| {
         let c = spans
             .iter()
-            .find(|s| s.attr("switchyard.plugin") == plugin)
+            .find(|s| {
+                s.attr("switchyard.plugin") == plugin && s.attr("switchyard.plugin.hook") == hook
+            })
             .unwrap_or_else(|| panic!("no span for {plugin}: {spans:#?}"));
         assert_eq!(
             (c.trace_id.as_str(), c.parent_span_id.as_str()),
@@ -234,6 +238,13 @@ async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
     };
     let (guard, boom) = (child("guard", "on-request"), child("boom", "on-request"));
     let ll = child("ll", "pick-backend");
+    for hook in ["on-request", "on-response"] {
+        let echo = child("echo", hook);
+        assert_eq!(
+            (echo.attr("switchyard.plugin.outcome"), echo.status),
+            ("ok", 0)
+        );
+    }
     assert_eq!((ll.attr("switchyard.plugin.outcome"), ll.status), ("ok", 0));
     assert_eq!(
         (guard.attr("switchyard.plugin.outcome"), guard.status),
