@@ -18,15 +18,17 @@
 mod export;
 #[cfg(not(feature = "otel"))]
 mod off;
+mod reached;
 #[cfg(feature = "otel")]
 mod span;
 
 #[cfg(feature = "otel")]
 pub use export::{Counts, MAX_BATCH};
 #[cfg(not(feature = "otel"))]
-pub use off::{Counts, PluginSpan, Reached, RequestSpan, Tracer};
+pub use off::{Counts, PluginSpan, RequestSpan, Tracer};
+pub use reached::Reached;
 #[cfg(feature = "otel")]
-pub use span::{PluginSpan, Reached, RequestSpan, Tracer};
+pub use span::{PluginSpan, RequestSpan, Tracer};
 
 /// One export request's time limit (and the shutdown flush's): a collector
 /// slower than this loses that batch, not the spans behind it.

@@ -2,6 +2,7 @@
 //! value of them exists, every `Option` of them is `None`, and the code
 //! that uses them compiles away.
 
+use super::Reached;
 use crate::config::TracingConfig;
 use http::{HeaderMap, Method};
 use std::net::IpAddr;
@@ -81,25 +82,6 @@ impl RequestSpan {
     pub fn end(self, _bytes: u64) {
         match self {}
     }
-}
-
-/// What a request reached (see the `otel` build's `Reached`).
-#[derive(Debug, Clone, Copy)]
-pub struct Reached<'a> {
-    /// The request's method.
-    pub method: &'a Method,
-    /// The route's name.
-    pub route: Option<&'a str>,
-    /// The pool's name.
-    pub pool: Option<&'a str>,
-    /// The server that answered.
-    pub server: Option<&'a str>,
-    /// Servers tried.
-    pub tries: u32,
-    /// The status answered.
-    pub status: u16,
-    /// Why the proxy answered itself.
-    pub error: Option<&'static str>,
 }
 
 /// No plugin span without the `otel` feature.

@@ -11,6 +11,7 @@
 //! `client.address`, `server.address` — here the upstream server that
 //! answered — `error.type`), else `switchyard.*`.
 
+use super::Reached;
 use super::export::{self, Counts, Flusher};
 use crate::config::TracingConfig;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -220,25 +221,6 @@ impl RequestSpan {
         span.set_attribute(KeyValue::new("http.response.body.size", bytes));
         span.end();
     }
-}
-
-/// What a request reached, for [`RequestSpan::reached`].
-#[derive(Debug, Clone, Copy)]
-pub struct Reached<'a> {
-    /// The request's method (the span's name starts with it).
-    pub method: &'a Method,
-    /// The route's name.
-    pub route: Option<&'a str>,
-    /// The pool's name.
-    pub pool: Option<&'a str>,
-    /// The server that answered, or failed last (`host:port`).
-    pub server: Option<&'a str>,
-    /// Servers tried.
-    pub tries: u32,
-    /// The status answered.
-    pub status: u16,
-    /// Why the proxy answered itself (`connect_refused`, `timeout`, ...).
-    pub error: Option<&'static str>,
 }
 
 /// One plugin call's span.
