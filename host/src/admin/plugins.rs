@@ -4,7 +4,7 @@
 //! `timeout`, `trap`, `tripped`); `errors` is `error + trap + timeout`.
 
 use super::{json, text};
-use crate::plugin::{Hooks, Outcome};
+use crate::plugin::{Family, Hooks, MetricValue, Metrics, Outcome};
 use crate::proxy::Proxy;
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -57,8 +57,41 @@ pub fn all(proxy: &Proxy) -> Vec<serde_json::Value> {
                 "swaps": s.swaps.load(Ordering::Relaxed),
                 "avg_call_us": s.nanos.load(Ordering::Relaxed) / calls.max(1) / 1000,
                 "on_error": p.cfg.on_error.as_str(),
+                "metrics": metrics(p.metrics()),
             })
         })
+        .collect()
+}
+
+/// A plugin's own metrics by name: kind and series, each series its labels
+/// (name → value) and its value (`{count, sum}` for a histogram).
+fn metrics(m: &Metrics) -> serde_json::Value {
+    let family = |f: &Family| {
+        let series: Vec<_> = f
+            .series
+            .iter()
+            .map(|(values, v)| {
+                let labels: serde_json::Map<_, _> = f
+                    .labels
+                    .iter()
+                    .cloned()
+                    .zip(values.iter().map(|v| v.as_str().into()))
+                    .collect();
+                let value = match v {
+                    MetricValue::Counter(n) => json!(n),
+                    MetricValue::Gauge(g) => json!(g),
+                    MetricValue::Histogram { sum, count, .. } => {
+                        json!({ "count": count, "sum": sum })
+                    }
+                };
+                json!({ "labels": labels, "value": value })
+            })
+            .collect();
+        json!({ "kind": f.kind.label(), "series": series })
+    };
+    m.snapshot()
+        .iter()
+        .map(|(name, f)| (name.clone(), family(f)))
         .collect()
 }
 

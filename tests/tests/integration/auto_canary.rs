@@ -4,7 +4,8 @@
 //! A healthy canary is promoted step by step to 100%; one answering 500s is
 //! rolled back to 0% on the answer that shows it, failing no request but
 //! its own; a hot swap mid-rollout keeps the step. The share is read from
-//! `/metrics` (`switchyard_plugin_canary_percent`), polled, never slept on.
+//! `/metrics` (`switchyard_plugin_canary_percent`), polled, never slept on;
+//! `/api/plugins` shows the same state.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,6 +51,30 @@ async fn scrape(admin: SocketAddr) -> (f64, u64) {
     (
         value("switchyard_plugin_canary_percent"),
         value("switchyard_plugin_canary_rollbacks_total") as u64,
+    )
+}
+
+/// The plugin's share gauge and rollback counter from `/api/plugins`.
+async fn api_state(admin: SocketAddr) -> (f64, u64) {
+    let r = send_once(
+        admin,
+        http::Request::get("/api/plugins")
+            .body(http_body_util::Full::default())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).expect("json");
+    let metrics = &v["plugins"][0]["metrics"];
+    let value = |name: &str| {
+        let series = &metrics[name]["series"];
+        assert_eq!(series.as_array().map(Vec::len), Some(1), "{metrics}");
+        series[0]["value"].as_f64().expect("value")
+    };
+    assert_eq!(metrics["canary_percent"]["kind"], "gauge", "{metrics}");
+    (
+        value("canary_percent"),
+        value("canary_rollbacks_total") as u64,
     )
 }
 
@@ -134,6 +159,7 @@ async fn a_healthy_canary_is_promoted_step_by_step_to_100() {
     let seen = batch(&proxy, 100).await;
     assert_eq!(count(&seen, "v2"), 100, "{seen:?}");
     assert_eq!(scrape(admin).await, (100.0, 0));
+    assert_eq!(api_state(admin).await, (100.0, 0));
 }
 
 #[tokio::test]
@@ -172,6 +198,7 @@ async fn a_canary_answering_500s_is_rolled_back_within_its_window() {
     assert_eq!(failed, 10, "only the canary's own answers failed: {seen:?}");
     assert_eq!(v2.hits(), 10);
     assert_eq!(scrape(admin).await, (0.0, 1));
+    assert_eq!(api_state(admin).await, (0.0, 1));
 }
 
 #[tokio::test]
