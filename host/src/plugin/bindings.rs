@@ -6,7 +6,7 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
-    // Guest calls run on tokio with epoch-based yielding and deadlines.
+    // Guest calls run on tokio, yielding every slice of fuel (runtime.rs).
     exports: { default: async },
     // Resource-table lookups can fail: let host functions return traps.
     imports: { default: trappable },

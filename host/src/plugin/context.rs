@@ -1,13 +1,39 @@
 //! The `context` interface: what a hook reads on demand through its
-//! `request-info` and `response-info` handles. Each function reads the
-//! value the host moved into the store's resource table for the call;
-//! nothing is copied into the guest unless it asks.
+//! `request-info` and `response-info` handles. The host lends the request
+//! (and response) to the store for the call (`StoreState::request`,
+//! `::response`) and hands the guest a borrow handle of a fixed number
+//! ([`REQUEST`], [`RESPONSE`]): no resource-table entry, no allocation, and
+//! the caller takes the value back even from a call that trapped or was
+//! stopped at its deadline. Nothing is copied into the guest unless it asks.
 
 use super::bindings::switchyard::plugin::context;
 use super::bindings::switchyard::plugin::types::Header;
 use super::host_impl::{RequestInfo, ResponseInfo, StoreState};
 use http::HeaderMap;
 use wasmtime::component::Resource;
+
+/// The handle number of the lent request.
+pub const REQUEST: u32 = 1;
+/// The handle number of the lent response.
+pub const RESPONSE: u32 = 2;
+
+impl StoreState {
+    /// The request behind handle `r` (a trap if none is lent under it).
+    fn req(&self, r: &Resource<RequestInfo>) -> wasmtime::Result<&RequestInfo> {
+        match &self.request {
+            Some(info) if r.rep() == REQUEST => Ok(info),
+            _ => Err(wasmtime::format_err!("no request-info {}", r.rep())),
+        }
+    }
+
+    /// The response behind handle `r` (a trap if none is lent under it).
+    fn resp(&self, r: &Resource<ResponseInfo>) -> wasmtime::Result<&ResponseInfo> {
+        match &self.response {
+            Some(info) if r.rep() == RESPONSE => Ok(info),
+            _ => Err(wasmtime::format_err!("no response-info {}", r.rep())),
+        }
+    }
+}
 
 /// The first value of header `name`, if it is text.
 pub(super) fn first(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -32,19 +58,19 @@ impl context::Host for StoreState {}
 
 impl context::HostRequestInfo for StoreState {
     fn method(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.method.to_string())
+        Ok(self.req(&r)?.method.to_string())
     }
 
     fn path(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.path.clone())
+        Ok(self.req(&r)?.path.clone())
     }
 
     fn host(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.host.clone())
+        Ok(self.req(&r)?.host.clone())
     }
 
     fn route(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.route.to_string())
+        Ok(self.req(&r)?.route.to_string())
     }
 
     fn header(
@@ -52,11 +78,11 @@ impl context::HostRequestInfo for StoreState {
         r: Resource<RequestInfo>,
         name: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(first(&self.table.get(&r)?.headers, &name))
+        Ok(first(&self.req(&r)?.headers, &name))
     }
 
     fn headers(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<Vec<Header>> {
-        Ok(all(&self.table.get(&r)?.headers))
+        Ok(all(&self.req(&r)?.headers))
     }
 
     fn cookie(
@@ -64,16 +90,16 @@ impl context::HostRequestInfo for StoreState {
         r: Resource<RequestInfo>,
         name: String,
     ) -> wasmtime::Result<Option<String>> {
-        let info = self.table.get(&r)?;
+        let info = self.req(&r)?;
         Ok(crate::fields::cookie(&info.headers, &name).map(str::to_string))
     }
 
     fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.client_ip.clone())
+        Ok(self.req(&r)?.client_ip.clone())
     }
 
     fn pool(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&r)?.pool.to_string())
+        Ok(self.req(&r)?.pool.to_string())
     }
 
     fn server_address(
@@ -81,18 +107,19 @@ impl context::HostRequestInfo for StoreState {
         r: Resource<RequestInfo>,
         position: u32,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self.table.get(&r)?.servers.get(position as usize).cloned())
+        Ok(self.req(&r)?.servers.get(position as usize).cloned())
     }
 
     fn drop(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<()> {
-        self.table.delete(r)?;
+        // Only borrows are ever handed out: nothing to free.
+        let _ = r;
         Ok(())
     }
 }
 
 impl context::HostResponseInfo for StoreState {
     fn status(&mut self, r: Resource<ResponseInfo>) -> wasmtime::Result<u16> {
-        Ok(self.table.get(&r)?.status)
+        Ok(self.resp(&r)?.status)
     }
 
     fn header(
@@ -100,27 +127,28 @@ impl context::HostResponseInfo for StoreState {
         r: Resource<ResponseInfo>,
         name: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(first(&self.table.get(&r)?.headers, &name))
+        Ok(first(&self.resp(&r)?.headers, &name))
     }
 
     fn headers(&mut self, r: Resource<ResponseInfo>) -> wasmtime::Result<Vec<Header>> {
-        Ok(all(&self.table.get(&r)?.headers))
+        Ok(all(&self.resp(&r)?.headers))
     }
 
     fn pool(&mut self, r: Resource<ResponseInfo>) -> wasmtime::Result<Option<String>> {
-        Ok(self.table.get(&r)?.pool.as_deref().map(str::to_string))
+        Ok(self.resp(&r)?.pool.as_deref().map(str::to_string))
     }
 
     fn server(&mut self, r: Resource<ResponseInfo>) -> wasmtime::Result<Option<String>> {
-        Ok(self.table.get(&r)?.server.clone())
+        Ok(self.resp(&r)?.server.clone())
     }
 
     fn upstream_latency_us(&mut self, r: Resource<ResponseInfo>) -> wasmtime::Result<Option<u64>> {
-        Ok(self.table.get(&r)?.upstream_latency_us)
+        Ok(self.resp(&r)?.upstream_latency_us)
     }
 
     fn drop(&mut self, r: Resource<ResponseInfo>) -> wasmtime::Result<()> {
-        self.table.delete(r)?;
+        // Only borrows are ever handed out: nothing to free.
+        let _ = r;
         Ok(())
     }
 }

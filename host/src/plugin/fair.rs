@@ -1,25 +1,37 @@
-//! Guest calls that share their worker fairly.
+//! Guest calls that share their worker fairly and stop at their deadline.
 //!
-//! A guest that runs long yields at every epoch tick (see `runtime.rs`):
-//! wasmtime's yield wakes its own task and returns `Pending`. On a
-//! single-threaded worker that task is then polled again almost at once,
-//! and the worker looks at its sockets only every few dozen polls — so a
-//! looping guest would starve every other connection on its worker for
-//! most of its deadline. [`fair`] turns each such self-wake into
+//! A guest that runs long yields at the end of every slice of fuel (see
+//! `runtime.rs`): wasmtime's yield wakes its own task and returns
+//! `Pending`. On a single-threaded worker that task is then polled again
+//! almost at once, and the worker looks at its sockets only every few dozen
+//! polls — so a looping guest would starve every other connection on its
+//! worker for most of its deadline. [`fair`] turns each such self-wake into
 //! `tokio::task::yield_now`, whose wake-up tokio defers until the worker has
 //! polled its I/O driver: between two slices of guest time, every request
-//! that became ready on that worker runs.
+//! that became ready on that worker runs. At each yield it also looks at
+//! the clock: past the deadline the call is dropped (wasmtime unwinds the
+//! guest's stack) and [`Elapsed`] returned.
 
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
-/// Runs `fut` (a guest call); see the module docs.
-pub async fn fair<F: Future>(fut: F) -> F::Output {
+/// The call ran past its deadline and was stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// Runs `fut` (a guest call) until it completes or, at one of its yields,
+/// `deadline` has passed; see the module docs. `noting` is the instance's
+/// own (one per instance, reused by its calls: no allocation per call).
+pub async fn fair<F: Future>(
+    fut: F,
+    noting: &Arc<Noting>,
+    deadline: Instant,
+) -> Result<F::Output, Elapsed> {
     let mut fut = pin!(fut);
-    let noting = Arc::new(Noting::default());
     let waker = Waker::from(noting.clone());
     loop {
         let polled = std::future::poll_fn(|cx| {
@@ -32,10 +44,16 @@ pub async fn fair<F: Future>(fut: F) -> F::Output {
         })
         .await;
         match polled {
-            Poll::Ready(out) => return out,
-            // Woke itself while being polled: a guest yield. Let the
-            // worker's other tasks and its I/O go first.
-            Poll::Pending if noting.woke.load(Ordering::SeqCst) => tokio::task::yield_now().await,
+            Poll::Ready(out) => return Ok(out),
+            // Woke itself while being polled: a guest yield. Past the
+            // deadline, stop; else let the worker's other tasks and its I/O
+            // go first.
+            Poll::Pending if noting.woke.load(Ordering::SeqCst) => {
+                if Instant::now() >= deadline {
+                    return Err(Elapsed);
+                }
+                tokio::task::yield_now().await
+            }
             // Waiting on something else (host I/O): its wake reaches the
             // task through `noting`.
             Poll::Pending => {
@@ -56,7 +74,7 @@ pub async fn fair<F: Future>(fut: F) -> F::Output {
 /// The waker handed to the guest call: wakes during a poll are only noted
 /// (they are the guest's own yields); later ones reach the task.
 #[derive(Default)]
-struct Noting {
+pub struct Noting {
     task: Mutex<Option<Waker>>,
     polling: AtomicBool,
     woke: AtomicBool,
@@ -93,7 +111,11 @@ impl Wake for Noting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
 
     /// A busy "guest" that yields like wasmtime does, for `total`.
     async fn spin(total: Duration) {
@@ -121,7 +143,11 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let spinner = tokio::spawn(fair(spin(Duration::from_millis(300))));
+        let noting = Arc::new(Noting::default());
+        let spinner =
+            tokio::spawn(
+                async move { fair(spin(Duration::from_millis(300)), &noting, far()).await },
+            );
         // A connection accepted and answered on the same thread while the
         // guest spins: each round trip must not wait for the spin to end.
         let server = tokio::spawn(async move {
@@ -147,7 +173,7 @@ mod tests {
             worst
         });
         server.await.expect("server");
-        spinner.await.expect("spinner");
+        assert_eq!(spinner.await.expect("spinner"), Ok(()));
         let worst = client.join().expect("client");
         assert!(
             worst < Duration::from_millis(40),
@@ -158,9 +184,29 @@ mod tests {
     #[tokio::test]
     async fn a_call_waiting_on_io_completes() {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let waiter = tokio::spawn(fair(async move { rx.await.expect("sent") + 1 }));
+        let noting = Arc::new(Noting::default());
+        let waiter = tokio::spawn(async move {
+            fair(async move { rx.await.expect("sent") + 1 }, &noting, far()).await
+        });
         tokio::task::yield_now().await;
         tx.send(41).expect("send");
-        assert_eq!(waiter.await.expect("join"), 42);
+        assert_eq!(waiter.await.expect("join"), Ok(42));
+    }
+
+    #[tokio::test]
+    async fn a_spinning_call_stops_at_its_first_yield_past_the_deadline() {
+        let noting = Arc::new(Noting::default());
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(20);
+        let r = fair(spin(Duration::from_secs(10)), &noting, deadline).await;
+        assert_eq!(r, Err(Elapsed));
+        let took = started.elapsed();
+        // Each slice of `spin` is 1 ms: stopped at the first yield after 20 ms.
+        assert!(
+            took >= Duration::from_millis(20) && took < Duration::from_millis(500),
+            "{took:?}"
+        );
+        // The same `Noting` serves the instance's next call.
+        assert_eq!(fair(async { 7 }, &noting, far()).await, Ok(7));
     }
 }

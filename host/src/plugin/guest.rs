@@ -3,15 +3,16 @@
 //! is linked, and [`Guest`] calls either with the host's (0.2.0) types,
 //! converting for 0.1.x (`v01.rs`).
 //!
-//! A hook's `request-info` / `response-info` is moved into the store's
-//! resource table for the call and taken back after it (also when the call
-//! trapped or timed out), so the caller gets its headers back uncopied.
+//! A hook's `request-info` / `response-info` is lent to the store by the
+//! caller (`registry.rs`) before the call and taken back after it; the
+//! guest gets borrow handles to them (`context.rs`).
 
 use super::bindings::switchyard::plugin::types::{
     Action, Candidate, Hooks, Observation, ResponseAction, Server, Verdict,
 };
 use super::bindings::{Plugin, PluginPre, v01};
-use super::host_impl::{RequestInfo, ResponseInfo, StoreState};
+use super::context::{REQUEST, RESPONSE};
+use super::host_impl::StoreState;
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, Resource};
 
@@ -53,19 +54,14 @@ impl GuestPre {
     }
 }
 
-/// Moves `value` into the table for `call`, then takes it back into `slot`.
-async fn lend<T: Send + 'static, R>(
-    store: &mut Store<StoreState>,
-    slot: &mut Option<T>,
-    call: impl AsyncFnOnce(&mut Store<StoreState>, Resource<T>) -> wasmtime::Result<R>,
-) -> wasmtime::Result<R> {
-    let value = slot
-        .take()
-        .ok_or_else(|| wasmtime::format_err!("hook value already lent"))?;
-    let handle = store.data_mut().table.push(value)?;
-    let r = call(&mut *store, Resource::new_borrow(handle.rep())).await;
-    *slot = Some(store.data_mut().table.delete(handle)?);
-    r
+/// The borrow handle of the lent request.
+fn request() -> Resource<super::host_impl::RequestInfo> {
+    Resource::new_borrow(REQUEST)
+}
+
+/// The borrow handle of the lent response.
+fn response() -> Resource<super::host_impl::ResponseInfo> {
+    Resource::new_borrow(RESPONSE)
 }
 
 impl Guest {
@@ -89,16 +85,12 @@ impl Guest {
         }
     }
 
-    /// `on-request` on the request in `info` (given back there).
-    pub async fn on_request(
-        &self,
-        store: &mut Store<StoreState>,
-        info: &mut Option<RequestInfo>,
-    ) -> wasmtime::Result<Action> {
+    /// `on-request` on the request lent to `store`.
+    pub async fn on_request(&self, store: &mut Store<StoreState>) -> wasmtime::Result<Action> {
         match self {
-            Guest::V02(p) => lend(store, info, async |s, r| p.call_on_request(s, r).await).await,
+            Guest::V02(p) => p.call_on_request(store, request()).await,
             Guest::V01(p) => {
-                let req = match info {
+                let req = match &store.data().request {
                     Some(i) => super::v01::request(i),
                     None => return Err(wasmtime::format_err!("no request")),
                 };
@@ -107,26 +99,17 @@ impl Guest {
         }
     }
 
-    /// `pick-backend` on the request in `info` (given back there).
+    /// `pick-backend` on the request lent to `store`.
     pub async fn pick_backend(
         &self,
         store: &mut Store<StoreState>,
-        info: &mut Option<RequestInfo>,
         candidates: &[Candidate],
     ) -> wasmtime::Result<Option<u32>> {
         match self {
-            Guest::V02(p) => {
-                lend(store, info, async |s, r| {
-                    p.call_pick_backend(s, r, candidates).await
-                })
-                .await
-            }
+            Guest::V02(p) => p.call_pick_backend(store, request(), candidates).await,
             Guest::V01(p) => {
                 let c = super::v01::candidates(candidates);
-                lend(store, info, async |s, r| {
-                    p.call_pick_backend(s, r, &c).await
-                })
-                .await
+                p.call_pick_backend(store, request(), &c).await
             }
         }
     }
@@ -149,21 +132,14 @@ impl Guest {
         }
     }
 
-    /// `on-response` on `req` and `resp` (given back there). 0.1.x has no
-    /// such hook (never declared, so never called): no changes.
+    /// `on-response` on the request and response lent to `store`. 0.1.x
+    /// has no such hook (never declared, so never called): no changes.
     pub async fn on_response(
         &self,
         store: &mut Store<StoreState>,
-        req: &mut Option<RequestInfo>,
-        resp: &mut Option<ResponseInfo>,
     ) -> wasmtime::Result<ResponseAction> {
         match self {
-            Guest::V02(p) => {
-                lend(store, req, async |s, rq| {
-                    lend(s, resp, async |s, rs| p.call_on_response(s, rq, rs).await).await
-                })
-                .await
-            }
+            Guest::V02(p) => p.call_on_response(store, request(), response()).await,
             Guest::V01(_) => Ok(ResponseAction {
                 set_headers: Vec::new(),
                 remove_headers: Vec::new(),

@@ -13,7 +13,6 @@ use super::metric_rules::{Kind, MetricError};
 use super::metrics::Metrics;
 use http::HeaderMap;
 use std::sync::Arc;
-use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -83,16 +82,17 @@ pub struct StoreState {
     pub metric_error: Option<MetricError>,
     /// Memory cap.
     pub limits: StoreLimits,
-    /// Resources handed to the guest (request-info, WASI streams).
+    /// The request the call in progress reads through its `request-info`
+    /// handle (`context.rs`), lent by the caller for the call.
+    pub request: Option<RequestInfo>,
+    /// The response an `on-response` call reads, lent likewise.
+    pub response: Option<ResponseInfo>,
+    /// Resources handed to the guest by WASI (streams).
     pub table: ResourceTable,
     /// WASI context with nothing granted.
     pub wasi: WasiCtx,
     /// Guest stderr (a panic message lands here).
     pub stderr: MemoryOutputPipe,
-    /// Wall-clock deadline of the call in progress.
-    pub deadline: Instant,
-    /// Set when the epoch callback stopped the guest for its deadline.
-    pub timed_out: bool,
 }
 
 impl StoreState {
@@ -116,11 +116,11 @@ impl StoreState {
                 .trap_on_grow_failure(true)
                 .instances(4)
                 .build(),
+            request: None,
+            response: None,
             table: ResourceTable::new(),
             wasi: b.build(),
             stderr,
-            deadline: Instant::now(),
-            timed_out: false,
         }
     }
 

@@ -8,6 +8,7 @@
 //!   key-value store, WASI with nothing granted); `context.rs`: the
 //!   `request-info` and `response-info` resources;
 //! - `runtime.rs`: the engine, the linker, deadlines and memory limits;
+//!   `live.rs`: an instance ready for calls, and how a call runs on it;
 //! - `registry.rs`: loaded plugins, instance reuse, hot swap;
 //! - `answer.rs`: what the host accepts from a guest (an unusable answer
 //!   is an `error`);
@@ -33,6 +34,7 @@ mod guest;
 mod header_list;
 mod host_impl;
 mod kv;
+mod live;
 mod metric_rules;
 mod metrics;
 mod registry;

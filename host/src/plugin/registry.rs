@@ -20,12 +20,12 @@ use super::answer::{self, Judged};
 use super::bindings::switchyard::plugin::types;
 use super::bindings::switchyard::plugin::types::Hooks;
 use super::breaker::{Admit, Breaker};
-use super::fair;
 use super::guest::{Guest, GuestPre};
 use super::host_impl::{Kept, RequestInfo, ResponseInfo, StoreState};
 use super::kv::Kv;
+use super::live::{Lent, Live, instantiate};
 use super::metrics::Metrics;
-use super::runtime::{self, PluginError, Runtime};
+use super::runtime::{PluginError, Runtime};
 use super::stats::{Outcome, Stats};
 use crate::config::{PluginConfig, PluginUse};
 use arc_swap::ArcSwap;
@@ -34,17 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::Store;
 
-/// Time `init` may take (it may parse a large config).
-const INIT_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// Idle instances kept per generation (about one per worker thread is enough).
 const MAX_IDLE: usize = 16;
-
-/// An instance ready for a call.
-struct Live {
-    store: Store<StoreState>,
-    bindings: Guest,
-}
 
 /// One compiled version of a plugin.
 pub struct Generation {
@@ -159,6 +150,7 @@ impl PluginSlot {
     async fn call<R, T>(
         &self,
         hook: &'static str,
+        lent: Lent<'_>,
         f: impl AsyncFnOnce(&Guest, &mut Store<StoreState>) -> wasmtime::Result<R>,
         judge: impl FnOnce(R) -> Judged<T>,
     ) -> Result<T, Outcome> {
@@ -183,17 +175,14 @@ impl PluginSlot {
         };
         let outcome = match result {
             Err(e) => Err(e),
-            Ok(mut live) => {
-                runtime::arm(&mut live.store, self.cfg.timeout);
-                match fair::fair(f(&live.bindings, &mut live.store)).await {
-                    Ok(r) => {
-                        let refused = live.store.data_mut().metric_error.take();
-                        generation.checkin(live);
-                        Ok((r, refused))
-                    }
-                    Err(e) => Err(runtime::classify(&live.store, e)),
+            Ok(mut live) => match lent.around(&mut live, self.cfg.timeout, f).await {
+                Ok(r) => {
+                    let refused = live.store.data_mut().metric_error.take();
+                    generation.checkin(live);
+                    Ok((r, refused))
                 }
-            }
+                Err(e) => Err(e),
+            },
         };
         self.stats
             .nanos
@@ -256,7 +245,8 @@ impl PluginSlot {
     ) -> Result<types::Action, Outcome> {
         self.call(
             "on-request",
-            async |p: &Guest, s: &mut Store<StoreState>| p.on_request(s, info).await,
+            Lent::request(info),
+            async |p: &Guest, s: &mut Store<StoreState>| p.on_request(s).await,
             |a| answer::action(a, pool_exists),
         )
         .await
@@ -271,7 +261,11 @@ impl PluginSlot {
     ) -> Result<types::ResponseAction, Outcome> {
         self.call(
             "on-response",
-            async |p: &Guest, s: &mut Store<StoreState>| p.on_response(s, req, resp).await,
+            Lent {
+                request: Some(req),
+                response: Some(resp),
+            },
+            async |p: &Guest, s: &mut Store<StoreState>| p.on_response(s).await,
             answer::response_action,
         )
         .await
@@ -287,7 +281,8 @@ impl PluginSlot {
     ) -> Result<usize, Outcome> {
         self.call(
             "pick-backend",
-            async |p: &Guest, s: &mut Store<StoreState>| p.pick_backend(s, info, candidates).await,
+            Lent::request(info),
+            async |p: &Guest, s: &mut Store<StoreState>| p.pick_backend(s, candidates).await,
             |i| answer::pick(i, candidates.len()),
         )
         .await
@@ -301,6 +296,7 @@ impl PluginSlot {
     ) -> Result<types::Verdict, Outcome> {
         self.call(
             "on-health",
+            Lent::default(),
             async |p: &Guest, s: &mut Store<StoreState>| p.on_health(s, server, obs).await,
             Judged::Ok,
         )
@@ -360,11 +356,12 @@ async fn build_generation(
         .await
         .map_err(|e| PluginError::Compile(format!("compiler task failed: {e}")))??;
     let mut live = instantiate(runtime, &pre, name, kept, cfg).await?;
-    runtime::arm(&mut live.store, cfg.timeout.max(Duration::from_millis(100)));
-    let hooks = match live.bindings.declared_hooks(&mut live.store).await {
-        Ok(h) => h,
-        Err(e) => return Err(runtime::classify(&live.store, e)),
-    };
+    let hooks = live
+        .run(
+            cfg.timeout.max(Duration::from_millis(100)),
+            async |g: &Guest, s: &mut Store<StoreState>| g.declared_hooks(s).await,
+        )
+        .await?;
     let generation = Generation {
         pre,
         hash,
@@ -373,32 +370,6 @@ async fn build_generation(
         idle: Mutex::new(Vec::new()),
     };
     Ok((Arc::new(generation), live))
-}
-
-/// A new instance with `init` run on it.
-async fn instantiate(
-    runtime: &Runtime,
-    pre: &GuestPre,
-    name: &Arc<str>,
-    kept: &Kept,
-    cfg: &PluginConfig,
-) -> Result<Live, PluginError> {
-    let mut store = runtime.store(name.clone(), kept, cfg.memory as usize);
-    runtime::arm(&mut store, INIT_TIMEOUT);
-    let bindings = match pre.instantiate(&mut store).await {
-        Ok(b) => b,
-        Err(e) => return Err(runtime::classify(&store, e)),
-    };
-    match bindings.init(&mut store, &cfg.config_json).await {
-        Ok(Ok(())) => match store.data_mut().metric_error.take() {
-            // A metric defined wrongly in `init` rejects the load, as an
-            // error `init` returned would.
-            Some(e) => Err(PluginError::Init(e.to_string())),
-            None => Ok(Live { store, bindings }),
-        },
-        Ok(Err(msg)) => Err(PluginError::Init(msg)),
-        Err(e) => Err(runtime::classify(&store, e)),
-    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,24 @@
 //! The plugin engine and its limits.
 //!
-//! 1. One [`Engine`] for the process, with epoch interruption; a background
-//!    thread advances the epoch every [`TICK`].
+//! 1. One [`Engine`] for the process, with fuel metering: compiled guest
+//!    code counts the work it does (one unit per instruction, one per byte
+//!    of a bulk memory copy or fill).
 //! 2. One [`Linker`] with the host interfaces of both WIT packages (0.2.0
 //!    and 0.1.1, see `guest.rs`) and WASI (async bindings: a guest writing
 //!    to stderr must not block a tokio worker).
 //! 3. Per plugin version a compiled component pre-instantiated against the
 //!    linker ([`GuestPre`]); instances are made from it on demand.
-//! 4. Every call: the store's wall-clock deadline is re-armed, and the epoch
-//!    callback yields to tokio at every tick until the deadline passes, then
-//!    traps — so a looping guest never blocks a worker thread and is stopped
-//!    within its `timeout` plus one tick. Memory is capped by `StoreLimits`
-//!    (growth beyond it traps) and the wasm stack by `max_wasm_stack`.
+//! 4. Every call runs in slices of [`SLICE_FUEL`] units: at the end of each
+//!    the guest yields to tokio, and `fair.rs` lets the worker's other
+//!    requests and its I/O run before the next slice, or stops the call
+//!    once its deadline has passed — so a looping guest never blocks a
+//!    worker thread and is stopped within its `timeout` plus one slice.
+//!    Fuel, not an epoch ticker: a ticker thread has to wake every slice
+//!    whether or not a guest runs long, and its wake-ups preempt the
+//!    workers (measured: a 1 kHz ticker on a worker's core cost that worker
+//!    ~3 % of its requests/s; docs/PERFORMANCE.md "Plugin cost"). Memory is
+//!    capped by `StoreLimits` (growth beyond it traps) and the wasm stack
+//!    by `max_wasm_stack`.
 
 use super::bindings::{Plugin, v01};
 use super::guest::GuestPre;
@@ -19,10 +26,18 @@ use super::host_impl::{Kept, StoreState};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime::{Config, Engine, Store};
 
-/// Epoch tick: the granularity of deadlines and of a looping guest's yields.
-pub const TICK: Duration = Duration::from_millis(1);
+/// Fuel per slice of guest work: the granularity of deadlines and of a
+/// looping guest's yields. About 1 ms of a tight loop on this project's
+/// bench box (a bulk copy of the whole default 32 MiB memory is ~32 slices'
+/// worth, charged per byte); a hook call of a normal plugin uses a few
+/// thousand units and never reaches the end of its first slice.
+pub const SLICE_FUEL: u64 = 2_000_000;
+
+/// Fuel a call may use in all: unbounded in practice — a call is bounded by
+/// its wall-clock `timeout`, not by a work budget.
+const CALL_FUEL: u64 = u64::MAX / 2;
 
 /// Guest wasm stack limit.
 const MAX_WASM_STACK: usize = 512 << 10;
@@ -77,7 +92,7 @@ pub fn monotonic_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// The engine, the linker, and the epoch ticker.
+/// The engine and the linker.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StoreState>,
@@ -101,7 +116,7 @@ impl Runtime {
 
     fn build() -> Result<Runtime, PluginError> {
         let mut cfg = Config::new();
-        cfg.epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK);
+        cfg.consume_fuel(true).max_wasm_stack(MAX_WASM_STACK);
         let engine = Engine::new(&cfg).map_err(|e| PluginError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -110,17 +125,6 @@ impl Runtime {
             .map_err(|e| PluginError::Engine(e.to_string()))?;
         // Components built against 0.1.0 / 0.1.1 import these names.
         v01::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Engine(e.to_string()))?;
-        let ticker = engine.weak();
-        std::thread::Builder::new()
-            .name("plugin-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = ticker.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })
             .map_err(|e| PluginError::Engine(e.to_string()))?;
         Ok(Runtime {
             engine,
@@ -155,37 +159,39 @@ impl Runtime {
         GuestPre::new(pre).map_err(PluginError::Compile)
     }
 
-    /// A new store for one instance of plugin `name`.
-    pub fn store(&self, name: Arc<str>, kept: &Kept, memory: usize) -> Store<StoreState> {
+    /// A new store for one instance of plugin `name`, yielding every
+    /// [`SLICE_FUEL`] units.
+    pub fn store(
+        &self,
+        name: Arc<str>,
+        kept: &Kept,
+        memory: usize,
+    ) -> Result<Store<StoreState>, PluginError> {
         let mut store = Store::new(&self.engine, StoreState::new(name, kept, memory));
         store.limiter(|s| s.limiter());
-        store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
-                let mut ctx = ctx;
-                ctx.data_mut().timed_out = true;
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            // Not yet: let other tasks run, look again next tick.
-            Ok(UpdateDeadline::Yield(1))
-        });
         store
+            .set_fuel(CALL_FUEL)
+            .and_then(|()| store.fuel_async_yield_interval(Some(SLICE_FUEL)))
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        Ok(store)
     }
 }
 
-/// Arms `store` for one call lasting at most `timeout`.
-pub fn arm(store: &mut Store<StoreState>, timeout: Duration) {
-    let s = store.data_mut();
-    s.deadline = Instant::now() + timeout;
-    s.timed_out = false;
-    s.metric_error = None;
-    store.set_epoch_deadline(1);
+/// Arms `store` for one call lasting at most `timeout`; returns the
+/// deadline (`fair::fair` stops the call there).
+pub fn arm(store: &mut Store<StoreState>, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    store.data_mut().metric_error = None;
+    // A fresh first slice, so that a normal call never yields half-way
+    // because earlier calls used most of the slice. Cannot fail: the
+    // engine meters fuel.
+    let _ = store.set_fuel(CALL_FUEL);
+    deadline
 }
 
-/// Classifies a failed call.
+/// Classifies a failed call (a timeout never gets here: `fair` stopped
+/// it): a trap, with what the guest wrote to stderr.
 pub fn classify(store: &Store<StoreState>, err: wasmtime::Error) -> PluginError {
-    if store.data().timed_out {
-        return PluginError::Timeout;
-    }
     let stderr = store.data().stderr_text();
     let msg = format!("{err:#}");
     PluginError::Trap(if stderr.is_empty() {
