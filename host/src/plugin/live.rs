@@ -9,7 +9,7 @@ use super::host_impl::{Kept, RequestInfo, ResponseInfo, StoreState};
 use super::runtime::{self, PluginError, Runtime};
 use crate::config::PluginConfig;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::Store;
 
 /// Time `init` may take (it may parse a large config).
@@ -24,14 +24,14 @@ pub(super) struct Live {
 }
 
 impl Live {
-    /// Runs `f` on this instance, stopped after `timeout`.
+    /// Runs `f` on this instance, stopped at `deadline`.
     pub(super) async fn run<R>(
         &mut self,
-        timeout: Duration,
+        deadline: Instant,
         f: impl AsyncFnOnce(&Guest, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let bindings = &self.bindings;
-        guarded(&mut self.store, &self.noting, timeout, async |s| {
+        guarded(&mut self.store, &self.noting, deadline, async |s| {
             f(bindings, s).await
         })
         .await
@@ -59,7 +59,7 @@ impl<'a> Lent<'a> {
     pub(super) async fn around<R>(
         self,
         live: &mut Live,
-        timeout: Duration,
+        deadline: Instant,
         f: impl AsyncFnOnce(&Guest, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let Lent {
@@ -73,7 +73,7 @@ impl<'a> Lent<'a> {
         if let Some(r) = response.as_deref_mut() {
             state.response = r.take();
         }
-        let out = live.run(timeout, f).await;
+        let out = live.run(deadline, f).await;
         let state = live.store.data_mut();
         if let Some(r) = request {
             *r = state.request.take();
@@ -85,15 +85,15 @@ impl<'a> Lent<'a> {
     }
 }
 
-/// Runs `f` on `store` — fairly, stopped after `timeout` (`fair.rs`) —
-/// and tells a timeout from a trap.
+/// Runs `f` on `store` — fairly, stopped at `deadline` (`fair.rs`) — and
+/// tells a timeout from a trap.
 async fn guarded<R>(
     store: &mut Store<StoreState>,
     noting: &Arc<fair::Noting>,
-    timeout: Duration,
+    deadline: Instant,
     f: impl AsyncFnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
 ) -> Result<R, PluginError> {
-    let deadline = runtime::arm(store, timeout);
+    runtime::arm(store);
     match fair::fair(f(&mut *store), noting, deadline).await {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(runtime::classify(store, e)),
@@ -108,12 +108,15 @@ pub(super) async fn instantiate(
     name: &Arc<str>,
     kept: &Kept,
     cfg: &PluginConfig,
-) -> Result<Live, PluginError> {
+) -> Result<Box<Live>, PluginError> {
     let mut store = runtime.store(name.clone(), kept, cfg.memory as usize)?;
     let noting = Arc::new(fair::Noting::default());
-    let bindings = guarded(&mut store, &noting, INIT_TIMEOUT, async |s| {
-        pre.instantiate(s).await
-    })
+    let bindings = guarded(
+        &mut store,
+        &noting,
+        Instant::now() + INIT_TIMEOUT,
+        async |s| pre.instantiate(s).await,
+    )
     .await?;
     let mut live = Live {
         store,
@@ -122,7 +125,7 @@ pub(super) async fn instantiate(
     };
     let init = live
         .run(
-            INIT_TIMEOUT,
+            Instant::now() + INIT_TIMEOUT,
             async |g: &Guest, s: &mut Store<StoreState>| g.init(s, &cfg.config_json).await,
         )
         .await?;
@@ -131,6 +134,6 @@ pub(super) async fn instantiate(
         // A metric defined wrongly in `init` rejects the load, as an
         // error `init` returned would.
         (Ok(()), Some(e)) => Err(PluginError::Init(e.to_string())),
-        (Ok(()), None) => Ok(live),
+        (Ok(()), None) => Ok(Box::new(live)),
     }
 }

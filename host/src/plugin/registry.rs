@@ -46,7 +46,8 @@ pub struct Generation {
     pub loaded_at: SystemTime,
     /// The hooks it implements.
     pub hooks: Hooks,
-    idle: Mutex<Vec<Live>>,
+    /// Boxed: checking one out or in moves a pointer, not the instance.
+    idle: Mutex<Vec<Box<Live>>>,
 }
 
 /// One configured plugin.
@@ -160,29 +161,32 @@ impl PluginSlot {
         }
         let started = Instant::now();
         let generation = self.current.load_full();
+        // The deadline counts from the call's start (one clock read), or
+        // from the end of a fresh instance's `init`.
         let result = match generation.checkout() {
-            Some(live) => Ok(live),
-            None => {
-                instantiate(
-                    &self.runtime,
-                    &generation.pre,
-                    &self.name,
-                    &self.kept,
-                    &self.cfg,
-                )
-                .await
-            }
+            Some(live) => Ok((live, started)),
+            None => instantiate(
+                &self.runtime,
+                &generation.pre,
+                &self.name,
+                &self.kept,
+                &self.cfg,
+            )
+            .await
+            .map(|live| (live, Instant::now())),
         };
         let outcome = match result {
             Err(e) => Err(e),
-            Ok(mut live) => match lent.around(&mut live, self.cfg.timeout, f).await {
-                Ok(r) => {
-                    let refused = live.store.data_mut().metric_error.take();
-                    generation.checkin(live);
-                    Ok((r, refused))
+            Ok((mut live, from)) => {
+                match lent.around(&mut live, from + self.cfg.timeout, f).await {
+                    Ok(r) => {
+                        let refused = live.store.data_mut().metric_error.take();
+                        generation.checkin(live);
+                        Ok((r, refused))
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
         };
         self.stats
             .nanos
@@ -328,11 +332,11 @@ fn needed(u: &PluginUse) -> Hooks {
 }
 
 impl Generation {
-    fn checkout(&self) -> Option<Live> {
+    fn checkout(&self) -> Option<Box<Live>> {
         self.idle.lock().ok()?.pop()
     }
 
-    fn checkin(&self, live: Live) {
+    fn checkin(&self, live: Box<Live>) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {
@@ -349,7 +353,7 @@ async fn build_generation(
     kept: &Kept,
     cfg: &PluginConfig,
     bytes: Vec<u8>,
-) -> Result<(Arc<Generation>, Live), PluginError> {
+) -> Result<(Arc<Generation>, Box<Live>), PluginError> {
     let hash = format!("{:016x}", crate::balance::fnv1a(&bytes));
     let rt = runtime.clone();
     let pre = tokio::task::spawn_blocking(move || rt.compile(&bytes))
@@ -358,7 +362,7 @@ async fn build_generation(
     let mut live = instantiate(runtime, &pre, name, kept, cfg).await?;
     let hooks = live
         .run(
-            cfg.timeout.max(Duration::from_millis(100)),
+            Instant::now() + cfg.timeout.max(Duration::from_millis(100)),
             async |g: &Guest, s: &mut Store<StoreState>| g.declared_hooks(s).await,
         )
         .await?;

@@ -24,7 +24,7 @@ use super::bindings::{Plugin, v01};
 use super::guest::GuestPre;
 use super::host_impl::{Kept, StoreState};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
 
@@ -177,16 +177,13 @@ impl Runtime {
     }
 }
 
-/// Arms `store` for one call lasting at most `timeout`; returns the
-/// deadline (`fair::fair` stops the call there).
-pub fn arm(store: &mut Store<StoreState>, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
+/// Arms `store` for one call (its deadline is `fair::fair`'s to keep).
+pub fn arm(store: &mut Store<StoreState>) {
     store.data_mut().metric_error = None;
     // A fresh first slice, so that a normal call never yields half-way
     // because earlier calls used most of the slice. Cannot fail: the
     // engine meters fuel.
     let _ = store.set_fuel(CALL_FUEL);
-    deadline
 }
 
 /// Classifies a failed call (a timeout never gets here: `fair` stopped
