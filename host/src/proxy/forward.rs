@@ -66,7 +66,7 @@ pub async fn forward(
     let cfg = &pool.cfg;
     // Chosen once per pool at load: HTTP/1.1 pools go on below untouched.
     if cfg.protocol != Protocol::Http1 {
-        return super::h2::forward::forward(pool, head, body, ctx, purpose).await;
+        return super::h2::forward::forward(pool, head, body, ctx, purpose, tries).await;
     }
     // Reset once the first try has its slot: time in the pool's queue is
     // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's

@@ -262,6 +262,34 @@ async fn each_plugin_call_is_a_child_span_with_hook_and_outcome() {
     assert_eq!(parts(&tp).1, parent.span_id);
 }
 
+/// An HTTP/2 (h2c) pool takes its own forwarding path: its span counts the
+/// servers tried as an HTTP/1.1 pool's does.
+#[tokio::test]
+async fn an_h2c_pools_span_counts_its_tries() {
+    use switchyard_tests::grpc::{self, GrpcOrigin, UNARY};
+    let (otlp, origin) = (Collector::start().await, GrpcOrigin::start("g").await);
+    let pool = Pool::new("round_robin")
+        .server(switchyard_tests::Server::at(origin.addr))
+        .set("protocol", "h2c");
+    let cfg = traced(
+        TestConfig::new().route(Route::to("app")).pool("app", pool),
+        &otlp.url(),
+        1.0,
+    );
+    let proxy = start(&cfg, SHORT).await;
+    let mut c = grpc::client(proxy.addr).await;
+    assert_eq!(
+        grpc::unary(&mut c, UNARY, "hi").await.expect("unary"),
+        "g:hi"
+    );
+    let spans = otlp.wait_for(1, WITHIN).await;
+    let s = server_span(&spans);
+    assert_eq!(
+        (s.attr("switchyard.pool"), s.attr("switchyard.tries")),
+        ("app", "1")
+    );
+}
+
 /// `n` requests through a proxy whose collector is `otlp` (export queue
 /// `queue`): all 200, none slow.
 async fn requests_are_not_held_up(otlp: &str, n: usize, queue: usize) -> TestProxy {

@@ -48,13 +48,15 @@ enum Tried {
     Timeout,
 }
 
-/// Sends one request to an HTTP/2 `pool` (see the module docs).
+/// Sends one request to an HTTP/2 `pool` (see the module docs); `tries`
+/// counts the servers tried, as for HTTP/1.1.
 pub async fn forward(
     pool: &Pool,
     mut head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
     purpose: Purpose,
+    tries: &mut u32,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
     if purpose == Purpose::Upgrade {
@@ -81,6 +83,7 @@ pub async fn forward(
             deadline = Instant::now() + cfg.request_timeout;
         }
         tried.push(idx);
+        *tries += 1;
         let backend = &pool.servers[idx];
         let failed = |cause| Failure { server: idx, cause };
         let h2 = &pool.h2[idx];
