@@ -47,6 +47,7 @@ pub struct Generation {
     /// The hooks it implements.
     pub hooks: Hooks,
     /// Boxed: checking one out or in moves a pointer, not the instance.
+    #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<Live>>>,
 }
 

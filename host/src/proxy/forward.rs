@@ -18,7 +18,10 @@
 //!
 //! An `Upgrade` request takes the same loop ([`Purpose::Upgrade`]) on fresh
 //! connections (an upgraded connection never returns to a pool); a `101`
-//! answer becomes the tunnel ([`super::upgrade::accepted`]).
+//! answer becomes the tunnel ([`super::upgrade::accepted`]). Pools that
+//! speak HTTP/2 take the same loop too: only a try differs
+//! ([`try_http1`] here, `h2/forward.rs` for HTTP/2), each ending in one
+//! [`Tried`] the loop judges the same way.
 
 use super::body::{BodyTooLarge, BoxError, ReqBody, RespBody, UpstreamBody};
 use super::error::{Cause, Failure, ProxyError};
@@ -27,7 +30,7 @@ use super::headers;
 use super::pool::Pool;
 use super::scratch::Positions;
 use super::upstream::{Conn, ConnPool, UpConn};
-use crate::balance::PickContext;
+use crate::balance::{ActiveGuard, PickContext};
 use crate::config::Protocol;
 use crate::http1::{ResponseHead, SendError};
 use http::{Method, Response, StatusCode, Version};
@@ -51,10 +54,42 @@ pub enum Purpose {
     Upgrade,
 }
 
+/// How one try on one server ended, whichever protocol the pool speaks.
+// Moved once per try, never stored: boxing the answer would cost more.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Tried {
+    /// The server answered (body streaming) — or, for an upgrade,
+    /// accepted it (`upgraded`: the tunnel is made). `started`: when the
+    /// server's latency began (the request's write on a kept-alive
+    /// connection, else the end of the connect).
+    Answer {
+        /// The client's response.
+        resp: Response<RespBody>,
+        /// Start of the server's latency.
+        started: Instant,
+        /// A `101` that became the tunnel.
+        upgraded: bool,
+    },
+    /// No connection could be made: nothing was sent.
+    NoConnection(Cause),
+    /// A kept-alive connection was found closed before anything of the
+    /// request reached the server; the body is untouched.
+    Unsent,
+    /// A kept-alive connection closed as the request went out: the
+    /// server's idle timeout, not its failure (not counted against it).
+    Stale,
+    /// The exchange failed after (part of) the request went out.
+    Failed(Cause),
+    /// `request_timeout` passed (connecting or waiting for the answer).
+    Timeout,
+}
+
 /// Sends one request to `pool`; returns the upstream response (body
 /// streaming) with the position of the server that gave it, or the error
 /// that decides the proxy's own answer. `tries` counts the servers tried
-/// (the request span's `switchyard.tries`).
+/// (the request span's `switchyard.tries`). One loop for every pool: a try
+/// goes out over HTTP/1.1 ([`try_http1`]) or, for `protocol = "h2c" |
+/// "h2" | "auto"`, over HTTP/2 (`h2/forward.rs`).
 pub async fn forward(
     pool: &Pool,
     mut head: Head,
@@ -64,11 +99,12 @@ pub async fn forward(
     tries: &mut u32,
 ) -> Result<(Response<RespBody>, usize), ProxyError> {
     let cfg = &pool.cfg;
-    // Chosen once per pool at load: HTTP/1.1 pools go on below untouched.
-    if cfg.protocol != Protocol::Http1 {
-        return super::h2::forward::forward(pool, head, body, ctx, purpose, tries).await;
+    let http1 = cfg.protocol == Protocol::Http1;
+    if purpose == Purpose::Upgrade && !http1 {
+        tracing::warn!(pool = %cfg.name, protocol = %cfg.protocol, "an upgrade needs protocol = \"http1\"");
+        return Err(ProxyError::Upstream(None));
     }
-    // Reset once the first try has its slot: time in the pool's queue is
+    // Set once the first try has its slot: time in the pool's queue is
     // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
     // `timeout queue` is separate from its server timeouts).
     let mut deadline = None;
@@ -98,50 +134,55 @@ pub async fn forward(
         *tries += 1;
         let backend = &pool.servers[idx];
         let failed = |cause| Failure { server: idx, cause };
-
-        let conns = &pool.conns[idx];
-        let connected = async {
-            match purpose {
-                Purpose::Exchange => conns.get(cfg.connect_timeout).await,
-                Purpose::Upgrade => (conns.connect(cfg.connect_timeout).await).map(|conn| Conn {
-                    conn,
-                    reused: false,
-                }),
-            }
+        let at = Try {
+            pool,
+            idx,
+            deadline,
+            tried_at,
         };
-        let mut conn = match timeout_at(deadline, connected).await {
-            Err(_) => {
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::of_connect(
-                    &e,
-                ))))));
-                continue; // nothing was sent: always safe to try elsewhere
-            }
-            Ok(Ok(c)) => c,
-        };
-        // A fresh connection's connect time is not the server's latency.
-        let started = if conn.reused {
-            tried_at
+        let outcome = if http1 {
+            try_http1(at, purpose, &head, &mut body, active, ctx).await?
         } else {
-            Instant::now()
+            super::h2::forward::try_h2(at, &head, &mut body, active).await?
         };
-        match timeout_at(deadline, head.send(&mut conn.conn, &mut body)).await {
-            Err(_) => {
+        match outcome {
+            Tried::Timeout => {
                 tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
                 backend.record_failure(cfg.max_fails, cfg.fail_timeout);
                 pool.observe(idx, true);
                 return Err(ProxyError::Timeout(failed(Cause::Timeout)));
             }
-            Ok(Ok(resp)) => {
+            Tried::NoConnection(cause) => {
+                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                pool.observe(idx, true);
+                last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
+                // nothing was sent: always safe to try elsewhere
+            }
+            Tried::Unsent => {
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
+            }
+            Tried::Stale => {
+                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
+                if !retry_sent {
+                    break;
+                }
+            }
+            Tried::Failed(cause) => {
+                tracing::warn!(pool = %cfg.name, server = %backend.address, error = cause.as_str(), "upstream request failed");
+                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                pool.observe(idx, true);
+                last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
+                if !retry_sent {
+                    break;
+                }
+            }
+            Tried::Answer {
+                mut resp,
+                started,
+                upgraded,
+            } => {
                 backend.observe_latency(started.elapsed());
-                let status = resp.status;
+                let status = resp.status();
                 let bad =
                     status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT;
                 if bad {
@@ -150,13 +191,9 @@ pub async fn forward(
                 // Outlier ejection counts every 5xx, 503 included (Envoy's
                 // consecutive_5xx), unlike passive checks.
                 pool.observe(idx, status.is_server_error());
-                if purpose == Purpose::Upgrade && status == StatusCode::SWITCHING_PROTOCOLS {
-                    let resp = super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
+                if upgraded {
                     return Ok((resp, idx));
                 }
-                // A declined upgrade's connection was opened for it alone.
-                let home = (purpose == Purpose::Exchange).then(|| conns.clone());
-                let mut resp = into_client_response(resp, conn.conn, home, active);
                 if bad && retry_sent && !final_try {
                     last = Some(Ok((resp, idx)));
                     continue;
@@ -170,31 +207,98 @@ pub async fn forward(
                 );
                 return Ok((resp, idx));
             }
+        }
+    }
+    last.unwrap_or(Err(ProxyError::NoServer))
+}
+
+/// Where one try goes: the pool, the server's position, the deadline all
+/// tries share, and when this try began.
+#[derive(Clone, Copy)]
+pub(crate) struct Try<'a> {
+    /// The pool.
+    pub pool: &'a Pool,
+    /// The server's position in it.
+    pub idx: usize,
+    /// `request_timeout` from the first try.
+    pub deadline: Instant,
+    /// This try's start.
+    pub tried_at: Instant,
+}
+
+/// One try over HTTP/1.1: a kept-alive connection (or a new one; always a
+/// new one for an upgrade), the request written, the answer's head read.
+async fn try_http1(
+    at: Try<'_>,
+    purpose: Purpose,
+    head: &Head,
+    body: &mut ReqBody<'_>,
+    active: ActiveGuard,
+    ctx: &PickContext<'_>,
+) -> Result<Tried, ProxyError> {
+    let Try {
+        pool,
+        idx,
+        deadline,
+        tried_at,
+    } = at;
+    let cfg = &pool.cfg;
+    let backend = &pool.servers[idx];
+    let conns = &pool.conns[idx];
+    let connected = async {
+        match purpose {
+            Purpose::Exchange => conns.get(cfg.connect_timeout).await,
+            Purpose::Upgrade => (conns.connect(cfg.connect_timeout).await).map(|conn| Conn {
+                conn,
+                reused: false,
+            }),
+        }
+    };
+    let mut conn = match timeout_at(deadline, connected).await {
+        Err(_) => return Ok(Tried::Timeout),
+        Ok(Err(e)) => {
+            tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
+            return Ok(Tried::NoConnection(Cause::of_connect(&e)));
+        }
+        Ok(Ok(c)) => c,
+    };
+    // A fresh connection's connect time is not the server's latency.
+    let started = if conn.reused {
+        tried_at
+    } else {
+        Instant::now()
+    };
+    Ok(
+        match timeout_at(deadline, head.send(&mut conn.conn, body)).await {
+            Err(_) => Tried::Timeout,
+            Ok(Ok(resp)) => {
+                if purpose == Purpose::Upgrade && resp.status == StatusCode::SWITCHING_PROTOCOLS {
+                    let resp = super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
+                    return Ok(Tried::Answer {
+                        resp,
+                        started,
+                        upgraded: true,
+                    });
+                }
+                // A declined upgrade's connection was opened for it alone.
+                let home = (purpose == Purpose::Exchange).then(|| conns.clone());
+                Tried::Answer {
+                    resp: into_client_response(resp, conn.conn, home, active),
+                    started,
+                    upgraded: false,
+                }
+            }
             Ok(Err(SendError::Unsent(e))) => {
                 // A kept-alive connection the server had closed: nothing of
                 // the request reached it, the body is untouched.
                 tracing::debug!(pool = %cfg.name, server = %backend.address, error = %e, "idle upstream connection was closed");
-                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
-                continue;
+                Tried::Unsent
             }
             Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
-            Ok(Err(err)) => {
-                let stale = conn.reused && matches!(err, SendError::Closed);
-                if !stale {
-                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                    pool.observe(idx, true);
-                }
-                tracing::warn!(pool = %cfg.name, server = %backend.address, error = %err, "upstream request failed");
-                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::of_send(
-                    &err,
-                ))))));
-                if !retry_sent {
-                    break;
-                }
-            }
-        }
-    }
-    last.unwrap_or(Err(ProxyError::NoServer))
+            Ok(Err(SendError::Closed)) if conn.reused => Tried::Stale,
+            Ok(Err(err)) => Tried::Failed(Cause::of_send(&err)),
+        },
+    )
 }
 
 /// Was the client's body too large, or malformed / cut off?

@@ -8,8 +8,8 @@
 //!    opened. A connection that failed or got GOAWAY is dropped and
 //!    replaced. With `"auto"` a server whose ALPN chose `http/1.1` gets
 //!    the HTTP/1.1 engine instead ([`conns::Link::Http1`]).
-//! 2. [`forward::forward`] is the pool section's retry loop for these
-//!    pools (the same rules as [`super::forward`]).
+//! 2. [`forward::try_h2`] is one try of the pool section's retry loop
+//!    (`proxy/forward.rs`, one loop for every pool) on these pools.
 //! 3. [`body`]: the request body as hyper takes it (owned, `'static`) and
 //!    the answer's body, which carries trailers (gRPC's `grpc-status`)
 //!    through to the client.
