@@ -300,19 +300,23 @@ async fn requests_are_not_held_up(otlp: &str, n: usize, queue: usize) -> TestPro
         1.0,
     );
     let proxy = start_queue(&cfg, SHORT, queue).await;
+    none_held_up(&proxy, n).await;
+    proxy
+}
+
+/// `n` requests through `proxy`: all 200, none slow. An export waits up to
+/// 5 s (EXPORT_TIMEOUT); a request that waited on one would take that long.
+async fn none_held_up(proxy: &TestProxy, n: usize) {
     let mut slowest = Duration::ZERO;
     for _ in 0..n {
         let t = Instant::now();
         assert_eq!(proxy.get("/").await.status, 200);
         slowest = slowest.max(t.elapsed());
     }
-    // An export waits up to 5 s (EXPORT_TIMEOUT); a request that waited on
-    // one would take that long.
     assert!(
         slowest < Duration::from_secs(1),
         "slowest request {slowest:?}"
     );
-    proxy
 }
 
 #[tokio::test]
@@ -381,16 +385,7 @@ async fn a_collector_that_never_answers_holds_up_no_request() {
     // While it waits: 100 requests, none held up; 4 spans fill the queue,
     // the other 96 are dropped (and counted) rather than queued.
     let started = Instant::now();
-    let mut slowest = Duration::ZERO;
-    for _ in 0..100 {
-        let t = Instant::now();
-        assert_eq!(proxy.get("/").await.status, 200);
-        slowest = slowest.max(t.elapsed());
-    }
-    assert!(
-        slowest < Duration::from_secs(1),
-        "slowest request {slowest:?}"
-    );
+    none_held_up(&proxy, 100).await;
     let rt = proxy.server().proxy().runtime();
     let counts = rt.tracer().expect("a tracer").counts();
     let dropped = counts.dropped.load(std::sync::atomic::Ordering::Relaxed);
