@@ -35,6 +35,11 @@ impl StoreState {
     }
 }
 
+/// A client address as plugins read it (empty when unknown).
+pub(super) fn ip_text(ip: Option<std::net::IpAddr>) -> String {
+    ip.map(|ip| ip.to_string()).unwrap_or_default()
+}
+
 /// The first value of header `name`, if it is text.
 pub(super) fn first(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -95,7 +100,7 @@ impl context::HostRequestInfo for StoreState {
     }
 
     fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.req(&r)?.client_ip.clone())
+        Ok(ip_text(self.req(&r)?.client_ip))
     }
 
     fn pool(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {

@@ -36,8 +36,8 @@ pub struct RequestInfo {
     pub route: Arc<str>,
     /// Request headers.
     pub headers: HeaderMap,
-    /// Client address.
-    pub client_ip: String,
+    /// Client address (formatted only when a plugin asks for it).
+    pub client_ip: Option<std::net::IpAddr>,
     /// Pool name.
     pub pool: Arc<str>,
     /// The pool's server addresses, by position.

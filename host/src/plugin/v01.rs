@@ -19,7 +19,7 @@ pub fn request(info: &RequestInfo) -> types01::Request {
         method: info.method.to_string(),
         path: info.path.clone(),
         host: info.host.clone(),
-        client_ip: info.client_ip.clone(),
+        client_ip: super::context::ip_text(info.client_ip),
         route: info.route.to_string(),
         headers: super::context::all(&info.headers)
             .into_iter()

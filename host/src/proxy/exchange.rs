@@ -129,7 +129,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             return Answered::default();
         };
         Answered {
-            pool: Some(std::sync::Arc::from(pool.cfg.name.as_str())),
+            pool: Some(pool.name.clone()),
             server: pool.servers.get(i).map(|s| s.address.clone()),
             latency_us: self.upstream_us,
         }
@@ -228,16 +228,11 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             method: &parts.method,
             path: path_and_query(parts),
             host: &host.normalised(),
-            client_ip: self.client_ip.to_string(),
-            route: &route.cfg.name,
-            pool: (headed, self.servers_of(headed)),
+            client_ip: self.client_ip,
+            route: route.label.clone(),
+            pool: self.rt.pool_facts(headed),
         };
         self.seen = Some(view.info(parts.headers.clone()));
-    }
-
-    /// Pool `name`'s server addresses (none for a pool that does not exist).
-    fn servers_of(&self, name: &str) -> std::sync::Arc<[String]> {
-        (self.rt.pool(name)).map_or_else(|| std::sync::Arc::from([]), |p| p.addresses().clone())
     }
 
     /// Stage 1: refusals, the Host, `redirect_https` (the redirect as
@@ -342,9 +337,9 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             method: &parts.method,
             path: path_and_query(parts),
             host: &host.normalised(),
-            client_ip: self.client_ip.to_string(),
-            route: &route.cfg.name,
-            pool: (headed, self.servers_of(headed)),
+            client_ip: self.client_ip,
+            route: route.label.clone(),
+            pool: self.rt.pool_facts(headed),
         };
         let pools = &self.rt.pools;
         let plugins = &self.rt.plugins;

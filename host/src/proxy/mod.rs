@@ -165,6 +165,15 @@ impl Runtime {
         self.pools.get(name)
     }
 
+    /// Pool `name`'s shared name and server addresses, as plugins see
+    /// them (no servers for a pool that does not exist).
+    pub fn pool_facts(&self, name: &str) -> (Arc<str>, Arc<[String]>) {
+        match self.pools.get(name) {
+            Some(p) => (p.name.clone(), p.addresses().clone()),
+            None => (Arc::from(name), Arc::from([])),
+        }
+    }
+
     /// All pools.
     pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
         self.pools.values()

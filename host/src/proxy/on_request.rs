@@ -40,11 +40,11 @@ pub struct View<'a> {
     /// Host, normalised.
     pub host: &'a str,
     /// Client address.
-    pub client_ip: String,
+    pub client_ip: std::net::IpAddr,
     /// Route label.
-    pub route: &'a str,
+    pub route: Arc<str>,
     /// The pool the request is headed for, and its server addresses.
-    pub pool: (&'a str, Arc<[String]>),
+    pub pool: (Arc<str>, Arc<[String]>),
 }
 
 impl View<'_> {
@@ -54,10 +54,10 @@ impl View<'_> {
             method: self.method.clone(),
             path: self.path.to_string(),
             host: self.host.to_string(),
-            route: Arc::from(self.route),
+            route: self.route,
             headers,
-            client_ip: self.client_ip,
-            pool: Arc::from(self.pool.0),
+            client_ip: Some(self.client_ip),
+            pool: self.pool.0,
             servers: self.pool.1,
         }
     }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 pub struct Pool {
     /// Its settings.
     pub cfg: PoolConfig,
+    /// Its name, shared (what `request-info` reports, without a copy per
+    /// plugin call).
+    pub name: Arc<str>,
     /// Servers in config order.
     pub servers: Vec<Arc<Backend>>,
     /// Keep-alive connections, parallel to `servers`.
@@ -133,6 +136,7 @@ impl Pool {
             .map(Arc::new);
         Self {
             cfg: cfg.clone(),
+            name: Arc::from(cfg.name.as_str()),
             servers,
             conns,
             h2,
@@ -265,8 +269,8 @@ impl Pool {
             host: host.into_owned(),
             route: Arc::from(ctx.route),
             headers: std::mem::take(&mut head.headers),
-            client_ip: ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            pool: Arc::from(self.cfg.name.as_str()),
+            client_ip: ctx.client_ip,
+            pool: self.name.clone(),
             servers: self.addresses.clone(),
         };
         // The plugin host checked the index against `list`; deferred,

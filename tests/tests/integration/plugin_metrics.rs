@@ -224,7 +224,7 @@ async fn a_reload_that_changes_the_plugin_keeps_its_series() {
         host: "h".into(),
         route: "r".into(),
         headers,
-        client_ip: "127.0.0.1".into(),
+        client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         pool: "app".into(),
         servers: std::sync::Arc::from([]),
     });

@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub struct Route {
     /// The config it came from.
     pub cfg: RouteConfig,
+    /// Its label (`cfg.name`), shared: what plugins read as `route`.
+    pub label: Arc<str>,
     /// Its position in the file (what metrics index by).
     pub index: usize,
     /// Sum of split weights.
@@ -82,6 +84,7 @@ impl Router {
         for (index, cfg) in routes.iter().enumerate() {
             let route = Arc::new(Route {
                 total_weight: cfg.targets.iter().map(|t| t.1).sum(),
+                label: Arc::from(cfg.name.as_str()),
                 cfg: cfg.clone(),
                 index,
             });

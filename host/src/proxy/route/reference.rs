@@ -27,6 +27,7 @@ impl LinearRouter {
             .map(|(index, cfg)| {
                 Arc::new(Route {
                     total_weight: cfg.targets.iter().map(|t| t.1).sum(),
+                    label: Arc::from(cfg.name.as_str()),
                     cfg: cfg.clone(),
                     index,
                 })
