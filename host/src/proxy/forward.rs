@@ -29,7 +29,7 @@ use super::head::Head;
 use super::headers;
 use super::pool::Pool;
 use super::scratch::Positions;
-use super::upstream::{Conn, ConnPool, UpConn};
+use super::upstream::{Conn, ConnPool, ConnectError, UpConn};
 use crate::balance::{ActiveGuard, PickContext};
 use crate::config::Protocol;
 use crate::http1::{ResponseHead, SendError};
@@ -226,6 +226,26 @@ pub(crate) struct Try<'a> {
     pub tried_at: Instant,
 }
 
+impl Try<'_> {
+    /// Waits for `connected` (this try's connection) within the deadline:
+    /// the connection, or how the try ended — a timeout, or no connection
+    /// (logged).
+    pub(crate) async fn connected<C>(
+        &self,
+        connected: impl Future<Output = Result<C, ConnectError>>,
+    ) -> Result<C, Tried> {
+        match timeout_at(self.deadline, connected).await {
+            Err(_) => Err(Tried::Timeout),
+            Ok(Err(e)) => {
+                let (cfg, backend) = (&self.pool.cfg, &self.pool.servers[self.idx]);
+                tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
+                Err(Tried::NoConnection(Cause::of_connect(&e)))
+            }
+            Ok(Ok(c)) => Ok(c),
+        }
+    }
+}
+
 /// One try over HTTP/1.1: a kept-alive connection (or a new one; always a
 /// new one for an upgrade), the request written, the answer's head read.
 async fn try_http1(
@@ -254,13 +274,9 @@ async fn try_http1(
             }),
         }
     };
-    let mut conn = match timeout_at(deadline, connected).await {
-        Err(_) => return Ok(Tried::Timeout),
-        Ok(Err(e)) => {
-            tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
-            return Ok(Tried::NoConnection(Cause::of_connect(&e)));
-        }
-        Ok(Ok(c)) => c,
+    let mut conn = match at.connected(connected).await {
+        Ok(c) => c,
+        Err(ended) => return Ok(ended),
     };
     // A fresh connection's connect time is not the server's latency.
     let started = if conn.reused {

@@ -73,13 +73,9 @@ pub(crate) async fn try_h2(
                 false => h2.get(cfg.connect_timeout).await,
             }
         };
-        let (link, reused) = match timeout_at(deadline, connected).await {
-            Err(_) => return Ok(Tried::Timeout),
-            Ok(Err(e)) => {
-                tracing::warn!(pool = %cfg.name, server = %backend.address, error = %e, "upstream connect failed");
-                return Ok(Tried::NoConnection(Cause::of_connect(&e)));
-            }
-            Ok(Ok(l)) => l,
+        let (link, reused) = match at.connected(connected).await {
+            Ok(l) => l,
+            Err(ended) => return Ok(ended),
         };
         // Latency is the server's answer time, as for HTTP/1.1.
         let started = Instant::now();
