@@ -48,6 +48,7 @@ pub(super) struct Lent<'a> {
 }
 
 impl<'a> Lent<'a> {
+    /// Lends the request only (on-request, pick-backend).
     pub(super) fn request(info: &'a mut Option<RequestInfo>) -> Self {
         Lent {
             request: Some(info),
