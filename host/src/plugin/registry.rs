@@ -179,14 +179,11 @@ impl PluginSlot {
         let outcome = match result {
             Err(e) => Err(e),
             Ok((mut live, from)) => {
-                match lent.around(&mut live, from + self.cfg.timeout, f).await {
-                    Ok(r) => {
-                        let refused = live.store.data_mut().metric_error.take();
-                        generation.checkin(live);
-                        Ok((r, refused))
-                    }
-                    Err(e) => Err(e),
-                }
+                (lent.around(&mut live, from + self.cfg.timeout, f).await).map(|r| {
+                    let refused = live.store.data_mut().metric_error.take();
+                    generation.checkin(live);
+                    (r, refused)
+                })
             }
         };
         self.stats
