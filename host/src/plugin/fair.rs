@@ -13,7 +13,7 @@
 //! guest's stack) and [`Elapsed`] returned.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -26,12 +26,13 @@ pub struct Elapsed;
 /// Runs `fut` (a guest call) until it completes or, at one of its yields,
 /// `deadline` has passed; see the module docs. `noting` is the instance's
 /// own (one per instance, reused by its calls: no allocation per call).
+/// `fut` comes pinned where the caller made it: taken by value, it would be
+/// moved (copied) once into this future and once more to pin it.
 pub async fn fair<F: Future>(
-    fut: F,
+    mut fut: Pin<&mut F>,
     noting: &Arc<Noting>,
     deadline: Instant,
 ) -> Result<F::Output, Elapsed> {
-    let mut fut = pin!(fut);
     let waker = Waker::from(noting.clone());
     loop {
         let polled = std::future::poll_fn(|cx| {
@@ -111,6 +112,7 @@ impl Wake for Noting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
     use std::time::Duration;
 
     fn far() -> Instant {
@@ -144,10 +146,9 @@ mod tests {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let noting = Arc::new(Noting::default());
-        let spinner =
-            tokio::spawn(
-                async move { fair(spin(Duration::from_millis(300)), &noting, far()).await },
-            );
+        let spinner = tokio::spawn(async move {
+            fair(pin!(spin(Duration::from_millis(300))), &noting, far()).await
+        });
         // A connection accepted and answered on the same thread while the
         // guest spins: each round trip must not wait for the spin to end.
         let server = tokio::spawn(async move {
@@ -186,7 +187,12 @@ mod tests {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let noting = Arc::new(Noting::default());
         let waiter = tokio::spawn(async move {
-            fair(async move { rx.await.expect("sent") + 1 }, &noting, far()).await
+            fair(
+                pin!(async move { rx.await.expect("sent") + 1 }),
+                &noting,
+                far(),
+            )
+            .await
         });
         tokio::task::yield_now().await;
         tx.send(41).expect("send");
@@ -198,7 +204,7 @@ mod tests {
         let noting = Arc::new(Noting::default());
         let started = Instant::now();
         let deadline = started + Duration::from_millis(20);
-        let r = fair(spin(Duration::from_secs(10)), &noting, deadline).await;
+        let r = fair(pin!(spin(Duration::from_secs(10))), &noting, deadline).await;
         assert_eq!(r, Err(Elapsed));
         let took = started.elapsed();
         // Each slice of `spin` is 1 ms: stopped at the first yield after 20 ms.
@@ -207,6 +213,6 @@ mod tests {
             "{took:?}"
         );
         // The same `Noting` serves the instance's next call.
-        assert_eq!(fair(async { 7 }, &noting, far()).await, Ok(7));
+        assert_eq!(fair(pin!(async { 7 }), &noting, far()).await, Ok(7));
     }
 }

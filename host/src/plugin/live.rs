@@ -95,7 +95,11 @@ async fn guarded<R>(
     f: impl AsyncFnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
 ) -> Result<R, PluginError> {
     runtime::arm(store);
-    match fair::fair(f(&mut *store), noting, deadline).await {
+    let out = {
+        let call = std::pin::pin!(f(&mut *store));
+        fair::fair(call, noting, deadline).await
+    };
+    match out {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(runtime::classify(store, e)),
         Err(fair::Elapsed) => Err(PluginError::Timeout),

@@ -166,13 +166,15 @@ impl PluginSlot {
         // from the end of a fresh instance's `init`.
         let result = match generation.checkout() {
             Some(live) => Ok((live, started)),
-            None => instantiate(
+            // Boxed: a fresh instance is rare, and its future is large;
+            // inline, every call's future would carry (and move) it.
+            None => Box::pin(instantiate(
                 &self.runtime,
                 &generation.pre,
                 &self.name,
                 &self.kept,
                 &self.cfg,
-            )
+            ))
             .await
             .map(|live| (live, Instant::now())),
         };

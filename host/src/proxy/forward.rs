@@ -143,7 +143,9 @@ pub async fn forward(
         let outcome = if http1 {
             try_http1(at, purpose, &head, &mut body, active, ctx).await?
         } else {
-            super::h2::forward::try_h2(at, &head, &mut body, active).await?
+            // Boxed: an HTTP/2 try's future is the largest of all; inline,
+            // every request's future would carry (and move) it.
+            Box::pin(super::h2::forward::try_h2(at, &head, &mut body, active)).await?
         };
         match outcome {
             Tried::Timeout => {
@@ -268,10 +270,13 @@ async fn try_http1(
     let connected = async {
         match purpose {
             Purpose::Exchange => conns.get(cfg.connect_timeout).await,
-            Purpose::Upgrade => (conns.connect(cfg.connect_timeout).await).map(|conn| Conn {
-                conn,
-                reused: false,
-            }),
+            // Boxed, as `get` boxes its connects: a rare path's large future.
+            Purpose::Upgrade => {
+                (Box::pin(conns.connect(cfg.connect_timeout)).await).map(|conn| Conn {
+                    conn,
+                    reused: false,
+                })
+            }
         }
     };
     let mut conn = match at.connected(connected).await {

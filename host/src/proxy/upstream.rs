@@ -103,7 +103,10 @@ impl ConnPool {
             }
         }
         Ok(Conn {
-            conn: self.connect(connect_timeout).await?,
+            // Boxed: connecting (TLS handshake included) is the rare path,
+            // and its future is large; inline, every request's future would
+            // carry (and move) it.
+            conn: Box::pin(self.connect(connect_timeout)).await?,
             reused: false,
         })
     }
