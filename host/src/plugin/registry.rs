@@ -67,6 +67,14 @@ pub struct PluginSlot {
     swapping: tokio::sync::Mutex<()>,
 }
 
+impl std::fmt::Debug for PluginSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSlot")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PluginSlot {
     /// Loads `cfg.path`: compiles, instantiates and `init`s it. `kept`
     /// carries a previous slot's key-value store and metrics over (config

@@ -215,13 +215,11 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
     /// Keeps the request as received for the route's on-response plugins,
     /// if it has any (a copy of the headers: they go upstream).
     fn keep_for_on_response(&mut self, route: &Route, parts: &Parts, host: &Host, headed: &str) {
-        let plugins = &self.rt.plugins;
-        let wanted = (route.cfg.plugins.iter()).any(|n| {
-            plugins
-                .get(n)
-                .is_some_and(|p| p.implements(Hooks::ON_RESPONSE))
-        });
-        if !wanted {
+        if !route
+            .plugins
+            .iter()
+            .any(|p| p.implements(Hooks::ON_RESPONSE))
+        {
             return;
         }
         let view = on_request::View {
@@ -330,7 +328,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         headed: &str,
         h: &mut HeaderMap,
     ) -> Result<Result<PluginChanges, Response<RespBody>>, ProxyError> {
-        if route.cfg.plugins.is_empty() {
+        if route.plugins.is_empty() {
             return Ok(Ok(PluginChanges::default()));
         }
         let view = on_request::View {
@@ -342,18 +340,12 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
             pool: self.rt.pool_facts(headed),
         };
         let pools = &self.rt.pools;
-        let plugins = &self.rt.plugins;
         let trace = self.trace.as_ref();
         // Boxed: the plugin calls' state stays out of every request's
         // future (requests without plugins would carry and move it too).
-        match Box::pin(on_request::run(
-            plugins,
-            &route.cfg.plugins,
-            view,
-            h,
-            trace,
-            |p| pools.get(p).map(|p| p.addresses().clone()),
-        ))
+        match Box::pin(on_request::run(&route.plugins, view, h, trace, |p| {
+            pools.get(p).map(|p| p.addresses().clone())
+        }))
         .await?
         {
             on_request::Decision::Respond(r) => Ok(Err(*r)),

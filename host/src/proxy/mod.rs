@@ -134,7 +134,7 @@ impl Runtime {
         });
         Self {
             base: Arc::new(base.clone()),
-            router: Router::new(&cfg.routes),
+            router: Router::new(&cfg.routes, &plugins),
             pools,
             plugins,
             rate_limits,
@@ -382,11 +382,9 @@ impl Proxy {
             rules.apply(resp.headers_mut());
             if x.seen.is_some() {
                 let answered = x.answered();
-                let names = &route.cfg.plugins;
                 // Boxed, as on-request: its state stays out of every request's future.
                 resp = match Box::pin(on_response::run(
-                    &rt.plugins,
-                    names,
+                    &route.plugins,
                     &mut x.seen,
                     resp,
                     answered,

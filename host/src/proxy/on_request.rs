@@ -13,7 +13,7 @@ use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
 use crate::otel::RequestSpan;
-use crate::plugin::{Action, Hooks, Outcome, PluginSet, RequestInfo};
+use crate::plugin::{Action, Hooks, Outcome, PluginSlot, RequestInfo};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use std::sync::Arc;
@@ -63,13 +63,12 @@ impl View<'_> {
     }
 }
 
-/// Runs `names` over the request; `headers` are the upstream headers and
-/// receive the plugins' header changes. `servers_of` names a pool's server
+/// Runs the route's `plugins` over the request; `headers` are the upstream
+/// headers and receive the plugins' header changes. `servers_of` names a pool's server
 /// addresses (`None`: no such pool), to validate pool choices. A traced
 /// request gets a child span per plugin call.
 pub async fn run(
-    plugins: &PluginSet,
-    names: &[String],
+    plugins: &[Arc<PluginSlot>],
     view: View<'_>,
     headers: &mut HeaderMap,
     trace: Option<&RequestSpan>,
@@ -79,15 +78,14 @@ pub async fn run(
     let mut view = Some(view);
     let mut info: Option<RequestInfo> = None;
     let (mut path, mut pool) = (None, None);
-    for name in names {
-        let Some(p) = plugins.get(name) else { continue };
+    for p in plugins {
         if !p.implements(Hooks::ON_REQUEST) {
             continue;
         }
         if let Some(v) = view.take() {
             info = Some(v.info(std::mem::take(headers)));
         }
-        let span = trace.map(|t| t.plugin(name, "on-request"));
+        let span = trace.map(|t| t.plugin(&p.name, "on-request"));
         let result = p.on_request(&mut info, &exists).await;
         if let Some(span) = span {
             match &result {

@@ -18,7 +18,7 @@ use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
 use crate::otel::RequestSpan;
-use crate::plugin::{Hooks, Outcome, PluginSet, RequestInfo, ResponseInfo};
+use crate::plugin::{Hooks, Outcome, PluginSlot, RequestInfo, ResponseInfo};
 use http::{HeaderName, HeaderValue, Response};
 use std::sync::Arc;
 
@@ -33,12 +33,11 @@ pub struct Answered {
     pub latency_us: Option<u64>,
 }
 
-/// Runs the on-response plugins of `names` over `resp`; `req` is the
+/// Runs the route's on-response `plugins` over `resp`; `req` is the
 /// request as the client sent it (lent to each call, given back). `Err`:
 /// the proxy's 503 that replaces the response (a `fail_closed` failure).
 pub async fn run(
-    plugins: &PluginSet,
-    names: &[String],
+    plugins: &[Arc<PluginSlot>],
     req: &mut Option<RequestInfo>,
     mut resp: Response<RespBody>,
     answered: Answered,
@@ -51,13 +50,12 @@ pub async fn run(
         server: answered.server,
         upstream_latency_us: answered.latency_us,
     });
-    for name in names.iter().rev() {
-        let Some(p) = plugins.get(name) else { continue };
+    for p in plugins.iter().rev() {
         if !p.implements(Hooks::ON_RESPONSE) {
             continue;
         }
         // A traced request gets a child span per call, as for on-request.
-        let span = trace.map(|t| t.plugin(name, "on-response"));
+        let span = trace.map(|t| t.plugin(&p.name, "on-response"));
         let result = p.on_response(req, &mut info).await;
         if let Some(span) = span {
             match &result {

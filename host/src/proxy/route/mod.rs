@@ -14,6 +14,7 @@ mod paths;
 mod reference;
 
 use crate::config::{HostMatch, RouteConfig};
+use crate::plugin::{PluginSet, PluginSlot};
 use paths::PathTable;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,11 +28,30 @@ pub struct Route {
     pub label: Arc<str>,
     /// Its position in the file (what metrics index by).
     pub index: usize,
+    /// Its `plugins`, in order, found once per config: a request looks
+    /// none up by name. A hot swap changes a plugin's version inside its
+    /// slot, so these stay current until the next reload.
+    pub plugins: Box<[Arc<PluginSlot>]>,
     /// Sum of split weights.
     total_weight: u32,
 }
 
 impl Route {
+    /// Compiles route `cfg`, the `index`th in the file, with its plugins
+    /// from `plugins` (a name not there — `check` refuses such a config —
+    /// is left out).
+    pub fn new(index: usize, cfg: &RouteConfig, plugins: &PluginSet) -> Self {
+        Route {
+            total_weight: cfg.targets.iter().map(|t| t.1).sum(),
+            label: Arc::from(cfg.name.as_str()),
+            plugins: (cfg.plugins.iter())
+                .filter_map(|n| plugins.get(n).cloned())
+                .collect(),
+            cfg: cfg.clone(),
+            index,
+        }
+    }
+
     /// Chooses the pool for one request: the only one, or a weighted random
     /// draw over `split`.
     pub fn pick_pool(&self) -> &str {
@@ -78,16 +98,11 @@ pub struct Router {
 }
 
 impl Router {
-    /// Compiles `routes` (in file order).
-    pub fn new(routes: &[RouteConfig]) -> Self {
+    /// Compiles `routes` (in file order), their plugins from `plugins`.
+    pub fn new(routes: &[RouteConfig], plugins: &PluginSet) -> Self {
         let mut router = Self::default();
         for (index, cfg) in routes.iter().enumerate() {
-            let route = Arc::new(Route {
-                total_weight: cfg.targets.iter().map(|t| t.1).sum(),
-                label: Arc::from(cfg.name.as_str()),
-                cfg: cfg.clone(),
-                index,
-            });
+            let route = Arc::new(Route::new(index, cfg, plugins));
             let table = match &cfg.host {
                 Some(HostMatch::Exact(h)) => router.exact.entry(h.clone()).or_default(),
                 Some(HostMatch::Wildcard(s)) => {
@@ -167,25 +182,28 @@ mod tests {
 
     #[test]
     fn precedence_host_then_longest_prefix() {
-        let r = Router::new(&[
-            route("any", None, "/"),
-            route("any-api", None, "/api"),
-            route(
-                "wild",
-                Some(HostMatch::Wildcard(".example.com".into())),
-                "/",
-            ),
-            route(
-                "exact",
-                Some(HostMatch::Exact("api.example.com".into())),
-                "/",
-            ),
-            route(
-                "exact-v2",
-                Some(HostMatch::Exact("api.example.com".into())),
-                "/v2",
-            ),
-        ]);
+        let r = Router::new(
+            &[
+                route("any", None, "/"),
+                route("any-api", None, "/api"),
+                route(
+                    "wild",
+                    Some(HostMatch::Wildcard(".example.com".into())),
+                    "/",
+                ),
+                route(
+                    "exact",
+                    Some(HostMatch::Exact("api.example.com".into())),
+                    "/",
+                ),
+                route(
+                    "exact-v2",
+                    Some(HostMatch::Exact("api.example.com".into())),
+                    "/v2",
+                ),
+            ],
+            &PluginSet::default(),
+        );
         let f = |h: &str, p: &str| {
             r.find("web", h, p)
                 .map(|r| r.cfg.name.clone())
@@ -205,7 +223,7 @@ mod tests {
     fn strip_prefix_keeps_a_leading_slash() {
         let mut cfg = route("a", None, "/api");
         cfg.strip_prefix = true;
-        let r = Router::new(&[cfg]);
+        let r = Router::new(&[cfg], &PluginSet::default());
         let route = r.find("web", "h", "/api/x").expect("route");
         assert_eq!(route.rewrite("/api/x?q=1"), "/x?q=1");
         assert_eq!(route.rewrite("/api"), "/");

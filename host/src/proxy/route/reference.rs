@@ -3,6 +3,7 @@
 
 use super::{Route, Router};
 use crate::config::{HostMatch, RouteConfig};
+use crate::plugin::PluginSet;
 use std::sync::Arc;
 
 /// All routes, most specific first; `find` takes the first that matches.
@@ -24,14 +25,7 @@ impl LinearRouter {
         let mut routes: Vec<Arc<Route>> = routes
             .iter()
             .enumerate()
-            .map(|(index, cfg)| {
-                Arc::new(Route {
-                    total_weight: cfg.targets.iter().map(|t| t.1).sum(),
-                    label: Arc::from(cfg.name.as_str()),
-                    cfg: cfg.clone(),
-                    index,
-                })
-            })
+            .map(|(index, cfg)| Arc::new(Route::new(index, cfg, &PluginSet::default())))
             .collect();
         // Stable sort: equal ranks keep file order.
         routes.sort_by_key(|r| std::cmp::Reverse(rank(&r.cfg)));
@@ -138,7 +132,10 @@ fn indexed_lookup_agrees_with_the_linear_scan() {
     for set in 0..400 {
         let n = 1 + g.below(if set % 10 == 0 { 60 } else { 12 });
         let routes: Vec<RouteConfig> = (0..n).map(|i| generated_route(&mut g, i)).collect();
-        let (fast, slow) = (Router::new(&routes), LinearRouter::new(&routes));
+        let (fast, slow) = (
+            Router::new(&routes, &PluginSet::default()),
+            LinearRouter::new(&routes),
+        );
         for host in HOSTS {
             for path in PATHS {
                 for listener in LISTENERS {
