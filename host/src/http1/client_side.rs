@@ -22,6 +22,7 @@
 use super::buffers;
 use super::conn::{self, BodyState, BoxError};
 use super::encode::{self, Answering, BodyFraming};
+use super::lazy_timer::LazyTimer;
 use super::request::{self, Refusal, RequestHead};
 use bytes::{Bytes, BytesMut};
 use http::Response;
@@ -32,7 +33,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -107,6 +108,8 @@ pub struct ClientConn<IO> {
     continue_due: Option<usize>,
     /// A request has been read on this connection.
     served: bool,
+    /// The header and idle timeouts' timer, kept across requests.
+    timer: LazyTimer,
 }
 
 impl<IO: Transport> ClientConn<IO> {
@@ -119,6 +122,7 @@ impl<IO: Transport> ClientConn<IO> {
             body: BodyState::Done,
             continue_due: None,
             served: false,
+            timer: LazyTimer::new(Instant::now() + limits.header_timeout),
         }
     }
 
@@ -150,23 +154,24 @@ impl<IO: Transport> ClientConn<IO> {
                 // Nothing to parse: wait for bytes without holding a buffer.
                 buffers::put_read_buf(std::mem::take(&mut self.buf));
                 let ready = std::future::poll_fn(|cx| self.io.poll_peer_ready(cx));
-                match timeout_at(deadline, ready).await {
-                    Err(_) | Ok(Err(_)) => return Next::Closed,
-                    Ok(Ok(())) => {}
+                match self.timer.within(deadline, ready).await {
+                    None | Some(Err(_)) => return Next::Closed,
+                    Some(Ok(())) => {}
                 }
             }
             if self.buf.capacity() == 0 {
                 self.buf = buffers::read_buf();
             }
             self.buf.reserve(1024);
-            let n = match timeout_at(deadline, self.io.read_buf(&mut self.buf)).await {
+            let read = self.io.read_buf(&mut self.buf);
+            let n = match self.timer.within(deadline, read).await {
                 // The header timeout passed inside a head: 408. Before any
                 // byte of one (a fresh connection, an idle one): close.
-                Err(_) if started && !self.buf.is_empty() => {
+                None if started && !self.buf.is_empty() => {
                     return Next::Refuse(Refusal::TIMEOUT);
                 }
-                Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return Next::Closed,
-                Ok(Ok(n)) => n,
+                None | Some(Err(_)) | Some(Ok(0)) => return Next::Closed,
+                Some(Ok(n)) => n,
             };
             if !started && n > 0 {
                 started = true;

@@ -8,7 +8,8 @@
 //! request head (framing, smuggling, 400/431, 408 by `header_timeout`);
 //! [`client_side::ClientConn`] reads bodies as the proxy takes them and writes
 //! answers ([`encode::response_head`], with a cached [`date`]); idle
-//! keep-alive connections hold no buffer ([`buffers`]).
+//! keep-alive connections hold no buffer ([`buffers`]), and each connection
+//! keeps one timer for its waits ([`lazy_timer`]).
 //!
 //! Upstream side, inside the request's own task:
 //!
@@ -31,6 +32,7 @@ pub mod client_side;
 pub mod conn;
 pub mod date;
 pub mod encode;
+pub mod lazy_timer;
 pub mod request;
 pub mod response;
 
