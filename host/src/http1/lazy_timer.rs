@@ -1,7 +1,9 @@
 //! A connection's one deadline timer, moved lazily.
 //!
-//! A keep-alive connection waits under a deadline once per request (the
-//! client's next head, the server's answer). A fresh `timeout_at` per wait
+//! A keep-alive client connection waits under a deadline once per request
+//! (for the next head: `idle_timeout`, then `header_timeout`; used by
+//! `client_side.rs`; the wait for a server's answer still takes a
+//! `timeout_at` per try). A fresh `timeout_at` per wait
 //! registers a timer with the runtime's wheel and removes it again when the
 //! wait ends — two trips through the timer driver per wait, for a deadline
 //! that almost never fires. NGINX keeps the old timer when the new deadline
