@@ -222,15 +222,29 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         {
             return;
         }
-        let view = on_request::View {
-            method: &parts.method,
-            path: path_and_query(parts),
-            host: &host.normalised(),
-            client_ip: self.client_ip,
+        self.seen = Some(self.request_info(route, parts, host, headed, parts.headers.clone()));
+    }
+
+    /// The request as plugins read it (`request-info`), with `headers`.
+    fn request_info(
+        &self,
+        route: &Route,
+        parts: &Parts,
+        host: &Host,
+        headed: &str,
+        headers: HeaderMap,
+    ) -> RequestInfo {
+        let (pool, servers) = self.rt.pool_facts(headed);
+        RequestInfo {
+            method: parts.method.clone(),
+            path: path_and_query(parts).to_string(),
+            host: host.normalised().into_owned(),
             route: route.label.clone(),
-            pool: self.rt.pool_facts(headed),
-        };
-        self.seen = Some(view.info(parts.headers.clone()));
+            headers,
+            client_ip: Some(self.client_ip),
+            pool,
+            servers,
+        }
     }
 
     /// Stage 1: refusals, the Host, `redirect_https` (the redirect as
@@ -331,19 +345,12 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         if route.plugins.is_empty() {
             return Ok(Ok(PluginChanges::default()));
         }
-        let view = on_request::View {
-            method: &parts.method,
-            path: path_and_query(parts),
-            host: &host.normalised(),
-            client_ip: self.client_ip,
-            route: route.label.clone(),
-            pool: self.rt.pool_facts(headed),
-        };
+        let info = |h| self.request_info(route, parts, host, headed, h);
         let pools = &self.rt.pools;
         let trace = self.trace.as_ref();
         // Boxed: the plugin calls' state stays out of every request's
         // future (requests without plugins would carry and move it too).
-        match Box::pin(on_request::run(&route.plugins, view, h, trace, |p| {
+        match Box::pin(on_request::run(&route.plugins, info, h, trace, |p| {
             pools.get(p).map(|p| p.addresses().clone())
         }))
         .await?

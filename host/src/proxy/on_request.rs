@@ -31,59 +31,29 @@ pub enum Decision {
     Respond(Box<Response<RespBody>>),
 }
 
-/// The request as the plugins see it.
-pub struct View<'a> {
-    /// Method.
-    pub method: &'a http::Method,
-    /// Path and query as received.
-    pub path: &'a str,
-    /// Host, normalised.
-    pub host: &'a str,
-    /// Client address.
-    pub client_ip: std::net::IpAddr,
-    /// Route label.
-    pub route: Arc<str>,
-    /// The pool the request is headed for, and its server addresses.
-    pub pool: (Arc<str>, Arc<[String]>),
-}
-
-impl View<'_> {
-    /// The `request-info` value for these facts and `headers`.
-    pub fn info(self, headers: HeaderMap) -> RequestInfo {
-        RequestInfo {
-            method: self.method.clone(),
-            path: self.path.to_string(),
-            host: self.host.to_string(),
-            route: self.route,
-            headers,
-            client_ip: Some(self.client_ip),
-            pool: self.pool.0,
-            servers: self.pool.1,
-        }
-    }
-}
-
 /// Runs the route's `plugins` over the request; `headers` are the upstream
-/// headers and receive the plugins' header changes. `servers_of` names a pool's server
+/// headers and receive the plugins' header changes. `info` makes the
+/// `request-info` the plugins read from those headers — only once a plugin
+/// implements on-request. `servers_of` names a pool's server
 /// addresses (`None`: no such pool), to validate pool choices. A traced
 /// request gets a child span per plugin call.
 pub async fn run(
     plugins: &[Arc<PluginSlot>],
-    view: View<'_>,
+    info: impl FnOnce(HeaderMap) -> RequestInfo,
     headers: &mut HeaderMap,
     trace: Option<&RequestSpan>,
     servers_of: impl Fn(&str) -> Option<Arc<[String]>> + Sync,
 ) -> Result<Decision, ProxyError> {
     let exists = |p: &str| servers_of(p).is_some();
-    let mut view = Some(view);
+    let mut make = Some(info);
     let mut info: Option<RequestInfo> = None;
     let (mut path, mut pool) = (None, None);
     for p in plugins {
         if !p.implements(Hooks::ON_REQUEST) {
             continue;
         }
-        if let Some(v) = view.take() {
-            info = Some(v.info(std::mem::take(headers)));
+        if let Some(make) = make.take() {
+            info = Some(make(std::mem::take(headers)));
         }
         let span = trace.map(|t| t.plugin(&p.name, "on-request"));
         let result = p.on_request(&mut info, &exists).await;

@@ -51,7 +51,7 @@ pub(crate) async fn try_h2(
     at: Try<'_>,
     head: &Head,
     body: &mut ReqBody<'_>,
-    active: ActiveGuard,
+    mut active: ActiveGuard,
 ) -> Result<Tried, ProxyError> {
     let Try {
         pool,
@@ -62,7 +62,6 @@ pub(crate) async fn try_h2(
     let cfg = &pool.cfg;
     let backend = &pool.servers[idx];
     let h2 = &pool.h2[idx];
-    let mut active = active;
     let mut again = false;
     loop {
         // `"auto"` and the server chose HTTP/1.1: its keep-alive pool.
