@@ -9,16 +9,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 /// Headers the proxy manages itself: a rule on them would break message
 /// framing or the connection (`content-length`, `transfer-encoding`, the
 /// hop-by-hop set), so they are refused at load.
-const MANAGED: &[&str] = &[
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+fn managed(name: &str) -> bool {
+    name == "content-length" || crate::http1::response::HOP_BY_HOP.contains(&name)
+}
 
 /// Validated `set` / `remove` rules for one direction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,7 +114,7 @@ impl Validator<'_> {
                 ),
             )
         })?;
-        if MANAGED.contains(&parsed.as_str()) {
+        if managed(parsed.as_str()) {
             return Err(self.err(
                 key,
                 format!("{name:?} is managed by the proxy (message framing, hop-by-hop) and cannot be changed"),

@@ -208,7 +208,7 @@ pub async fn probe(
             Outgoing::<ReqBody<'static>>::Empty,
         )
         .await
-        .map(|r| (r.status, r.headers))
+        .map(|r| (r.status, r.fields.map()))
         .map_err(|e| format!("request: {e}"))
     })
     .await;

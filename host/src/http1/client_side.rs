@@ -23,6 +23,7 @@ use super::buffers;
 use super::conn::{self, BodyState, BoxError};
 use super::encode::{self, Answering, BodyFraming};
 use super::lazy_timer::LazyTimer;
+use super::raw_fields::RawFields;
 use super::request::{self, Refusal, RequestHead};
 use bytes::{Bytes, BytesMut};
 use http::Response;
@@ -292,13 +293,16 @@ impl<IO: Transport> ClientConn<IO> {
         let _ = tokio::time::timeout(LINGER_TIME, linger).await;
     }
 
-    /// Writes `resp` as the answer to the current request; returns whether
-    /// the connection can carry another request. `sent` is told the size of
-    /// every body piece written. An error means the answer was cut off (the
-    /// client went away, or the body broke): the connection must close.
+    /// Writes `resp` as the answer to the current request, a server's
+    /// `fields` first when it is a server's answer (see
+    /// [`encode::response_head`]); returns whether the connection can
+    /// carry another request. `sent` is told the size of every body piece
+    /// written. An error means the answer was cut off (the client went
+    /// away, or the body broke): the connection must close.
     pub async fn answer<B>(
         &mut self,
         resp: Response<B>,
+        fields: Option<RawFields>,
         how: Answering,
         sent: &mut (dyn FnMut(usize) + Send),
     ) -> Result<bool, BoxError>
@@ -308,9 +312,15 @@ impl<IO: Transport> ClientConn<IO> {
         let (parts, mut body) = resp.into_parts();
         let mut head = buffers::head_buf();
         let len = body.size_hint().exact();
-        let (framing, keep_alive) =
-            encode::response_head(&mut head, parts.status, &parts.headers, len, how);
-        drop(parts);
+        let (framing, keep_alive) = encode::response_head(
+            &mut head,
+            parts.status,
+            fields.as_ref(),
+            &parts.headers,
+            len,
+            how,
+        );
+        drop((parts, fields));
         let r = self.write_body(&head, &mut body, framing, sent).await;
         buffers::put_head_buf(head);
         r.map(|()| keep_alive)

@@ -8,6 +8,7 @@
 //! gets `content-length`, a streamed body of unknown length
 //! `transfer-encoding: chunked`.
 
+use super::raw_fields::RawFields;
 use http::{HeaderMap, Method, StatusCode, header};
 
 /// How the body goes out after the head.
@@ -51,7 +52,7 @@ pub fn request_head(
     // hop-by-hop removal has taken Transfer-Encoding out already.
     let framing = match empty {
         true => BodyFraming::None,
-        false => length_framing(out, headers, body_len).unwrap_or_else(|| {
+        false => length_framing(out, headers, None, body_len).unwrap_or_else(|| {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
             BodyFraming::Chunked
         }),
@@ -90,15 +91,18 @@ pub struct Answering {
     pub keep_alive: bool,
 }
 
-/// Prints an answer's status line and `headers`, then what the connection
-/// adds: the body's framing header when `headers` carry none (`body_len`:
-/// the body's length when known), `connection` (the proxy's decision, in
-/// place of any `connection` in `headers`, except on a 101 whose
-/// `connection: upgrade` stands) and `date` when missing. Returns how the
-/// body goes out and whether the connection stays open after it.
+/// Prints an answer's status line, the server's `fields` as they came
+/// (when the answer is a server's: [`RawFields::write_forwarded`]) and
+/// `headers`, then what the connection adds: the body's framing header
+/// when neither carries one (`body_len`: the body's length when known),
+/// `connection` (the proxy's decision, in place of any `connection` in
+/// `headers`, except on a 101 whose `connection: upgrade` stands) and
+/// `date` when missing. Returns how the body goes out and whether the
+/// connection stays open after it.
 pub fn response_head(
     out: &mut Vec<u8>,
     status: StatusCode,
+    fields: Option<&RawFields>,
     headers: &HeaderMap,
     body_len: Option<u64>,
     how: Answering,
@@ -109,6 +113,9 @@ pub fn response_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(f) = fields {
+        f.write_forwarded(out);
+    }
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     let mut keep_alive = how.keep_alive;
     for (name, value) in headers {
@@ -130,7 +137,7 @@ pub fn response_head(
         || status == StatusCode::NOT_MODIFIED;
     let framing = if no_body {
         BodyFraming::None
-    } else if let Some(f) = length_framing(out, headers, body_len) {
+    } else if let Some(f) = length_framing(out, headers, fields, body_len) {
         f
     } else if !how.http10 {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -146,24 +153,27 @@ pub fn response_head(
             out.extend_from_slice(b"connection: keep-alive\r\n");
         }
     }
-    if !headers.contains_key(header::DATE) {
+    if !fields.is_some_and(RawFields::has_date) && !headers.contains_key(header::DATE) {
         super::date::append_line(out);
     }
     out.extend_from_slice(b"\r\n");
     (framing, keep_alive && !upgrade)
 }
 
-/// A body of known length: the `content-length` in `headers` as sent, or
-/// `body_len` printed as one; `None` when neither says.
+/// A body of known length: the `content-length` in `fields` or `headers`
+/// as sent, or `body_len` printed as one; `None` when none says.
 fn length_framing(
     out: &mut Vec<u8>,
     headers: &HeaderMap,
+    fields: Option<&RawFields>,
     body_len: Option<u64>,
 ) -> Option<BodyFraming> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = fields.and_then(RawFields::content_length).or_else(|| {
+        headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
     let n = declared.or(body_len)?;
     if declared.is_none() {
         out.extend_from_slice(b"content-length: ");
@@ -208,7 +218,7 @@ mod tests {
     fn answers_get_framing_connection_and_date() {
         let mut out = Vec::new();
         let h = headers(&[("content-type", "text/plain")]);
-        let f = response_head(&mut out, StatusCode::OK, &h, Some(3), PLAIN);
+        let f = response_head(&mut out, StatusCode::OK, None, &h, Some(3), PLAIN);
         assert_eq!(f, (BodyFraming::Length(3), true));
         assert_eq!(
             undated(&out),
@@ -216,17 +226,17 @@ mod tests {
         );
         assert!(String::from_utf8_lossy(&out).contains("\r\ndate: "));
         // Unknown length: chunks for HTTP/1.1, a close for HTTP/1.0.
-        let f = response_head(&mut out, StatusCode::OK, &h, None, PLAIN);
+        let f = response_head(&mut out, StatusCode::OK, None, &h, None, PLAIN);
         assert_eq!(f, (BodyFraming::Chunked, true));
         let old = Answering {
             http10: true,
             ..PLAIN
         };
-        let f = response_head(&mut out, StatusCode::OK, &h, None, old);
+        let f = response_head(&mut out, StatusCode::OK, None, &h, None, old);
         assert_eq!(f, (BodyFraming::Close, false));
         assert!(undated(&out).ends_with("connection: close\r\n\r\n"));
         // An HTTP/1.0 client that asked for keep-alive is told it holds.
-        let f = response_head(&mut out, StatusCode::OK, &h, Some(0), old);
+        let f = response_head(&mut out, StatusCode::OK, None, &h, Some(0), old);
         assert_eq!(f, (BodyFraming::Length(0), true));
         assert!(undated(&out).ends_with("connection: keep-alive\r\n\r\n"));
     }
@@ -235,7 +245,7 @@ mod tests {
     fn a_connection_close_in_the_headers_is_the_connections() {
         let mut out = Vec::new();
         let h = headers(&[("connection", "close"), ("content-length", "2")]);
-        let f = response_head(&mut out, StatusCode::BAD_REQUEST, &h, Some(2), PLAIN);
+        let f = response_head(&mut out, StatusCode::BAD_REQUEST, None, &h, Some(2), PLAIN);
         assert_eq!(f, (BodyFraming::Length(2), false));
         assert_eq!(
             undated(&out),
@@ -252,18 +262,25 @@ mod tests {
             ..PLAIN
         };
         assert_eq!(
-            response_head(&mut out, StatusCode::OK, &h, Some(10), head),
+            response_head(&mut out, StatusCode::OK, None, &h, Some(10), head),
             (BodyFraming::None, true)
         );
         assert!(undated(&out).contains("content-length: 10\r\n"));
         let none = HeaderMap::new();
         for s in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
-            let f = response_head(&mut out, s, &none, None, PLAIN);
+            let f = response_head(&mut out, s, None, &none, None, PLAIN);
             assert_eq!(f, (BodyFraming::None, true));
             assert!(!undated(&out).contains("transfer-encoding"));
         }
         let up = headers(&[("connection", "upgrade"), ("upgrade", "websocket")]);
-        let f = response_head(&mut out, StatusCode::SWITCHING_PROTOCOLS, &up, None, PLAIN);
+        let f = response_head(
+            &mut out,
+            StatusCode::SWITCHING_PROTOCOLS,
+            None,
+            &up,
+            None,
+            PLAIN,
+        );
         assert_eq!(f, (BodyFraming::None, false));
         assert_eq!(
             undated(&out),

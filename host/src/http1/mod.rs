@@ -18,7 +18,9 @@
 //!    and a buffered body go out in one vectored write;
 //! 2. [`response`] parses the answer's head with `httparse` and decides its
 //!    framing (`Content-Length`, chunked, close-delimited, or none for HEAD,
-//!    1xx, 204 and 304), refusing what a strict reader must refuse;
+//!    1xx, 204 and 304), refusing what a strict reader must refuse; its
+//!    fields stay in the head's bytes ([`raw_fields`]) and reach the client
+//!    verbatim, hop-by-hop ones left out;
 //! 3. [`conn::Connection`] reads the body as the client takes it, decoding
 //!    chunked framing ([`chunked`]) and validating it, and knows when the
 //!    exchange is complete so the connection can be reused.
@@ -33,10 +35,12 @@ pub mod conn;
 pub mod date;
 pub mod encode;
 pub mod lazy_timer;
+pub mod raw_fields;
 pub mod request;
 pub mod response;
 
 pub use conn::{Connection, SendError};
+pub use raw_fields::RawFields;
 pub use response::{Framing, ResponseHead};
 
 /// The largest response head accepted from a server (NGINX's

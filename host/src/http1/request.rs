@@ -89,7 +89,7 @@ pub struct RequestHead {
 /// vector.
 pub fn find_head_end(buf: &[u8]) -> Result<Option<usize>, Refusal> {
     let mut from = 0;
-    while let Some(i) = memchr_lf(&buf[from..]).map(|i| i + from) {
+    while let Some(i) = memchr::memchr(b'\n', &buf[from..]).map(|i| i + from) {
         if i == 0 || buf[i - 1] != b'\r' {
             return Err(Refusal::bad("bare LF in request head"));
         }
@@ -99,10 +99,6 @@ pub fn find_head_end(buf: &[u8]) -> Result<Option<usize>, Refusal> {
         from = i + 1;
     }
     Ok(None)
-}
-
-fn memchr_lf(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
 }
 
 /// Checks one complete head (`head` ends with its empty line) and builds

@@ -9,8 +9,9 @@
 //! `Content-Length`, and `Content-Length` together with `Transfer-Encoding`.
 
 use super::MAX_HEADERS;
+use super::raw_fields::RawFields;
 use bytes::BytesMut;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 
 /// How a response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +33,8 @@ pub struct ResponseHead {
     pub status: StatusCode,
     /// HTTP/1.0 or HTTP/1.1.
     pub version: Version,
-    /// Header fields, in order; values share the head's buffer.
-    pub headers: HeaderMap,
+    /// Header fields, as received (the head's bytes, not copied).
+    pub fields: RawFields,
     /// How the body is delimited.
     pub framing: Framing,
     /// The server allows another request on this connection afterwards.
@@ -43,12 +44,10 @@ pub struct ResponseHead {
 /// Why a response head was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
-    /// `httparse` refused it (status line, header syntax, folding).
+    /// `httparse` refused it (status line, header syntax, folding, an
+    /// invalid name or value).
     #[error("malformed response head: {0}")]
     Syntax(&'static str),
-    /// An invalid header name or value.
-    #[error("invalid header field in response")]
-    Field,
     /// `Content-Length` is not a number, or two of them disagree.
     #[error("invalid Content-Length in response")]
     ContentLength,
@@ -62,12 +61,11 @@ pub enum Malformed {
 /// incomplete, read more. Header values are slices of the head's bytes
 /// (shared, not copied).
 pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, Malformed> {
-    // Pass 1 borrows `buf`: note where each field is, as offsets.
     // Uninitialised header slots: filling 100 empty ones per response cost
     // more than parsing a typical head.
     let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut spans = [Span::default(); MAX_HEADERS];
-    let (len, code, minor, count) = {
+    let mut facts = Facts::default();
+    let (len, code, minor) = {
         let mut r = httparse::Response::new(&mut []);
         let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
             &mut r,
@@ -78,14 +76,13 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(Malformed::Syntax(error_text(e))),
         };
-        let base = buf.as_ptr() as usize;
-        for (span, f) in spans.iter_mut().zip(r.headers.iter()) {
-            *span = Span {
-                name: (f.name.as_ptr() as usize - base, f.name.len()),
-                value: (f.value.as_ptr() as usize - base, f.value.len()),
-            };
+        for (i, f) in r.headers.iter().enumerate() {
+            facts.observe(i, f.name.as_bytes(), f.value)?;
         }
-        (len, r.code, r.version, r.headers.len())
+        if facts.named {
+            facts.mark_named(r.headers);
+        }
+        (len, r.code, r.version)
     };
     let (Some(code), Some(minor)) = (code, minor) else {
         return Err(Malformed::Syntax("no status"));
@@ -96,46 +93,11 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
     } else {
         Version::HTTP_10
     };
-    // Pass 2 owns the head's bytes: build the header map from the offsets.
-    let head = buf.split_to(len).freeze();
-    // Room for what the proxy adds (Via, a sticky cookie) without growing.
-    let mut headers = HeaderMap::with_capacity(count + 4);
-    let mut length: Option<u64> = None;
-    let mut chunked = None;
-    let mut close = false;
-    let mut keep_alive_token = false;
-    for span in &spans[..count] {
-        let raw_name = &head[span.name.0..span.name.0 + span.name.1];
-        let raw_value = &head[span.value.0..span.value.0 + span.value.1];
-        let name = HeaderName::from_bytes(raw_name).map_err(|_| Malformed::Field)?;
-        if name == http::header::CONTENT_LENGTH {
-            for part in raw_value.split(|&b| b == b',') {
-                let n = content_length(part)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(Malformed::ContentLength);
-                }
-                length = Some(n);
-            }
-        } else if name == http::header::TRANSFER_ENCODING {
-            // Only the last coding decides; a later field overrides.
-            chunked = Some(last_token(raw_value).eq_ignore_ascii_case(b"chunked"));
-        } else if name == http::header::CONNECTION {
-            for t in raw_value.split(|&b| b == b',') {
-                let t = t.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-        let value =
-            HeaderValue::from_maybe_shared(head.slice(span.value.0..span.value.0 + span.value.1))
-                .map_err(|_| Malformed::Field)?;
-        headers.append(name, value);
-    }
     let bodiless = *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let framing = match (bodiless, chunked, length) {
+    let framing = match (bodiless, facts.chunked, facts.length) {
         (true, _, _) => Framing::Empty,
         (false, Some(_), Some(_)) => return Err(Malformed::Both),
         (false, Some(true), None) => Framing::Chunked,
@@ -148,23 +110,109 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
     // HTTP/1.0 has no Transfer-Encoding: a 1.0 answer carrying one has
     // faulty framing, and its connection must close after it (RFC 9112 §6.1).
     let http11 = version == Version::HTTP_11;
-    let keep_alive =
-        framing != Framing::Close && !close && (http11 || (keep_alive_token && chunked.is_none()));
+    let keep_alive = framing != Framing::Close
+        && !facts.close
+        && (http11 || (facts.keep_alive_token && facts.chunked.is_none()));
+    // The head's bytes leave the read buffer; the body's first bytes stay.
+    let head = buf.split_to(len).freeze();
     Ok(Some(ResponseHead {
         status,
         version,
-        headers,
+        fields: RawFields::new(head, facts.hop, facts.length, facts.date, facts.via),
         framing,
         keep_alive,
     }))
 }
 
-/// Where one header field sits in the head: (offset, length) of its name
-/// and of its value.
-#[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    name: (usize, usize),
-    value: (usize, usize),
+/// What the proxy learns from a response head's fields, by byte
+/// comparison of their names (no header map is built).
+#[derive(Default)]
+struct Facts {
+    length: Option<u64>,
+    /// `Transfer-Encoding` seen: is its last coding `chunked`?
+    chunked: Option<bool>,
+    close: bool,
+    keep_alive_token: bool,
+    date: bool,
+    via: bool,
+    /// Bit `i`: field `i` is hop-by-hop.
+    hop: u128,
+    /// `Connection` names a field other than the hop-by-hop ones.
+    named: bool,
+}
+
+impl Facts {
+    fn observe(&mut self, i: usize, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        if is("content-length") {
+            for part in value.split(|&b| b == b',') {
+                let n = content_length(part)?;
+                if self.length.is_some_and(|l| l != n) {
+                    return Err(Malformed::ContentLength);
+                }
+                self.length = Some(n);
+            }
+        } else if is("transfer-encoding") {
+            // Only the last coding decides; a later field overrides.
+            self.chunked = Some(last_token(value).eq_ignore_ascii_case(b"chunked"));
+        } else if is("connection") {
+            for t in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                let close = t.eq_ignore_ascii_case(b"close");
+                let keep_alive = t.eq_ignore_ascii_case(b"keep-alive");
+                self.close |= close;
+                self.keep_alive_token |= keep_alive;
+                self.named |= !close && !keep_alive && !t.is_empty() && !hop_by_hop(t);
+            }
+        } else if is("date") {
+            self.date = true;
+        } else if is("via") {
+            self.via = true;
+        }
+        if hop_by_hop(name) {
+            self.hop |= 1 << i;
+        }
+        Ok(())
+    }
+
+    /// Marks the fields `Connection` names as hop-by-hop too (rare: most
+    /// servers name none).
+    fn mark_named(&mut self, fields: &[httparse::Header<'_>]) {
+        let tokens = fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+            .flat_map(|f| f.value.split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii);
+        for t in tokens {
+            for (i, f) in fields.iter().enumerate() {
+                if f.name.as_bytes().eq_ignore_ascii_case(t) {
+                    self.hop |= 1 << i;
+                }
+            }
+        }
+    }
+}
+
+/// The fields that describe one connection, never forwarded (RFC 9110
+/// §7.6.1; `HTTP2-Settings` belongs to an `h2c` upgrade, RFC 7540 §3.2.1,
+/// which is never forwarded either). The proxy removes the same list from
+/// requests (`proxy::headers`).
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "http2-settings",
+];
+
+/// Is `name` one of [`HOP_BY_HOP`] (any case)?
+pub fn hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| h.len() == name.len() && h.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// One `Content-Length` value: digits only (no sign, no spaces inside).
@@ -293,8 +341,9 @@ mod tests {
         .expect("parsed")
         .expect("complete");
         assert_eq!(n, 61);
-        let cookies: Vec<_> = h.headers.get_all("set-cookie").iter().collect();
+        let map = h.fields.map();
+        let cookies: Vec<_> = map.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
-        assert_eq!(h.headers["x-y"], "z");
+        assert_eq!(map["x-y"], "z");
     }
 }

@@ -86,7 +86,9 @@ pub async fn serve<IO>(
             StatusCode::SWITCHING_PROTOCOLS => resp.extensions().get::<Accepted>().cloned(),
             _ => None,
         };
-        let written = c.answer(resp, how, &mut |n| rec.sent(n)).await;
+        let mut resp = resp;
+        let fields = resp.body_mut().take_fields();
+        let written = c.answer(resp, fields, how, &mut |n| rec.sent(n)).await;
         // Counted (and logged) now that the answer is out.
         drop(rec);
         match (written, tunnel) {

@@ -98,7 +98,9 @@ pub async fn serve<IO>(
         // the task, into its stage, out again when it finishes) — ~5 KB
         // each time inline, a pointer boxed.
         Box::pin(async move {
-            let (resp, rec) = proxy.handle(req.map(ClientBody::Http2), &conn).await;
+            let (mut resp, rec) = proxy.handle(req.map(ClientBody::Http2), &conn).await;
+            // hyper writes the header map: the server's fields go into it.
+            crate::proxy::body::settle_headers(&mut resp);
             Ok::<_, Infallible>(resp.map(|body| Counted { body, rec }))
         })
     });

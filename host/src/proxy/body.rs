@@ -16,10 +16,11 @@
 use super::h2::body::H2RespBody;
 use super::upstream::{ConnPool, UpConn};
 use crate::balance::ActiveGuard;
-use crate::http1::Framing;
 use crate::http1::client_side::BodySource;
 use crate::http1::conn::BodyState;
+use crate::http1::{Framing, RawFields};
 use bytes::Bytes;
+use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::pin::Pin;
@@ -182,6 +183,15 @@ pub enum RespBody {
 }
 
 impl RespBody {
+    /// Takes the server's answer's fields, kept as received to be written
+    /// verbatim (`None`: a proxy-made answer, or taken already).
+    pub fn take_fields(&mut self) -> Option<RawFields> {
+        match self {
+            RespBody::Upstream(b) => b.fields.take(),
+            _ => None,
+        }
+    }
+
     /// A short proxy-made text body.
     pub fn text(s: &'static str) -> Self {
         RespBody::Full(Some(Bytes::from_static(s.as_bytes())))
@@ -228,6 +238,31 @@ impl Body for RespBody {
     }
 }
 
+/// Moves a server's answer's fields (kept as received in its body) into
+/// `resp`'s header map, ahead of what the proxy added there (its sticky
+/// cookie): for whatever must read or edit the answer's headers as a map —
+/// a header rule, an on-response plugin, the HTTP/2 front. Proxy-made
+/// answers, and answers settled already, are left as they are.
+pub fn settle_headers(resp: &mut Response<RespBody>) {
+    let Some(fields) = resp.body_mut().take_fields() else {
+        return;
+    };
+    let mut map = fields.forwarded_map();
+    let added = std::mem::take(resp.headers_mut());
+    map.reserve(added.len());
+    let mut name = None;
+    // `HeaderMap`'s iterator names a field once, before its first value.
+    for (n, v) in added {
+        if n.is_some() {
+            name = n;
+        }
+        if let Some(n) = &name {
+            map.append(n.clone(), v);
+        }
+    }
+    *resp.headers_mut() = map;
+}
+
 /// A response body read from the server's connection as the client takes
 /// it. When it ends cleanly the connection goes back to its pool (if the
 /// server allows reuse) and the server's active count is released; if it
@@ -240,16 +275,24 @@ pub struct UpstreamBody {
     home: Option<Arc<ConnPool>>,
     /// Keeps the server's active count until the body ends.
     active: Option<ActiveGuard>,
+    /// The answer's header fields as the server sent them, hop-by-hop ones
+    /// marked: the HTTP/1 client side writes them verbatim. They travel
+    /// with the body (not in the response's `HeaderMap`, which then holds
+    /// only what the proxy adds) until something must read them as a map:
+    /// [`settle_headers`].
+    fields: Option<RawFields>,
 }
 
 impl UpstreamBody {
-    /// The body of an answer whose head was just read from `conn`.
+    /// The body of an answer whose head (`fields`) was just read from
+    /// `conn`.
     pub fn new(
         conn: UpConn,
         framing: Framing,
         keep_alive: bool,
         home: Option<Arc<ConnPool>>,
         active: ActiveGuard,
+        fields: Option<RawFields>,
     ) -> Self {
         let mut b = Self {
             conn: Some(conn),
@@ -257,6 +300,7 @@ impl UpstreamBody {
             keep_alive,
             home,
             active: Some(active),
+            fields,
         };
         // No body at all (HEAD, 204, 304, Content-Length: 0): the exchange
         // is complete now, whether or not the body is ever polled.

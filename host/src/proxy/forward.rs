@@ -332,20 +332,37 @@ pub(crate) fn client_body_error(err: &BoxError) -> ProxyError {
 }
 
 /// Turns an upstream response head into the client's response: hop-by-hop
-/// headers removed, `Via` added, the body read from `conn` as the client
+/// headers left out, `Via` added, the body read from `conn` as the client
 /// takes it and `conn` returned to `home` at its end (`None`: not reused).
+/// The server's fields stay as they came, in the body, to be written
+/// verbatim ([`crate::http1::RawFields`]); the response's `HeaderMap`
+/// starts empty, for what the proxy adds.
 pub fn into_client_response(
     head: ResponseHead,
     conn: UpConn,
     home: Option<Arc<ConnPool>>,
     active: crate::balance::ActiveGuard,
 ) -> Response<RespBody> {
-    let body = UpstreamBody::new(conn, head.framing, head.keep_alive, home, active);
+    let mut fields = head.fields;
+    let joined_via = fields.has_via();
+    if !joined_via {
+        fields.add_via(headers::VIA_1_1);
+    }
+    let body = UpstreamBody::new(
+        conn,
+        head.framing,
+        head.keep_alive,
+        home,
+        active,
+        Some(fields),
+    );
     let mut resp = Response::new(RespBody::Upstream(body));
     *resp.status_mut() = head.status;
     *resp.version_mut() = Version::HTTP_11;
-    *resp.headers_mut() = head.headers;
-    headers::strip_hop_by_hop(resp.headers_mut());
-    headers::append_via(resp.headers_mut(), "1.1");
+    if joined_via {
+        // The server's own `Via` gets ours joined to it (rare): as a map.
+        super::body::settle_headers(&mut resp);
+        headers::append_via(resp.headers_mut(), "1.1");
+    }
     resp
 }

@@ -6,20 +6,25 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1;
-/// `HTTP2-Settings` belongs to an `h2c` upgrade, RFC 7540 §3.2.1, which is
-/// never forwarded: see proxy/upgrade.rs).
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("proxy-authenticate"),
-    HeaderName::from_static("http2-settings"),
-];
+/// Headers that describe one connection, never forwarded: the engine's
+/// list ([`crate::http1::response::HOP_BY_HOP`]) as header names.
+const HOP_BY_HOP: [HeaderName; 9] = {
+    let n = crate::http1::response::HOP_BY_HOP;
+    [
+        HeaderName::from_static(n[0]),
+        HeaderName::from_static(n[1]),
+        HeaderName::from_static(n[2]),
+        HeaderName::from_static(n[3]),
+        HeaderName::from_static(n[4]),
+        HeaderName::from_static(n[5]),
+        HeaderName::from_static(n[6]),
+        HeaderName::from_static(n[7]),
+        HeaderName::from_static(n[8]),
+    ]
+};
+
+/// Our `Via` entry for an HTTP/1.1 answer.
+pub const VIA_1_1: &str = "1.1 switchyard";
 
 /// `X-Forwarded-For`.
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -281,7 +286,7 @@ pub fn append_via(h: &mut HeaderMap, proto: &str) {
 /// Adds our `Via` entry to headers known to carry none.
 fn add_via(h: &mut HeaderMap, proto: &str) {
     let v = match proto {
-        "1.1" => HeaderValue::from_static("1.1 switchyard"),
+        "1.1" => HeaderValue::from_static(VIA_1_1),
         "2" => HeaderValue::from_static("2 switchyard"),
         _ => return set(h, &header::VIA, &format!("{proto} switchyard")),
     };

@@ -379,8 +379,12 @@ impl Proxy {
         // answers (404, redirect) have no route to take either from.
         if let Some(route) = x.route {
             let rules = &route.cfg.response_headers;
-            rules.apply(resp.headers_mut());
+            if !rules.is_empty() {
+                body::settle_headers(&mut resp);
+                rules.apply(resp.headers_mut());
+            }
             if x.seen.is_some() {
+                body::settle_headers(&mut resp);
                 let answered = x.answered();
                 // Boxed, as on-request: its state stays out of every request's future.
                 resp = match Box::pin(on_response::run(

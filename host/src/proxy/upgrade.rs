@@ -115,7 +115,7 @@ pub fn accepted(
     idx: usize,
     ctx: &PickContext<'_>,
 ) -> Response<RespBody> {
-    let mut headers = resp.headers;
+    let mut headers = resp.fields.map();
     let upgrade_value = headers.get(header::UPGRADE).cloned();
     super::headers::strip_hop_by_hop(&mut headers);
     super::headers::append_via(&mut headers, "1.1");

@@ -331,6 +331,25 @@ impl Drop for RawOrigin {
     }
 }
 
+/// A proxy in front of `origin` only (its pool's other settings: `pool`),
+/// and a client connection to it.
+async fn proxy_to(origin: &RawOrigin, pool: Pool) -> (TestProxy, TcpStream) {
+    let cfg = TestConfig::new()
+        .route(Route::to("app"))
+        .pool("app", pool.server(Server::at(origin.addr)))
+        .to_toml();
+    let proxy = TestProxy::start(&cfg).await;
+    let client = TcpStream::connect(proxy.addr).await.expect("connect");
+    (proxy, client)
+}
+
+/// Sends `GET path` on `client` and reads the whole answer.
+async fn get(client: &mut TcpStream, path: &str) -> String {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+    client.write_all(req.as_bytes()).await.expect("write");
+    read_response(client, WAIT).await
+}
+
 #[tokio::test]
 async fn broken_upstream_framing_is_502_and_its_connection_is_not_reused() {
     const GOOD: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
@@ -341,32 +360,16 @@ async fn broken_upstream_framing_is_502_and_its_connection_is_not_reused() {
         "HTTP/1.1 2xx OK\r\nContent-Length: 5\r\n\r\nhello",
     ] {
         let origin = RawOrigin::start(&[broken, GOOD]).await;
-        let pool = Pool::default()
-            .set("retries", 0)
-            .set("fail_timeout", "0s")
-            .server(Server::at(origin.addr));
-        let cfg = TestConfig::new()
-            .route(Route::to("app"))
-            .pool("app", pool)
-            .to_toml();
-        let proxy = TestProxy::start(&cfg).await;
+        let pool = Pool::default().set("retries", 0).set("fail_timeout", "0s");
         // One client connection for both requests: a 502 does not close it.
-        let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
-        client
-            .write_all(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .expect("write");
-        let first = read_response(&mut client, WAIT).await;
+        let (_proxy, mut client) = proxy_to(&origin, pool).await;
+        let first = get(&mut client, "/a").await;
         assert!(
             first.starts_with("HTTP/1.1 502 Bad Gateway\r\n")
                 && first.ends_with("\r\n\r\nbad gateway\n"),
             "{broken:?} -> {first}"
         );
-        client
-            .write_all(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .expect("write");
-        let second = read_response(&mut client, WAIT).await;
+        let second = get(&mut client, "/b").await;
         assert!(
             second.starts_with("HTTP/1.1 200 OK\r\n") && second.ends_with("\r\n\r\nok"),
             "after {broken:?}: {second}"
@@ -377,4 +380,31 @@ async fn broken_upstream_framing_is_502_and_its_connection_is_not_reused() {
             "the broken connection must not carry the second request"
         );
     }
+}
+
+#[tokio::test]
+async fn a_servers_fields_reach_the_client_verbatim_without_hop_by_hop_ones() {
+    const ANSWER: &str = "HTTP/1.1 200 OK\r\nServer: raw\r\nX-Mixed-Case:  Keep This \r\n\
+        Connection: close, X-Hop\r\nSet-Cookie: a=1\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n\
+        Date: Tue, 01 Dec 2026 00:00:00 GMT\r\nset-cookie: b=2\r\nContent-Length: 2\r\n\r\nok";
+    const VIA: &str = "HTTP/1.1 200 OK\r\nVia: 1.0 cache\r\nContent-Length: 2\r\n\r\nok";
+    let origin = RawOrigin::start(&[ANSWER, VIA]).await;
+    let (_proxy, mut client) = proxy_to(&origin, Pool::default()).await;
+    // Lines go as they came (names keep their case, values their
+    // spacing, fields their order and duplicates); the
+    // server's `Connection` and the field it names, and `Keep-Alive`, stay
+    // behind; its `Date` stands; our `Via` follows.
+    assert_eq!(
+        get(&mut client, "/").await,
+        "HTTP/1.1 200 OK\r\nServer: raw\r\nX-Mixed-Case:  Keep This \r\nSet-Cookie: a=1\r\n\
+         Date: Tue, 01 Dec 2026 00:00:00 GMT\r\nset-cookie: b=2\r\nContent-Length: 2\r\n\
+         via: 1.1 switchyard\r\n\r\nok"
+    );
+    // A server's own `Via` gets ours joined to it.
+    let second = get(&mut client, "/").await;
+    assert!(
+        second.contains("\r\nvia: 1.0 cache, 1.1 switchyard\r\n"),
+        "{second}"
+    );
+    assert_eq!(origin.connections.load(Ordering::SeqCst), 2);
 }
