@@ -281,7 +281,9 @@ impl<IO: Transport> ClientConn<IO> {
             return;
         }
         let linger = async {
-            let mut sink = [0u8; 2048];
+            // On the heap: inline, these bytes would be part of every
+            // connection's task for a close that rarely lingers.
+            let mut sink = vec![0u8; 2048];
             let mut left = LINGER_BYTES;
             while left > 0 {
                 match self.io.read(&mut sink).await {
@@ -299,15 +301,20 @@ impl<IO: Transport> ClientConn<IO> {
     /// carry another request. `sent` is told the size of every body piece
     /// written. An error means the answer was cut off (the client went
     /// away, or the body broke): the connection must close.
-    pub async fn answer<B>(
-        &mut self,
+    ///
+    /// The head is printed when this is called; the future only writes.
+    /// It is built inside every request's (and so moved whole once per
+    /// request), and its size is part of every connection's task: it holds
+    /// the body and the head's buffer, not the response they came from.
+    pub fn answer<'a, B>(
+        &'a mut self,
         resp: Response<B>,
         fields: Option<RawFields>,
         how: Answering,
-        sent: &mut (dyn FnMut(usize) + Send),
-    ) -> Result<bool, BoxError>
+        sent: &'a mut (dyn FnMut(usize) + Send),
+    ) -> impl Future<Output = Result<bool, BoxError>> + 'a
     where
-        B: Body<Data = Bytes, Error = BoxError> + Unpin,
+        B: Body<Data = Bytes, Error = BoxError> + Unpin + 'a,
     {
         let (parts, mut body) = resp.into_parts();
         let mut head = buffers::head_buf();
@@ -321,9 +328,11 @@ impl<IO: Transport> ClientConn<IO> {
             how,
         );
         drop((parts, fields));
-        let r = self.write_body(&head, &mut body, framing, sent).await;
-        buffers::put_head_buf(head);
-        r.map(|()| keep_alive)
+        async move {
+            let r = self.write_body(&head, &mut body, framing, sent).await;
+            buffers::put_head_buf(head);
+            r.map(|()| keep_alive)
+        }
     }
 
     async fn write_body<B>(

@@ -19,6 +19,7 @@
 use super::http2;
 use crate::http1::client_side::{ClientConn, Limits, Next, Transport};
 use crate::http1::encode::Answering;
+use crate::http1::request::RequestHead;
 use crate::proxy::body::ClientBody;
 use crate::proxy::upgrade::Accepted;
 use crate::proxy::{ConnCtx, Proxy};
@@ -41,12 +42,16 @@ pub async fn serve<IO>(
 {
     let mut c = ClientConn::new(io, limits);
     loop {
+        // Matched at once, not kept: whatever lives across the awaits below
+        // is part of every connection's task, idle ones included.
         let next = tokio::select! {
             n = c.next_request(h2.is_some()) => n,
             // Idle, or inside a head: nothing in flight to finish.
             _ = shutdown.cancelled() => return,
         };
-        let head = match next {
+        let RequestHead {
+            parts, keep_alive, ..
+        } = match next {
             Next::Request(h) => h,
             Next::Refuse(r) => return c.refuse(r).await,
             Next::Closed => return,
@@ -60,13 +65,12 @@ pub async fn serve<IO>(
                 return;
             }
         };
-        let parts = head.parts;
         let head_request = parts.method == Method::HEAD;
         let http10 = parts.version == Version::HTTP_10;
         // The request's future is boxed: inline, its size would be part of
         // every connection's task all the time, idle ones included (~6 KiB
         // of the 7 per idle connection); boxed, only while it runs.
-        let (resp, mut rec) = if c.body_done() {
+        let (mut resp, mut rec) = if c.body_done() {
             let req = Request::from_parts(parts, ClientBody::Empty);
             tokio::select! {
                 r = Box::pin(proxy.handle(req, &conn)) => r,
@@ -80,13 +84,12 @@ pub async fn serve<IO>(
         let how = Answering {
             head: head_request,
             http10,
-            keep_alive: head.keep_alive && whole && !shutdown.is_cancelled(),
+            keep_alive: keep_alive && whole && !shutdown.is_cancelled(),
         };
         let tunnel = match resp.status() {
             StatusCode::SWITCHING_PROTOCOLS => resp.extensions().get::<Accepted>().cloned(),
             _ => None,
         };
-        let mut resp = resp;
         let fields = resp.body_mut().take_fields();
         let written = c.answer(resp, fields, how, &mut |n| rec.sent(n)).await;
         // Counted (and logged) now that the answer is out.
