@@ -7,7 +7,9 @@
 #   - starts the same 3 nginx backends as peerbench (127.0.0.1:9001-9003, `return 200 "ok"`),
 #   - for ROUNDS rounds, for each binary in turn: starts it with CONFIG pinned to
 #     PIN_PROXY, warms up 1 s, runs `wrk -t1 -c64 -dSECS` pinned to PIN_LOAD,
-#     records rps and the proxy's CPU µs per request, stops it,
+#     records rps and the proxy's CPU µs per request (and its user and
+#     system parts: a change to the proxy's own code shows in `user`, while
+#     `sys` swings with the kernel's state from round to round), stops it,
 #   - prints per-binary medians and the median of per-round paired rps ratios
 #     against the first binary (the baseline).
 #
@@ -87,33 +89,35 @@ mkdir -p "$DIR/be/logs"
 for p in 9001 9002 9003; do wait_port $p; done
 
 HZ=$(getconf CLK_TCK)
-declare -A RPS US
+declare -A RPS US USR SYS
 for ((r = 1; r <= ROUNDS; r++)); do
   for ((i = 0; i < ${#BINS[@]}; i++)); do
     start_bg "$PIN_PROXY" "$DIR/proxy.log" "${BINS[$i]}" run -c "$CONFIG"
     pid=$STARTED
     wait_port 8080
     taskset -c "$PIN_LOAD" wrk -t1 -c64 -d1s http://127.0.0.1:8080/ >/dev/null
-    t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     out=$(taskset -c "$PIN_LOAD" nice -n -20 wrk -t1 -c64 -d"${SECS}s" http://127.0.0.1:8080/)
-    t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     stop "$pid"
     rps=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' <<<"$out")
     errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out")
-    us=$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v r="$rps" -v d="$SECS" 'BEGIN{printf "%.2f", t/hz*1e6/(r*d)}')
-    RPS[$i,$r]=$rps; US[$i,$r]=$us
-    echo "round $r bin$i rps=$rps us_per_req=$us ${errs:+ERRORS: $errs}" >&2
+    per_req() { awk -v t="$1" -v hz="$HZ" -v r="$rps" -v d="$SECS" 'BEGIN{printf "%.2f", t/hz*1e6/(r*d)}'; }
+    us=$(per_req $((u1 - u0 + s1 - s0)))
+    RPS[$i,$r]=$rps; US[$i,$r]=$us; USR[$i,$r]=$(per_req $((u1 - u0))); SYS[$i,$r]=$(per_req $((s1 - s0)))
+    echo "round $r bin$i rps=$rps us_per_req=$us user=${USR[$i,$r]} sys=${SYS[$i,$r]} ${errs:+ERRORS: $errs}" >&2
   done
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 for ((i = 0; i < ${#BINS[@]}; i++)); do
-  rs=(); us=(); rat=(); urat=()
+  rs=(); us=(); rat=(); urat=(); usr=(); sys=()
   for ((r = 1; r <= ROUNDS; r++)); do
-    rs+=("${RPS[$i,$r]}"); us+=("${US[$i,$r]}")
+    rs+=("${RPS[$i,$r]}"); us+=("${US[$i,$r]}"); usr+=("${USR[$i,$r]}"); sys+=("${SYS[$i,$r]}")
     rat+=("$(awk -v a="${RPS[$i,$r]}" -v b="${RPS[0,$r]}" 'BEGIN{printf "%.4f", a/b}')")
     urat+=("$(awk -v a="${US[$i,$r]}" -v b="${US[0,$r]}" 'BEGIN{printf "%.4f", a/b}')")
   done
-  printf 'bin%d rps=%.0f us_per_req=%s rps_vs_bin0=%s us_vs_bin0=%s  %s\n' "$i" "$(median "${rs[@]}")" \
-    "$(median "${us[@]}")" "$(median "${rat[@]}")" "$(median "${urat[@]}")" "${BINS[$i]}"
+  printf 'bin%d rps=%.0f us_per_req=%s rps_vs_bin0=%s us_vs_bin0=%s user=%s sys=%s  %s\n' "$i" "$(median "${rs[@]}")" \
+    "$(median "${us[@]}")" "$(median "${rat[@]}")" "$(median "${urat[@]}")" \
+    "$(median "${usr[@]}")" "$(median "${sys[@]}")" "${BINS[$i]}"
 done
