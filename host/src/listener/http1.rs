@@ -17,13 +17,15 @@
 //! server ([`Accepted::join`]), which no longer counts as the listener's.
 
 use super::http2;
+use crate::http1::RawFields;
 use crate::http1::client_side::{ClientConn, Limits, Next, Transport};
 use crate::http1::encode::Answering;
 use crate::http1::request::RequestHead;
-use crate::proxy::body::ClientBody;
+use crate::proxy::body::{ClientBody, RespBody};
 use crate::proxy::upgrade::Accepted;
 use crate::proxy::{ConnCtx, Proxy};
-use http::{Method, Request, StatusCode, Version};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -42,17 +44,18 @@ pub async fn serve<IO>(
 {
     let mut c = ClientConn::new(io, limits);
     loop {
-        // Matched at once, not kept: whatever lives across the awaits below
-        // is part of every connection's task, idle ones included.
+        // What lives across the awaits below is part of every connection's
+        // task, idle ones included; a local that is ever borrowed here
+        // keeps its room until the loop's turn ends, even once moved. So
+        // the request head and the response are only looked at inside
+        // `split` and `unpack`, and moved here.
         let next = tokio::select! {
             n = c.next_request(h2.is_some()) => n,
             // Idle, or inside a head: nothing in flight to finish.
             _ = shutdown.cancelled() => return,
         };
-        let RequestHead {
-            parts, keep_alive, ..
-        } = match next {
-            Next::Request(h) => h,
+        let (parts, asked) = match next {
+            Next::Request(h) => split(h),
             Next::Refuse(r) => return c.refuse(r).await,
             Next::Closed => return,
             Next::Http2 => {
@@ -65,12 +68,10 @@ pub async fn serve<IO>(
                 return;
             }
         };
-        let head_request = parts.method == Method::HEAD;
-        let http10 = parts.version == Version::HTTP_10;
         // The request's future is boxed: inline, its size would be part of
         // every connection's task all the time, idle ones included (~6 KiB
         // of the 7 per idle connection); boxed, only while it runs.
-        let (mut resp, mut rec) = if c.body_done() {
+        let (resp, mut rec) = if c.body_done() {
             let req = Request::from_parts(parts, ClientBody::Empty);
             tokio::select! {
                 r = Box::pin(proxy.handle(req, &conn)) => r,
@@ -82,15 +83,10 @@ pub async fn serve<IO>(
         };
         let whole = c.skip_buffered_body();
         let how = Answering {
-            head: head_request,
-            http10,
-            keep_alive: keep_alive && whole && !shutdown.is_cancelled(),
+            keep_alive: asked.keep_alive && whole && !shutdown.is_cancelled(),
+            ..asked
         };
-        let tunnel = match resp.status() {
-            StatusCode::SWITCHING_PROTOCOLS => resp.extensions().get::<Accepted>().cloned(),
-            _ => None,
-        };
-        let fields = resp.body_mut().take_fields();
+        let (resp, fields, tunnel) = unpack(resp);
         let written = c.answer(resp, fields, how, &mut |n| rec.sent(n)).await;
         // Counted (and logged) now that the answer is out.
         drop(rec);
@@ -109,4 +105,28 @@ pub async fn serve<IO>(
             }
         }
     }
+}
+
+/// The request's parts, and how its answer must be written as far as the
+/// request says (`keep_alive`: the client wants the connection kept).
+fn split(head: RequestHead) -> (Parts, Answering) {
+    let asked = Answering {
+        head: head.parts.method == Method::HEAD,
+        http10: head.parts.version == Version::HTTP_10,
+        keep_alive: head.keep_alive,
+    };
+    (head.parts, asked)
+}
+
+/// The answer with the server's fields taken out (written verbatim), and
+/// the tunnel a `101` opens.
+fn unpack(
+    mut resp: Response<RespBody>,
+) -> (Response<RespBody>, Option<RawFields>, Option<Accepted>) {
+    let tunnel = match resp.status() {
+        StatusCode::SWITCHING_PROTOCOLS => resp.extensions().get::<Accepted>().cloned(),
+        _ => None,
+    };
+    let fields = resp.body_mut().take_fields();
+    (resp, fields, tunnel)
 }
