@@ -12,7 +12,9 @@
 //! prefix; see [`crate::logging`]). The entry is captured only when the log
 //! is on, so with it off the hot path allocates nothing for it.
 
-use http::{Method, Request, Version, header};
+use crate::http1::ReqFields;
+use http::request::Parts;
+use http::{Method, Version, header};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
@@ -22,25 +24,19 @@ pub use crate::config::AccessLog;
 
 impl AccessLog {
     /// The request's entry, when the log is on.
-    pub fn capture<B>(self, req: &Request<B>, client: IpAddr) -> Option<Box<Entry>> {
+    pub fn capture(self, req: &Parts, fields: &ReqFields, client: IpAddr) -> Option<Box<Entry>> {
         if self == AccessLog::Off {
             return None;
         }
-        let h = |name| {
-            req.headers()
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        };
+        let h = |name| (fields.get(&name)).map(|v| String::from_utf8_lossy(v).into_owned());
         Some(Box::new(Entry {
             format: self,
             at: SystemTime::now(),
             client,
-            method: req.method().clone(),
-            target: req
-                .uri()
-                .path_and_query()
+            method: req.method.clone(),
+            target: (req.uri.path_and_query())
                 .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
-            version: req.version(),
+            version: req.version,
             referer: h(header::REFERER),
             user_agent: h(header::USER_AGENT),
             failure: None,

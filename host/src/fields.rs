@@ -33,9 +33,14 @@ pub fn bare_host(raw: &str) -> &str {
 
 /// Cookie `name`'s value from the request's `Cookie` headers.
 pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    h.get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    cookie_in(h.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), name)
+}
+
+/// Cookie `name`'s value from `values`, those of a request's `Cookie`
+/// fields.
+pub fn cookie_in<'h>(values: impl Iterator<Item = &'h [u8]>, name: &str) -> Option<&'h str> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)

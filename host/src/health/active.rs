@@ -204,7 +204,7 @@ pub async fn probe(
         conn.send(
             &Method::GET,
             &h.path,
-            &headers,
+            &headers.into(),
             Outgoing::<ReqBody<'static>>::Empty,
         )
         .await

@@ -11,9 +11,9 @@
 
 use super::encode::{self, BodyFraming};
 use super::response::{self, Framing, Malformed, ResponseHead};
-use super::{MAX_RESPONSE_HEAD, chunked};
+use super::{MAX_RESPONSE_HEAD, ReqFields, chunked};
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 use std::io::{self, IoSlice};
@@ -157,7 +157,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
         &mut self,
         method: &Method,
         target: &str,
-        headers: &HeaderMap,
+        headers: &ReqFields,
         body: Outgoing<'_, B>,
     ) -> Result<ResponseHead, SendError>
     where

@@ -9,6 +9,7 @@
 //! `transfer-encoding: chunked`.
 
 use super::raw_fields::RawFields;
+use super::req_fields::ReqFields;
 use http::{HeaderMap, Method, StatusCode, header};
 
 /// How the body goes out after the head.
@@ -33,7 +34,7 @@ pub fn request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
-    headers: &HeaderMap,
+    fields: &ReqFields,
     body_len: Option<u64>,
     empty: bool,
 ) -> BodyFraming {
@@ -42,17 +43,13 @@ pub fn request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    fields.write(out);
     // The client's Content-Length (validated by the listener) stays as sent;
     // hop-by-hop removal has taken Transfer-Encoding out already.
+    let declared = declared_length(fields.get(&header::CONTENT_LENGTH));
     let framing = match empty {
         true => BodyFraming::None,
-        false => length_framing(out, headers, None, body_len).unwrap_or_else(|| {
+        false => length_framing(out, declared, body_len).unwrap_or_else(|| {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
             BodyFraming::Chunked
         }),
@@ -137,7 +134,12 @@ pub fn response_head(
         || status == StatusCode::NOT_MODIFIED;
     let framing = if no_body {
         BodyFraming::None
-    } else if let Some(f) = length_framing(out, headers, fields, body_len) {
+    } else if let Some(f) = length_framing(
+        out,
+        (fields.and_then(RawFields::content_length))
+            .or_else(|| declared_length(headers.get(header::CONTENT_LENGTH).map(|v| v.as_bytes()))),
+        body_len,
+    ) {
         f
     } else if !how.http10 {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -160,20 +162,19 @@ pub fn response_head(
     (framing, keep_alive && !upgrade)
 }
 
-/// A body of known length: the `content-length` in `fields` or `headers`
-/// as sent, or `body_len` printed as one; `None` when none says.
+/// A `Content-Length` value as a number (`None` when it is not one).
+fn declared_length(value: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
+
+/// A body of known length: the `content-length` the fields carry
+/// (`declared`, written with them), or `body_len` printed as one; `None`
+/// when neither says.
 fn length_framing(
     out: &mut Vec<u8>,
-    headers: &HeaderMap,
-    fields: Option<&RawFields>,
+    declared: Option<u64>,
     body_len: Option<u64>,
 ) -> Option<BodyFraming> {
-    let declared = fields.and_then(RawFields::content_length).or_else(|| {
-        headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    });
     let n = declared.or(body_len)?;
     if declared.is_none() {
         out.extend_from_slice(b"content-length: ");
@@ -292,7 +293,14 @@ mod tests {
     fn prints_the_head_as_given() {
         let mut out = Vec::new();
         let h = headers(&[("host", "a"), ("x-two", "1"), ("x-two", "2")]);
-        let f = request_head(&mut out, &Method::GET, "/p?q=1", &h, Some(0), true);
+        let f = request_head(
+            &mut out,
+            &Method::GET,
+            "/p?q=1",
+            &h.clone().into(),
+            Some(0),
+            true,
+        );
         assert_eq!(f, BodyFraming::None);
         assert_eq!(
             out,
@@ -304,16 +312,23 @@ mod tests {
     fn adds_only_missing_framing() {
         let mut out = Vec::new();
         let h = headers(&[("host", "a")]);
-        let f = request_head(&mut out, &Method::POST, "/", &h, Some(5), false);
+        let f = request_head(
+            &mut out,
+            &Method::POST,
+            "/",
+            &h.clone().into(),
+            Some(5),
+            false,
+        );
         assert_eq!(f, BodyFraming::Length(5));
         assert!(out.ends_with(b"host: a\r\ncontent-length: 5\r\n\r\n"));
 
-        let f = request_head(&mut out, &Method::POST, "/", &h, None, false);
+        let f = request_head(&mut out, &Method::POST, "/", &h.clone().into(), None, false);
         assert_eq!(f, BodyFraming::Chunked);
         assert!(out.ends_with(b"host: a\r\ntransfer-encoding: chunked\r\n\r\n"));
 
         let h = headers(&[("host", "a"), ("content-length", "9")]);
-        let f = request_head(&mut out, &Method::PUT, "/", &h, None, false);
+        let f = request_head(&mut out, &Method::PUT, "/", &h.clone().into(), None, false);
         assert_eq!(f, BodyFraming::Length(9));
         assert!(out.ends_with(b"host: a\r\ncontent-length: 9\r\n\r\n"));
     }

@@ -36,11 +36,13 @@ pub mod date;
 pub mod encode;
 pub mod lazy_timer;
 pub mod raw_fields;
+pub mod req_fields;
 pub mod request;
 pub mod response;
 
 pub use conn::{Connection, SendError};
 pub use raw_fields::RawFields;
+pub use req_fields::ReqFields;
 pub use response::{Framing, ResponseHead};
 
 /// The largest response head accepted from a server (NGINX's

@@ -91,6 +91,38 @@ impl RawFields {
         })
     }
 
+    /// The forwarded fields as (name, value) pairs, values without the
+    /// whitespace around them.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.forwarded_lines().map(split_line)
+    }
+
+    /// The values of the forwarded fields named `name` (any case), in order.
+    pub fn values<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s [u8]> {
+        (self.fields())
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// `value` (a slice of this head, e.g. from [`RawFields::values`]) as
+    /// a header value sharing the head's bytes.
+    pub fn shared(&self, value: &[u8]) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.head.slice_ref(value)).ok()
+    }
+
+    /// Stops forwarding the lines in `lines` (bit `i`: the `i`-th field line).
+    pub fn drop_lines(&mut self, lines: u128) {
+        self.hop |= lines;
+    }
+
+    /// Stops forwarding every line named `name` (any case).
+    pub fn remove(&mut self, name: &str) {
+        let named = (self.lines().enumerate().take(128))
+            .filter(|(_, l)| split_line(l).0.eq_ignore_ascii_case(name.as_bytes()))
+            .fold(0u128, |m, (i, _)| m | 1 << i);
+        self.hop |= named;
+    }
+
     /// The lines the client gets, in order: not hop-by-hop.
     fn forwarded_lines(&self) -> impl Iterator<Item = &[u8]> {
         (self.lines().enumerate())
@@ -130,20 +162,22 @@ impl RawFields {
 
     fn collect<'a>(&'a self, lines: impl Iterator<Item = &'a [u8]>) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(16);
-        for line in lines {
-            // The parser refused a line without a colon.
-            let colon = memchr(b':', line).unwrap_or(line.len());
-            let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
+        for (name, value) in lines.map(split_line) {
             // Checked by the parser: neither can fail.
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(&line[..colon]),
-                HeaderValue::from_maybe_shared(self.head.slice_ref(value)),
-            ) {
+            if let (Ok(n), Some(v)) = (HeaderName::from_bytes(name), self.shared(value)) {
                 map.append(n, v);
             }
         }
         map
     }
+}
+
+/// A field line's name and its value without the whitespace around it.
+fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
+    // The parser refused a line without a colon.
+    let colon = memchr(b':', line).unwrap_or(line.len());
+    let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
+    (&line[..colon], value)
 }
 
 #[cfg(test)]

@@ -12,14 +12,14 @@
 //!   control characters in a value, a bare LF line end: **400**;
 //! - more than [`MAX_HEADERS`] header lines: **431**.
 //!
-//! Header values are slices of the head's bytes (no copy); names are the
-//! `http` crate's (standard names are not allocated).
+//! The fields stay the head's bytes ([`ReqFields`]): no map is built, and
+//! the lines go to the server as they came.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Uri, Version};
+use http::{Method, Uri, Version};
 
 use super::encode::BodyFraming;
+use super::{RawFields, ReqFields};
 
 /// Most header lines in one request (hyper's own limit is 100).
 pub const MAX_HEADERS: usize = 100;
@@ -71,8 +71,10 @@ impl Refusal {
 /// One checked request head.
 #[derive(Debug)]
 pub struct RequestHead {
-    /// Method, target, version and headers.
+    /// Method, target and version (its `headers` are empty: see `fields`).
     pub parts: http::request::Parts,
+    /// Its header fields, as the head's bytes.
+    pub fields: ReqFields,
     /// How its body is framed (`None`: no body).
     pub body: BodyFraming,
     /// It asks for a protocol upgrade (`Upgrade` with `Connection: upgrade`).
@@ -122,14 +124,11 @@ pub fn parse(head: Bytes) -> Result<RequestHead, Refusal> {
     }
     let http11 = req.version == Some(1);
     let mut facts = Facts::default();
-    let mut map = HeaderMap::with_capacity(req.headers.len() + 6);
-    for h in req.headers.iter() {
-        facts.observe(h.name, h.value)?;
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| Refusal::bad("malformed request"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
-            .map_err(|_| Refusal::bad("control character in header value"))?;
-        map.append(name, value);
+    for (i, h) in req.headers.iter().enumerate() {
+        facts.observe(i, h.name, h.value)?;
+    }
+    if facts.named {
+        facts.hop |= super::response::connection_named(req.headers);
     }
     if http11 && facts.hosts != 1 || facts.hosts > 1 {
         return Err(Refusal::bad(if facts.hosts == 0 {
@@ -167,9 +166,10 @@ pub fn parse(head: Bytes) -> Result<RequestHead, Refusal> {
     } else {
         Version::HTTP_10
     };
-    parts.headers = map;
+    let fields = RawFields::new(head, 0, facts.cl, false, false);
     Ok(RequestHead {
         parts,
+        fields: ReqFields::from_raw(fields, facts.hop),
         body,
         upgrade: facts.upgrade && facts.conn_upgrade,
         keep_alive,
@@ -190,12 +190,19 @@ struct Facts {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+    /// Bit `i`: field `i` is hop-by-hop.
+    hop: u128,
+    /// `Connection` names a field other than the hop-by-hop ones.
+    named: bool,
 }
 
 impl Facts {
-    fn observe(&mut self, name: &str, v: &[u8]) -> Result<(), Refusal> {
+    fn observe(&mut self, i: usize, name: &str, v: &[u8]) -> Result<(), Refusal> {
         if v.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             return Err(Refusal::bad("control character in header value"));
+        }
+        if super::response::hop_by_hop(name.as_bytes()) {
+            self.hop |= 1 << i;
         }
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         if is("host") {
@@ -223,6 +230,7 @@ impl Facts {
                 self.conn_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
                 self.close |= t.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                self.named |= !t.is_empty() && !super::response::hop_by_hop(t);
             }
         } else if is("expect") {
             self.expect_continue |= v.trim_ascii().eq_ignore_ascii_case(b"100-continue");

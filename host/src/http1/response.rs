@@ -80,7 +80,7 @@ pub fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>
             facts.observe(i, f.name.as_bytes(), f.value)?;
         }
         if facts.named {
-            facts.mark_named(r.headers);
+            facts.hop |= connection_named(r.headers);
         }
         (len, r.code, r.version)
     };
@@ -173,23 +173,26 @@ impl Facts {
         }
         Ok(())
     }
+}
 
-    /// Marks the fields `Connection` names as hop-by-hop too (rare: most
-    /// servers name none).
-    fn mark_named(&mut self, fields: &[httparse::Header<'_>]) {
-        let tokens = fields
-            .iter()
-            .filter(|f| f.name.eq_ignore_ascii_case("connection"))
-            .flat_map(|f| f.value.split(|&b| b == b','))
-            .map(<[u8]>::trim_ascii);
-        for t in tokens {
-            for (i, f) in fields.iter().enumerate() {
-                if f.name.as_bytes().eq_ignore_ascii_case(t) {
-                    self.hop |= 1 << i;
-                }
+/// The fields `Connection` names, by position (bit `i`: field `i`), to be
+/// dropped as hop-by-hop too. Requests and responses alike; rare (most
+/// heads name none), so only asked when a `Connection` names another field.
+pub(super) fn connection_named(fields: &[httparse::Header<'_>]) -> u128 {
+    let tokens = fields
+        .iter()
+        .filter(|f| f.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|f| f.value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii);
+    let mut named = 0u128;
+    for t in tokens {
+        for (i, f) in fields.iter().enumerate() {
+            if f.name.as_bytes().eq_ignore_ascii_case(t) {
+                named |= 1 << i;
             }
         }
     }
+    named
 }
 
 /// The fields that describe one connection, never forwarded (RFC 9110

@@ -17,15 +17,15 @@
 //! server ([`Accepted::join`]), which no longer counts as the listener's.
 
 use super::http2;
-use crate::http1::RawFields;
 use crate::http1::client_side::{ClientConn, Limits, Next, Transport};
 use crate::http1::encode::Answering;
 use crate::http1::request::RequestHead;
+use crate::http1::{RawFields, ReqFields};
 use crate::proxy::body::{ClientBody, RespBody};
 use crate::proxy::upgrade::Accepted;
-use crate::proxy::{ConnCtx, Proxy};
+use crate::proxy::{ConnCtx, Incoming, Proxy};
 use http::request::Parts;
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Response, StatusCode, Version};
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -54,7 +54,7 @@ pub async fn serve<IO>(
             // Idle, or inside a head: nothing in flight to finish.
             _ = shutdown.cancelled() => return,
         };
-        let (parts, asked) = match next {
+        let (parts, fields, asked) = match next {
             Next::Request(h) => split(h),
             Next::Refuse(r) => return c.refuse(r).await,
             Next::Closed => return,
@@ -72,13 +72,23 @@ pub async fn serve<IO>(
         // every connection's task all the time, idle ones included (~6 KiB
         // of the 7 per idle connection); boxed, only while it runs.
         let (resp, mut rec) = if c.body_done() {
-            let req = Request::from_parts(parts, ClientBody::Empty);
+            let body = ClientBody::Empty;
+            let req = Incoming {
+                parts,
+                fields,
+                body,
+            };
             tokio::select! {
                 r = Box::pin(proxy.handle(req, &conn)) => r,
                 () = c.closed_by_client() => return,
             }
         } else {
-            let req = Request::from_parts(parts, ClientBody::Http1(&mut c));
+            let body = ClientBody::Http1(&mut c);
+            let req = Incoming {
+                parts,
+                fields,
+                body,
+            };
             Box::pin(proxy.handle(req, &conn)).await
         };
         let whole = c.skip_buffered_body();
@@ -107,15 +117,16 @@ pub async fn serve<IO>(
     }
 }
 
-/// The request's parts, and how its answer must be written as far as the
-/// request says (`keep_alive`: the client wants the connection kept).
-fn split(head: RequestHead) -> (Parts, Answering) {
+/// The request's parts and fields, and how its answer must be written as
+/// far as the request says (`keep_alive`: the client wants the connection
+/// kept).
+fn split(head: RequestHead) -> (Parts, ReqFields, Answering) {
     let asked = Answering {
         head: head.parts.method == Method::HEAD,
         http10: head.parts.version == Version::HTTP_10,
         keep_alive: head.keep_alive,
     };
-    (head.parts, asked)
+    (head.parts, head.fields, asked)
 }
 
 /// The answer with the server's fields taken out (written verbatim), and

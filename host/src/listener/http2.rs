@@ -98,7 +98,19 @@ pub async fn serve<IO>(
         // the task, into its stage, out again when it finishes) — ~5 KB
         // each time inline, a pointer boxed.
         Box::pin(async move {
-            let (mut resp, rec) = proxy.handle(req.map(ClientBody::Http2), &conn).await;
+            let (mut parts, body) = req.into_parts();
+            let fields = std::mem::take(&mut parts.headers).into();
+            let body = ClientBody::Http2(body);
+            let (mut resp, rec) = proxy
+                .handle(
+                    crate::proxy::Incoming {
+                        parts,
+                        fields,
+                        body,
+                    },
+                    &conn,
+                )
+                .await;
             // hyper writes the header map: the server's fields go into it.
             crate::proxy::body::settle_headers(&mut resp);
             Ok::<_, Infallible>(resp.map(|body| Counted { body, rec }))

@@ -4,7 +4,8 @@
 
 use super::Reached;
 use crate::config::TracingConfig;
-use http::{HeaderMap, Method};
+use crate::http1::ReqFields;
+use http::Method;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -52,7 +53,7 @@ impl Tracer {
         _path: &str,
         _scheme: &'static str,
         _client_ip: IpAddr,
-        _headers: &HeaderMap,
+        _headers: &ReqFields,
     ) -> Option<RequestSpan> {
         match **self {}
     }
@@ -64,7 +65,7 @@ pub enum RequestSpan {}
 
 impl RequestSpan {
     /// Unreachable: no `RequestSpan` exists.
-    pub fn inject(&self, _h: &mut HeaderMap) {
+    pub fn inject(&self, _h: &mut ReqFields) {
         match *self {}
     }
 

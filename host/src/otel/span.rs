@@ -14,6 +14,7 @@
 use super::Reached;
 use super::export::{self, Counts, Flusher};
 use crate::config::TracingConfig;
+use crate::http1::ReqFields;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider as _;
@@ -96,12 +97,20 @@ impl Tracer {
         path: &str,
         scheme: &'static str,
         client_ip: IpAddr,
-        headers: &HeaderMap,
+        headers: &ReqFields,
     ) -> Option<RequestSpan> {
-        let incoming = match headers.contains_key(&TRACEPARENT) {
-            true => TraceContextPropagator::new()
-                .extract_with_context(&Context::new(), &HeaderExtractor(headers)),
-            false => Context::new(),
+        let incoming = match headers.value(&TRACEPARENT) {
+            Some(parent) => {
+                // The propagator reads a map: only the two fields it reads.
+                let mut h = HeaderMap::with_capacity(2);
+                h.insert(TRACEPARENT.clone(), parent);
+                if let Some(state) = headers.value(&TRACESTATE) {
+                    h.insert(TRACESTATE.clone(), state);
+                }
+                TraceContextPropagator::new()
+                    .extract_with_context(&Context::new(), &HeaderExtractor(&h))
+            }
+            None => Context::new(),
         };
         // A sampled parent is continued; an unsampled (or unreadable) one
         // is not followed: `sample` decides for a new trace.
@@ -148,7 +157,7 @@ impl RequestSpan {
     /// Puts `traceparent` (this span as the parent) on the upstream
     /// request's headers; the client's `tracestate` stays when its trace
     /// was continued and goes when a new one was started.
-    pub fn inject(&self, h: &mut HeaderMap) {
+    pub fn inject(&self, h: &mut ReqFields) {
         let span = self.cx.span();
         let sc = span.span_context();
         let value = format!(

@@ -38,7 +38,8 @@ use super::pool::Pool;
 use super::route::Route;
 use super::{BUFFER_LIMIT, ConnCtx, Runtime, grpc, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
-use crate::config::{Algorithm, HashKey};
+use crate::config::Algorithm;
+use crate::http1::ReqFields;
 use crate::otel::RequestSpan;
 use crate::plugin::{Hooks, RequestInfo};
 use crate::ratelimit::Decision;
@@ -139,25 +140,27 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
     /// that decides the proxy's own.
     pub async fn run(
         &mut self,
-        mut parts: Parts,
+        parts: Parts,
+        mut fields: ReqFields,
         body: ClientBody<'_>,
     ) -> Result<Response<RespBody>, ProxyError> {
         // gRPC is HTTP/2 only: HTTP/1.1 requests skip the header lookup.
-        self.grpc = parts.version == Version::HTTP_2 && grpc::is_grpc(&parts.headers);
-        let host = match self.admit(&mut parts, &body)? {
+        self.grpc =
+            parts.version == Version::HTTP_2 && grpc::is_grpc(fields.get(&header::CONTENT_TYPE));
+        let host = match self.admit(&parts, &mut fields, &body)? {
             Ok(host) => host,
             Err(redirect) => return Ok(redirect),
         };
         let route = self.route(&host, &parts)?;
         // The split is drawn first, so plugins see where the request is headed.
         let headed = route.pick_pool();
-        self.keep_for_on_response(route, &parts, &host, headed);
-        self.rate_limit(route, &parts).await?;
+        self.keep_for_on_response(route, &parts, &fields, &host, headed);
+        self.rate_limit(route, &fields).await?;
         let upgrade = match parts.version {
             Version::HTTP_2 => None,
-            _ => upgrade::requested(&parts.headers),
+            _ => upgrade::requested(&fields),
         };
-        let mut h = self.upstream_headers(&mut parts, &host);
+        let mut h = self.upstream_headers(&parts, fields, &host);
         let changes = match self
             .on_request(route, &parts, &host, headed, &mut h)
             .await?
@@ -168,7 +171,10 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         // The route's own rules come after the plugins (SPEC.md), so what
         // the operator wrote is what the server gets, whatever a plugin or
         // the forwarding headers put there (NGINX `proxy_set_header`).
-        route.cfg.request_headers.apply(&mut h);
+        let rules = &route.cfg.request_headers;
+        if !rules.is_empty() {
+            rules.apply(h.map_mut());
+        }
         let pool_name = changes.pool.as_deref().unwrap_or(headed);
         let pool = self.rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
         self.pool = Some(pool);
@@ -214,7 +220,14 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
 
     /// Keeps the request as received for the route's on-response plugins,
     /// if it has any (a copy of the headers: they go upstream).
-    fn keep_for_on_response(&mut self, route: &Route, parts: &Parts, host: &Host, headed: &str) {
+    fn keep_for_on_response(
+        &mut self,
+        route: &Route,
+        parts: &Parts,
+        fields: &ReqFields,
+        host: &Host,
+        headed: &str,
+    ) {
         if !route
             .plugins
             .iter()
@@ -222,7 +235,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         {
             return;
         }
-        self.seen = Some(self.request_info(route, parts, host, headed, parts.headers.clone()));
+        self.seen = Some(self.request_info(route, parts, host, headed, fields.to_map()));
     }
 
     /// The request as plugins read it (`request-info`), with `headers`.
@@ -251,11 +264,12 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
     /// `Err`), `max_body_bytes` by `Content-Length`.
     fn admit(
         &self,
-        parts: &mut Parts,
+        parts: &Parts,
+        fields: &mut ReqFields,
         body: &ClientBody<'_>,
     ) -> Result<Result<Host, Response<RespBody>>, ProxyError> {
         let lcfg = &self.conn.listener.cfg;
-        let value = strict::check(parts)?;
+        let value = strict::check(parts, fields)?;
         if let Some(base) = &lcfg.redirect_https {
             return Ok(Err(redirect(base, path_and_query(parts))));
         }
@@ -280,13 +294,13 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
     }
 
     /// Stage 3: the route's rate limit.
-    async fn rate_limit(&self, route: &Route, parts: &Parts) -> Result<(), ProxyError> {
+    async fn rate_limit(&self, route: &Route, fields: &ReqFields) -> Result<(), ProxyError> {
         let Some(limiter) =
             (route.cfg.rate_limit.as_ref()).and_then(|n| self.rt.rate_limits.get(n))
         else {
             return Ok(());
         };
-        match limiter.admit(self.client_ip, &parts.headers).await {
+        match limiter.admit(self.client_ip, fields).await {
             Decision::Allow => Ok(()),
             Decision::Delay(d) => {
                 tokio::time::sleep(d).await;
@@ -302,11 +316,14 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
     /// hop-by-hop ones, Host (from `:authority` when HTTP/2 had no `host`),
     /// the forwarding headers, and `traceparent` naming this request's
     /// span when it is traced.
-    fn upstream_headers(&self, parts: &mut Parts, host: &Host) -> HeaderMap {
+    fn upstream_headers(&self, parts: &Parts, mut h: ReqFields, host: &Host) -> ReqFields {
         let lcfg = &self.conn.listener.cfg;
-        let mut h = std::mem::take(&mut parts.headers);
-        headers::strip_hop_by_hop(&mut h);
-        if !h.contains_key(header::HOST)
+        // An HTTP/1.1 head's hop-by-hop lines were found while parsing; an
+        // HTTP/2 request's fields are a map.
+        if !h.strip_hop_by_hop() {
+            headers::strip_hop_by_hop(h.map_mut());
+        }
+        if !h.contains_key(&header::HOST)
             && let Some(v) = &host.value
         {
             h.insert(header::HOST, v.clone());
@@ -340,11 +357,13 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         parts: &Parts,
         host: &Host,
         headed: &str,
-        h: &mut HeaderMap,
+        h: &mut ReqFields,
     ) -> Result<Result<PluginChanges, Response<RespBody>>, ProxyError> {
         if route.plugins.is_empty() {
             return Ok(Ok(PluginChanges::default()));
         }
+        // Plugins read and change the fields as one map.
+        let h = h.map_mut();
         let info = |h| self.request_info(route, parts, host, headed, h);
         let pools = &self.rt.pools;
         let trace = self.trace.as_ref();
@@ -367,7 +386,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         route: &Route,
         pool: &Pool,
         parts: &Parts,
-        h: HeaderMap,
+        h: ReqFields,
         plugin_path: Option<String>,
     ) -> Result<(Head, Option<Vec<u8>>), ProxyError> {
         let uri = match (
@@ -392,7 +411,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         // Only `hash` reads a key; don't build one for every request.
         let uses_key = pool.cfg.algorithm() == Algorithm::Hash;
         let hash_key = match uses_key {
-            true => hash_key(&pool.cfg.hash_key, self.client_ip, parts, &h),
+            true => super::hash_key::of(&pool.cfg.hash_key, self.client_ip, parts, &h),
             false => None,
         };
         let head = Head {
@@ -470,24 +489,5 @@ async fn read_body(mut body: ClientBody<'_>, limit: u64) -> Result<ReqBody<'_>, 
                 }
             }
         }
-    }
-}
-
-/// The bytes `hash` balances on, per the pool's `hash_key`.
-fn hash_key(key: &HashKey, client: IpAddr, parts: &Parts, h: &HeaderMap) -> Option<Vec<u8>> {
-    match key {
-        HashKey::ClientIp => Some(client.to_string().into_bytes()),
-        HashKey::Path => Some(parts.uri.path().as_bytes().to_vec()),
-        HashKey::Uri => Some(path_and_query(parts).as_bytes().to_vec()),
-        HashKey::Header(name) => h.get(name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Cookie(name) => headers::cookie(h, name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Query(name) => parts
-            .uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_bytes().to_vec()),
     }
 }

@@ -5,8 +5,8 @@
 use super::body::ReqBody;
 use super::upstream::UpConn;
 use crate::http1::conn::Outgoing;
-use crate::http1::{ResponseHead, SendError};
-use http::{HeaderMap, Method, Uri};
+use crate::http1::{ReqFields, ResponseHead, SendError};
+use http::{Method, Uri};
 
 /// The upstream request's head: built once, sent as it is on every try.
 pub struct Head {
@@ -14,8 +14,8 @@ pub struct Head {
     pub method: Method,
     /// Origin-form URI (path and query).
     pub uri: Uri,
-    /// Headers, already rewritten for the upstream.
-    pub headers: HeaderMap,
+    /// Header fields, already rewritten for the upstream.
+    pub headers: ReqFields,
 }
 
 impl Head {

@@ -2,6 +2,7 @@
 //! hop-by-hop removal in both directions, `X-Forwarded-*`, `X-Real-IP`,
 //! `Via`, and the client address as `trusted_proxies` allow it to be known.
 
+use crate::http1::ReqFields;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -101,7 +102,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// The client's address: the peer, or — when the peer is a trusted proxy —
 /// the right-most `X-Forwarded-For` hop that is not itself trusted.
-pub fn client_ip(peer: IpAddr, h: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+pub fn client_ip(peer: IpAddr, h: &ReqFields, trusted_proxies: &[IpNet]) -> IpAddr {
     let peer = canonical(peer);
     if trusted_proxies.is_empty() || !trusted(peer, trusted_proxies) {
         return peer;
@@ -109,8 +110,7 @@ pub fn client_ip(peer: IpAddr, h: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAd
     let mut client = peer;
     let hops: Vec<&str> = h
         .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(','))
         .collect();
     for hop in hops.iter().rev() {
@@ -154,7 +154,7 @@ impl Forwarding<'_> {
     }
 
     /// Rewrites a request's headers for the upstream (after hop-by-hop removal).
-    pub fn apply(&self, h: &mut HeaderMap) {
+    pub fn apply(&self, h: &mut ReqFields) {
         // One pass over the names tells which of the headers written here
         // the client sent (usually none): no hashed lookup or removal for
         // the absent ones.
@@ -168,11 +168,15 @@ impl Forwarding<'_> {
             None => ip_value(peer_ip),
         };
         // X-Forwarded-For: always appended (as NGINX's $proxy_add_x_forwarded_for).
-        match sent.xff.then(|| joined(h, &X_FORWARDED_FOR)).flatten() {
+        match sent
+            .xff
+            .then(|| joined(h.get_all(&X_FORWARDED_FOR)))
+            .flatten()
+        {
             Some(prev) => set(h, &X_FORWARDED_FOR, &format!("{prev}, {peer_ip}")),
             None => {
                 if let Some(v) = &peer_value {
-                    h.append(&X_FORWARDED_FOR, v.clone());
+                    h.append(X_FORWARDED_FOR.clone(), v.clone());
                 }
             }
         }
@@ -185,31 +189,34 @@ impl Forwarding<'_> {
                 h.remove(&X_FORWARDED_HOST);
             }
             if sent.forwarded {
-                h.remove(header::FORWARDED);
+                h.remove(&header::FORWARDED);
             }
         }
         if !(keep_forwarded && sent.proto) {
-            h.append(&X_FORWARDED_PROTO, HeaderValue::from_static(self.proto));
+            let proto = HeaderValue::from_static(self.proto);
+            h.append(X_FORWARDED_PROTO.clone(), proto);
         }
         if !(keep_forwarded && sent.host)
             && let Some(host) = self.host
         {
-            h.append(&X_FORWARDED_HOST, host.clone());
+            h.append(X_FORWARDED_HOST.clone(), host.clone());
         }
         match &peer_value {
             Some(v) if self.client_ip == peer_ip => {
                 if sent.real_ip {
-                    h.insert(&X_REAL_IP, v.clone());
+                    h.insert(X_REAL_IP.clone(), v.clone());
                 } else {
-                    h.append(&X_REAL_IP, v.clone());
+                    h.append(X_REAL_IP.clone(), v.clone());
                 }
             }
             _ => set(h, &X_REAL_IP, &self.client_ip.to_string()),
         }
         if sent.via {
-            append_via(h, self.via);
-        } else {
-            add_via(h, self.via);
+            if let Some(v) = via_after(joined(h.get_all(&header::VIA)), self.via) {
+                h.insert(header::VIA, v);
+            }
+        } else if let Some(v) = via_value(self.via) {
+            h.append(header::VIA, v);
         }
     }
 }
@@ -226,18 +233,20 @@ struct Sent {
 }
 
 impl Sent {
-    fn scan(h: &HeaderMap) -> Self {
+    fn scan(h: &ReqFields) -> Self {
         let mut s = Sent::default();
-        for n in h.keys() {
-            if n == header::VIA {
+        // Names as the client wrote them: any case.
+        let is = |n: &[u8], name: &HeaderName| n.eq_ignore_ascii_case(name.as_str().as_bytes());
+        for (n, _) in h.iter() {
+            if is(n, &header::VIA) {
                 s.via = true;
-            } else if n == header::FORWARDED {
+            } else if is(n, &header::FORWARDED) {
                 s.forwarded = true;
-            } else if n.as_str().starts_with("x-") {
-                s.xff |= n == X_FORWARDED_FOR;
-                s.proto |= n == X_FORWARDED_PROTO;
-                s.host |= n == X_FORWARDED_HOST;
-                s.real_ip |= n == X_REAL_IP;
+            } else if n.len() > 2 && n[..2].eq_ignore_ascii_case(b"x-") {
+                s.xff |= is(n, &X_FORWARDED_FOR);
+                s.proto |= is(n, &X_FORWARDED_PROTO);
+                s.host |= is(n, &X_FORWARDED_HOST);
+                s.real_ip |= is(n, &X_REAL_IP);
             }
         }
         s
@@ -271,33 +280,38 @@ fn ip_value(ip: IpAddr) -> Option<HeaderValue> {
 /// `crate::fields`, which plugins' `request-info` shares).
 pub use crate::fields::cookie;
 
-/// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`).
+/// Appends our `Via` entry (`1.1 switchyard` / `2 switchyard`) to an
+/// answer's headers.
 pub fn append_via(h: &mut HeaderMap, proto: &str) {
-    if !h.contains_key(header::VIA) {
-        return add_via(h, proto);
+    let prev = joined(h.get_all(header::VIA).iter().map(HeaderValue::as_bytes));
+    if let Some(v) = via_after(prev, proto) {
+        h.insert(header::VIA, v);
     }
-    let v = match joined(h, &header::VIA) {
-        Some(prev) => format!("{prev}, {proto} switchyard"),
-        None => format!("{proto} switchyard"),
-    };
-    set(h, &header::VIA, &v);
 }
 
-/// Adds our `Via` entry to headers known to carry none.
-fn add_via(h: &mut HeaderMap, proto: &str) {
-    let v = match proto {
-        "1.1" => HeaderValue::from_static(VIA_1_1),
-        "2" => HeaderValue::from_static("2 switchyard"),
-        _ => return set(h, &header::VIA, &format!("{proto} switchyard")),
-    };
-    h.append(header::VIA, v);
+/// The `Via` value with our entry after `prev` (the entries there are,
+/// joined), or alone.
+fn via_after(prev: Option<String>, proto: &str) -> Option<HeaderValue> {
+    match prev {
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {proto} switchyard")).ok(),
+        None => via_value(proto),
+    }
 }
 
-/// All values of `name` joined with ", ".
-fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
+/// Our `Via` entry alone (not allocated for the usual protocols).
+fn via_value(proto: &str) -> Option<HeaderValue> {
+    match proto {
+        "1.1" => Some(HeaderValue::from_static(VIA_1_1)),
+        "2" => Some(HeaderValue::from_static("2 switchyard")),
+        _ => HeaderValue::from_str(&format!("{proto} switchyard")).ok(),
+    }
+}
+
+/// Values joined with ", " (`None` when there are none).
+fn joined<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<String> {
     let mut out: Option<String> = None;
-    for v in h.get_all(name) {
-        let s = String::from_utf8_lossy(v.as_bytes());
+    for v in values {
+        let s = String::from_utf8_lossy(v);
         out = Some(match out {
             Some(o) => format!("{o}, {s}"),
             None => s.into_owned(),
@@ -306,9 +320,9 @@ fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
     out
 }
 
-fn set(h: &mut HeaderMap, name: &HeaderName, v: &str) {
+fn set(h: &mut ReqFields, name: &HeaderName, v: &str) {
     if let Ok(v) = HeaderValue::from_str(v) {
-        h.insert(name, v);
+        h.insert(name.clone(), v);
     }
 }
 
@@ -331,6 +345,28 @@ mod tests {
         h
     }
 
+    /// The fields of an HTTP/1.1 request head carrying `pairs` (as the
+    /// listener parses them: the head's bytes, hop-by-hop lines marked).
+    fn fields(pairs: &[(&str, &str)]) -> ReqFields {
+        let mut head = String::from("GET / HTTP/1.1\r\n");
+        if !pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            head.push_str("Host: example.com\r\n");
+        }
+        for (k, v) in pairs {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let parsed = crate::http1::request::parse(head.into());
+        parsed.expect("a valid head").fields
+    }
+
+    /// Every field as `name: value` lines, as the server gets them.
+    fn written(h: &ReqFields) -> String {
+        let mut out = Vec::new();
+        h.write(&mut out);
+        String::from_utf8(out).expect("text")
+    }
+
     #[test]
     fn hop_by_hop_and_connection_named_headers_go() {
         let mut h = headers(&[
@@ -344,12 +380,24 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-keep"));
+        // A request's head: the same lines go, marked while it was parsed.
+        let mut f = fields(&[
+            ("Connection", "keep-alive, X-Secret"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Secret", "1"),
+            ("TE", "trailers"),
+            ("Upgrade", "h2c"),
+            ("X-Keep", "1"),
+        ]);
+        assert_eq!(f.get("x-secret"), Some(&b"1"[..]), "read before stripping");
+        assert!(f.strip_hop_by_hop());
+        assert_eq!(written(&f), "Host: example.com\r\nX-Keep: 1\r\n");
     }
 
     #[test]
     fn client_ip_is_rightmost_untrusted_hop() {
         let peer: IpAddr = "10.0.0.2".parse().expect("ip");
-        let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.9")]);
+        let h = fields(&[("X-Forwarded-For", "6.6.6.6, 1.2.3.4, 10.0.0.9")]);
         assert_eq!(
             client_ip(peer, &h, &nets(&["10.0.0.0/8"])).to_string(),
             "1.2.3.4"
@@ -364,15 +412,16 @@ mod tests {
 
     #[test]
     fn untrusted_forwarding_headers_are_replaced() {
-        let mut h = headers(&[
-            ("x-forwarded-for", "9.9.9.9"),
+        let mut h = fields(&[
+            ("X-Forwarded-For", "9.9.9.9"),
             ("x-forwarded-proto", "https"),
-            ("x-forwarded-host", "evil"),
+            ("X-Forwarded-Host", "evil"),
             ("x-real-ip", "9.9.9.9"),
-            ("forwarded", "for=9.9.9.9"),
+            ("Forwarded", "for=9.9.9.9"),
             ("host", "example.com"),
+            ("Accept", "*/*"),
         ]);
-        let host = h.get("host").cloned();
+        let host = h.value("host");
         let f = Forwarding {
             peer: "127.0.0.1".parse().expect("ip"),
             client_ip: "127.0.0.1".parse().expect("ip"),
@@ -383,26 +432,33 @@ mod tests {
             peer_value: None,
         };
         f.apply(&mut h);
-        assert_eq!(h["x-forwarded-for"], "9.9.9.9, 127.0.0.1");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "example.com");
-        assert_eq!(h["x-real-ip"], "127.0.0.1");
-        assert_eq!(h["via"], "1.1 switchyard");
-        assert!(!h.contains_key("forwarded"));
+        // The client's other lines as they came, then the proxy's.
+        assert_eq!(
+            written(&h),
+            "host: example.com\r\nAccept: */*\r\n\
+             x-forwarded-for: 9.9.9.9, 127.0.0.1\r\n\
+             x-forwarded-proto: http\r\n\
+             x-forwarded-host: example.com\r\n\
+             x-real-ip: 127.0.0.1\r\n\
+             via: 1.1 switchyard\r\n"
+        );
+        let m = h.to_map();
+        assert_eq!(m["x-forwarded-for"], "9.9.9.9, 127.0.0.1");
+        assert!(!m.contains_key("forwarded"));
     }
 
     #[test]
     fn trusted_forwarding_headers_are_kept_and_extended() {
-        let mut h = headers(&[
-            ("x-forwarded-for", "9.9.9.9"),
-            ("x-forwarded-proto", "https"),
+        let mut h = fields(&[
+            ("X-Forwarded-For", "9.9.9.9"),
+            ("X-Forwarded-Proto", "https"),
             ("x-forwarded-host", "front.example"),
-            ("via", "1.1 edge"),
-            ("connection", "close"),
-            ("host", "example.com"),
+            ("Via", "1.1 edge"),
+            ("Connection", "close"),
+            ("Host", "example.com"),
         ]);
-        strip_hop_by_hop(&mut h);
-        let host = h.get("host").cloned();
+        assert!(h.strip_hop_by_hop());
+        let host = h.value("host");
         let f = Forwarding {
             peer: "10.0.0.2".parse().expect("ip"),
             client_ip: "9.9.9.9".parse().expect("ip"),
@@ -413,12 +469,13 @@ mod tests {
             peer_value: None,
         };
         f.apply(&mut h);
-        assert_eq!(h["x-forwarded-for"], "9.9.9.9, 10.0.0.2");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-forwarded-host"], "front.example");
-        assert_eq!(h["x-real-ip"], "9.9.9.9");
-        assert_eq!(h["via"], "1.1 edge, 1.1 switchyard");
-        assert!(!h.contains_key("connection"));
-        assert_eq!(h.len(), 6);
+        assert_eq!(
+            written(&h),
+            "X-Forwarded-Proto: https\r\nx-forwarded-host: front.example\r\n\
+             Host: example.com\r\n\
+             x-forwarded-for: 9.9.9.9, 10.0.0.2\r\n\
+             x-real-ip: 9.9.9.9\r\n\
+             via: 1.1 edge, 1.1 switchyard\r\n"
+        );
     }
 }

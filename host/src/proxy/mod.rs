@@ -27,6 +27,7 @@ pub mod exchange;
 pub mod forward;
 pub mod grpc;
 pub mod h2;
+pub mod hash_key;
 pub mod head;
 pub mod headers;
 pub mod mirror;
@@ -44,6 +45,7 @@ pub mod upstream;
 
 use crate::access_log::AccessLog;
 use crate::config::{Config, ListenerConfig};
+use crate::http1::ReqFields;
 use crate::metrics::{Recorder, Table};
 use crate::otel::{Reached, Tracer};
 use crate::plugin::PluginSet;
@@ -51,7 +53,8 @@ use crate::ratelimit::Limiter;
 use arc_swap::ArcSwap;
 use body::{ClientBody, RespBody};
 use exchange::Exchange;
-use http::{Request, Response};
+use http::Response;
+use http::request::Parts;
 use pool::Pool;
 use route::Router;
 use std::collections::HashMap;
@@ -207,6 +210,16 @@ pub struct ListenerCtx {
     pub scheme: &'static str,
 }
 
+/// A request as a listener hands it over.
+pub struct Incoming<'c> {
+    /// Method, target, version (its `headers` stay empty: see `fields`).
+    pub parts: Parts,
+    /// Its header fields: an HTTP/1.1 head's bytes, or HTTP/2's map.
+    pub fields: ReqFields,
+    /// Its body.
+    pub body: ClientBody<'c>,
+}
+
 /// Per-connection facts.
 #[derive(Debug, Clone)]
 pub struct ConnCtx {
@@ -325,7 +338,7 @@ impl Proxy {
     /// of a request.
     pub async fn handle(
         &self,
-        req: Request<ClientBody<'_>>,
+        req: Incoming<'_>,
         conn: &ConnCtx,
     ) -> (Response<RespBody>, Recorder) {
         let started = std::time::Instant::now();
@@ -333,27 +346,22 @@ impl Proxy {
         // Behind a trusted proxy, the forwarded address (NGINX's
         // $remote_addr with the realip module): what the rate limit keys
         // on, the forwarding headers carry and the access log records.
-        let client_ip = headers::client_ip(
-            conn.peer.ip(),
-            req.headers(),
-            &conn.listener.cfg.trusted_proxies,
-        );
-        let mut log = rt.access_log.capture(&req, client_ip);
+        let Incoming {
+            parts,
+            fields,
+            body,
+        } = req;
+        let client_ip =
+            headers::client_ip(conn.peer.ip(), &fields, &conn.listener.cfg.trusted_proxies);
+        let mut log = rt.access_log.capture(&parts, &fields, client_ip);
         let trace = (rt.tracer.as_ref()).and_then(|t| {
             let scheme = conn.listener.scheme;
-            t.begin(
-                req.method(),
-                req.uri().path(),
-                scheme,
-                client_ip,
-                req.headers(),
-            )
+            t.begin(&parts.method, parts.uri.path(), scheme, client_ip, &fields)
         });
-        let (parts, body) = req.into_parts();
         let method = trace.as_ref().map(|_| parts.method.clone());
         let mut x = Exchange::new(&rt, conn, client_ip, trace);
         let mut failed = None;
-        let mut resp = match x.run(parts, body).await {
+        let mut resp = match x.run(parts, fields, body).await {
             Ok(r) => r,
             Err(e) => {
                 // A 502/504 of the proxy's own: the log (and the span) say

@@ -219,7 +219,7 @@ impl Pool {
     }
 
     /// The server the request's sticky cookie names (sticky pools only).
-    pub fn pinned(&self, h: &http::HeaderMap) -> Option<usize> {
+    pub fn pinned(&self, h: &crate::http1::ReqFields) -> Option<usize> {
         self.sticky.as_ref().and_then(|s| s.pinned(h))
     }
 
@@ -253,8 +253,7 @@ impl Pool {
                 }
             })
             .collect();
-        let host = (head.headers.get(http::header::HOST))
-            .and_then(|h| h.to_str().ok())
+        let host = (head.headers.get_str(&http::header::HOST))
             .map(super::route::normalise_host)
             .unwrap_or_default();
         // The headers are lent to the plugin for the call and come back
@@ -268,7 +267,7 @@ impl Pool {
                 .to_string(),
             host: host.into_owned(),
             route: Arc::from(ctx.route),
-            headers: std::mem::take(&mut head.headers),
+            headers: head.headers.take_map(),
             client_ip: ctx.client_ip,
             pool: self.name.clone(),
             servers: self.addresses.clone(),
@@ -281,7 +280,7 @@ impl Pool {
         // pools without a plugin.
         let picked = Box::pin(p.pick_backend(&mut info, &list)).await;
         if let Some(info) = info {
-            head.headers = info.headers;
+            head.headers = info.headers.into();
         }
         if let Some(span) = span {
             match &picked {

@@ -15,8 +15,8 @@
 //!   `max_age` is set (else a session cookie), `Secure` on TLS listeners.
 //!   The values are built once per pool, not per request.
 
-use super::headers;
 use crate::balance::{Backend, ServerState};
+use crate::http1::ReqFields;
 use http::{HeaderMap, HeaderValue};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,8 +65,8 @@ impl Sticky {
 
     /// The server the request's cookie pins it to, if the cookie names one
     /// of this pool's servers.
-    pub fn pinned(&self, h: &HeaderMap) -> Option<usize> {
-        let v = headers::cookie(h, &self.name)?;
+    pub fn pinned(&self, h: &ReqFields) -> Option<usize> {
+        let v = crate::fields::cookie_in(h.get_all(&http::header::COOKIE), &self.name)?;
         self.ids.iter().position(|id| id == v)
     }
 
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn pinned_reads_the_cookie_among_others() {
         let s = sticky(None);
-        let mut h = HeaderMap::new();
+        let mut h = ReqFields::default();
         let id = server_id("api", "10.0.0.2:80");
         h.insert(
             http::header::COOKIE,

@@ -17,6 +17,7 @@
 //!   (over HTTP/1.1 the guard refuses zero or several `Host` the same way).
 
 use super::error::ProxyError;
+use crate::http1::ReqFields;
 use http::request::Parts;
 use http::{HeaderValue, Method, Version, header};
 
@@ -24,17 +25,14 @@ use http::{HeaderValue, Method, Version, header};
 /// the request's Host: HTTP/2's `:authority` (the `host` fields removed) or
 /// its one `host` field; HTTP/1's `Host` header, or the authority of an
 /// absolute-form target when there is none (HTTP/1.0).
-pub fn check(parts: &mut Parts) -> Result<Option<HeaderValue>, ProxyError> {
+pub fn check(parts: &Parts, fields: &mut ReqFields) -> Result<Option<HeaderValue>, ProxyError> {
     if parts.method == Method::CONNECT {
         return Err(ProxyError::MethodNotAllowed);
     }
     if parts.version != Version::HTTP_2 {
-        return Ok(match parts.headers.get(header::HOST) {
-            Some(h) => Some(h.clone()),
-            None => authority(parts),
-        });
+        return Ok(fields.value(&header::HOST).or_else(|| authority(parts)));
     }
-    if parts.headers.values().any(padded) {
+    if fields.iter().any(|(_, v)| padded(v)) {
         return Err(ProxyError::BadRequest);
     }
     if let Some(a) = parts.uri.authority() {
@@ -44,12 +42,12 @@ pub fn check(parts: &mut Parts) -> Result<Option<HeaderValue>, ProxyError> {
             return Err(ProxyError::BadRequest);
         }
         let host = authority(parts).ok_or(ProxyError::BadRequest)?;
-        parts.headers.remove(header::HOST);
+        fields.remove(&header::HOST);
         return Ok(Some(host));
     }
-    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let mut hosts = fields.get_all(&header::HOST);
     match (hosts.next(), hosts.next()) {
-        (Some(h), None) => Ok(Some(h.clone())),
+        (Some(_), None) => Ok(fields.value(&header::HOST)),
         _ => Err(ProxyError::BadRequest),
     }
 }
@@ -61,8 +59,7 @@ fn authority(parts: &Parts) -> Option<HeaderValue> {
 }
 
 /// Does the value start or end with whitespace (SP or HTAB)?
-fn padded(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
+fn padded(b: &[u8]) -> bool {
     let ws = |c: &u8| *c == b' ' || *c == b'\t';
     b.first().is_some_and(ws) || b.last().is_some_and(ws)
 }
@@ -72,10 +69,16 @@ mod tests {
     use super::*;
     use http::Request;
 
-    fn parts(req: http::request::Builder) -> Parts {
-        req.body(())
+    fn parts(req: http::request::Builder) -> (Parts, ReqFields) {
+        let mut p = (req.body(()))
             .map(|r| r.into_parts().0)
-            .unwrap_or_else(|e| panic!("request: {e}"))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let fields = std::mem::take(&mut p.headers).into();
+        (p, fields)
+    }
+
+    fn check(p: &mut (Parts, ReqFields)) -> Result<Option<HeaderValue>, ProxyError> {
+        super::check(&p.0, &mut p.1)
     }
 
     fn h2(uri: &str) -> http::request::Builder {
@@ -104,7 +107,7 @@ mod tests {
     fn h2_authority_wins_over_host_fields() {
         let mut p = parts(h2("https://a.test/").header("host", "b.test"));
         assert_eq!(check(&mut p), Ok(Some(HeaderValue::from_static("a.test"))));
-        assert!(p.headers.get(header::HOST).is_none(), "host fields dropped");
+        assert!(p.1.get(&header::HOST).is_none(), "host fields dropped");
     }
 
     #[test]

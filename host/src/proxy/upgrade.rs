@@ -11,9 +11,9 @@ use super::head::Head;
 use super::pool::Pool;
 use super::upstream::UpConn;
 use crate::balance::{ActiveGuard, PickContext};
-use crate::http1::ResponseHead;
+use crate::http1::{ReqFields, ResponseHead};
 use bytes::BytesMut;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -58,15 +58,13 @@ impl Accepted {
 /// The `Upgrade` value to tunnel when the client asks for one (`Connection:
 /// upgrade`), without the protocols that are HTTP itself: `None` when
 /// nothing else is left.
-pub fn requested(h: &HeaderMap) -> Option<HeaderValue> {
+pub fn requested(h: &ReqFields) -> Option<HeaderValue> {
     let asks = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        .get_all(&header::CONNECTION)
+        .flat_map(|v| v.split(|&b| b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"));
     if asks {
-        h.get(header::UPGRADE).and_then(tunnellable)
+        h.value(&header::UPGRADE).and_then(|v| tunnellable(&v))
     } else {
         None
     }
@@ -146,6 +144,7 @@ pub fn accepted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
 
     fn asked(upgrade: &str) -> Option<String> {
         let mut h = HeaderMap::new();
@@ -155,7 +154,7 @@ mod tests {
         );
         let v = HeaderValue::from_str(upgrade).unwrap_or_else(|e| panic!("{upgrade}: {e}"));
         h.insert(header::UPGRADE, v);
-        requested(&h).map(|v| v.to_str().unwrap_or_default().to_string())
+        requested(&h.into()).map(|v| v.to_str().unwrap_or_default().to_string())
     }
 
     #[test]
@@ -180,6 +179,6 @@ mod tests {
     fn no_connection_upgrade_no_tunnel() {
         let mut h = HeaderMap::new();
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert_eq!(requested(&h), None);
+        assert_eq!(requested(&h.into()), None);
     }
 }

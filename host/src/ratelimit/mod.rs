@@ -23,8 +23,8 @@ pub mod local;
 pub mod redis;
 
 use crate::config::{RateLimitConfig, Store};
+use crate::http1::ReqFields;
 use gcra::{Gcra, Outcome};
-use http::HeaderMap;
 use local::Table;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
@@ -108,15 +108,15 @@ impl Limiter {
 
     /// The key for a request from `client_ip` with `headers`; `None` when
     /// the limit is keyed on a header the request lacks (not limited).
-    pub fn key<'h>(&self, client_ip: IpAddr, headers: &'h HeaderMap) -> Option<Key<'h>> {
+    pub fn key<'h>(&'h self, client_ip: IpAddr, headers: &'h ReqFields) -> Option<Key<'h>> {
         match &self.cfg.key {
             None => Some(Key::Ip(client_ip)),
-            Some(name) => headers.get(name).map(|v| Key::Value(v.as_bytes())),
+            Some(name) => headers.get(name.as_str()).map(Key::Value),
         }
     }
 
     /// Decides one request.
-    pub async fn admit(&self, client_ip: IpAddr, headers: &HeaderMap) -> Decision {
+    pub async fn admit(&self, client_ip: IpAddr, headers: &ReqFields) -> Decision {
         let Some(key) = self.key(client_ip, headers) else {
             return Decision::Allow;
         };
@@ -261,12 +261,18 @@ mod tests {
     async fn a_header_key_budgets_each_value_and_skips_requests_without_it() {
         let l = Limiter::new(&cfg(Some("x-api-key"), true));
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
-        let mut a = HeaderMap::new();
-        a.insert("x-api-key", HeaderValue::from_static("a"));
-        let mut b = HeaderMap::new();
-        b.insert("x-api-key", HeaderValue::from_static("b"));
-        let none = HeaderMap::new();
-        let allowed = |h: &HeaderMap| {
+        let mut a = ReqFields::default();
+        a.insert(
+            "x-api-key".parse().expect("name"),
+            HeaderValue::from_static("a"),
+        );
+        let mut b = ReqFields::default();
+        b.insert(
+            "x-api-key".parse().expect("name"),
+            HeaderValue::from_static("b"),
+        );
+        let none = ReqFields::default();
+        let allowed = |h: &ReqFields| {
             let d = futures_now(l.admit(ip, h));
             d == Decision::Allow
         };

@@ -291,6 +291,8 @@ async fn smuggling_payloads_never_reach_the_origin() {
 struct RawOrigin {
     addr: std::net::SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// The request heads it read, in order.
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -298,11 +300,13 @@ impl RawOrigin {
     async fn start(answers: &[&'static str]) -> RawOrigin {
         let (listener, addr) = switchyard_tests::raw_listener().await;
         let connections = Arc::new(AtomicUsize::new(0));
-        let (count, answers) = (connections.clone(), answers.to_vec());
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (count, answers, seen) = (connections.clone(), answers.to_vec(), heads.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
                 let i = count.fetch_add(1, Ordering::SeqCst);
                 let answer = answers[i.min(answers.len() - 1)];
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let mut head = Vec::new();
                     let mut buf = [0u8; 1024];
@@ -312,6 +316,8 @@ impl RawOrigin {
                             Ok(n) => head.extend_from_slice(&buf[..n]),
                         }
                     }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).push(text);
                     let _ = s.write_all(answer.as_bytes()).await;
                     let _ = s.shutdown().await;
                 });
@@ -320,6 +326,7 @@ impl RawOrigin {
         RawOrigin {
             addr,
             connections,
+            heads,
             task,
         }
     }
@@ -407,4 +414,29 @@ async fn a_servers_fields_reach_the_client_verbatim_without_hop_by_hop_ones() {
         "{second}"
     );
     assert_eq!(origin.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_clients_fields_reach_the_server_verbatim_with_the_proxys_after_them() {
+    const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let origin = RawOrigin::start(&[OK]).await;
+    let (_proxy, mut client) = proxy_to(&origin, Pool::default()).await;
+    let req = "GET /p?q=1 HTTP/1.1\r\nHost: a\r\nX-Mixed-Case:  Keep This \r\n\
+        Connection: keep-alive, X-Hop\r\nCookie: a=1\r\nX-Hop: secret\r\nTE: trailers\r\n\
+        X-Real-IP: 6.6.6.6\r\ncookie: b=2\r\nX-Forwarded-For: 6.6.6.6\r\nAccept: */*\r\n\r\n";
+    client.write_all(req.as_bytes()).await.expect("write");
+    let answer = read_response(&mut client, WAIT).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    // The client's lines as they came (case, spacing, order, duplicates),
+    // without the hop-by-hop ones and the one `Connection` names, and
+    // without the forwarding fields an untrusted client may not set; the
+    // proxy's fields follow them.
+    let heads = origin.heads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(
+        heads,
+        ["GET /p?q=1 HTTP/1.1\r\nHost: a\r\nX-Mixed-Case:  Keep This \r\nCookie: a=1\r\n\
+          cookie: b=2\r\nAccept: */*\r\nx-forwarded-for: 6.6.6.6, 127.0.0.1\r\n\
+          x-forwarded-proto: http\r\nx-forwarded-host: a\r\nx-real-ip: 127.0.0.1\r\n\
+          via: 1.1 switchyard\r\n\r\n"]
+    );
 }

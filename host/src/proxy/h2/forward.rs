@@ -176,7 +176,7 @@ async fn send_h2(
 /// not send as a header), and `te: trailers` for gRPC, which says the
 /// client takes trailers (the hop-by-hop `te` was removed on the way in).
 fn request(head: &Head, scheme: &str, body: UpBody) -> Option<Request<UpBody>> {
-    let mut headers = head.headers.clone();
+    let mut headers = head.headers.to_map();
     let authority = headers.remove(header::HOST);
     let authority = authority
         .as_ref()
@@ -188,7 +188,7 @@ fn request(head: &Head, scheme: &str, body: UpBody) -> Option<Request<UpBody>> {
         .path_and_query(head.target())
         .build()
         .ok()?;
-    if crate::proxy::grpc::is_grpc(&headers) {
+    if crate::proxy::grpc::is_grpc(headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes())) {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     let mut req = Request::new(body);
