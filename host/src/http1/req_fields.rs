@@ -53,33 +53,29 @@ impl ReqFields {
         }
     }
 
-    /// Values of `name` (lower case: a `HeaderName` or a `&str`), in
-    /// order: the client's, then the proxy's.
-    pub fn get_all<'s, N>(&'s self, name: &N) -> impl Iterator<Item = &'s [u8]>
-    where
-        N: AsRef<str> + ?Sized,
-    {
-        let name = name.as_ref();
-        let raw = self.raw.iter().flat_map(move |r| r.values(name));
-        raw.chain(self.map.get_all(name).iter().map(HeaderValue::as_bytes))
+    /// Values of `name`, in order: the client's, then the proxy's.
+    pub fn get_all<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
+        let raw = self.raw.iter().flat_map(move |r| r.values(name.as_str()));
+        // A name is hashed only when the proxy has added fields.
+        let map = (!self.map.is_empty()).then(|| self.map.get_all(name).iter());
+        raw.chain(map.into_iter().flatten().map(HeaderValue::as_bytes))
     }
 
     /// The first value of `name`.
-    pub fn get<N: AsRef<str> + ?Sized>(&self, name: &N) -> Option<&[u8]> {
+    pub fn get(&self, name: &HeaderName) -> Option<&[u8]> {
         self.get_all(name).next()
     }
 
     /// The first value of `name` as text (`None` when it is not UTF-8).
-    pub fn get_str<N: AsRef<str> + ?Sized>(&self, name: &N) -> Option<&str> {
+    pub fn get_str(&self, name: &HeaderName) -> Option<&str> {
         self.get(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The first value of `name` as a header value (sharing the head's
     /// bytes when it is the client's).
-    pub fn value<N: AsRef<str> + ?Sized>(&self, name: &N) -> Option<HeaderValue> {
-        let name = name.as_ref();
+    pub fn value(&self, name: &HeaderName) -> Option<HeaderValue> {
         if let Some(raw) = &self.raw
-            && let Some(v) = raw.values(name).next()
+            && let Some(v) = raw.values(name.as_str()).next()
         {
             return raw.shared(v);
         }
@@ -87,7 +83,7 @@ impl ReqFields {
     }
 
     /// Is there a field `name`?
-    pub fn contains_key<N: AsRef<str> + ?Sized>(&self, name: &N) -> bool {
+    pub fn contains_key(&self, name: &HeaderName) -> bool {
         self.get(name).is_some()
     }
 
@@ -100,12 +96,13 @@ impl ReqFields {
     }
 
     /// Removes every field `name`.
-    pub fn remove<N: AsRef<str> + ?Sized>(&mut self, name: &N) {
-        let name = name.as_ref();
+    pub fn remove(&mut self, name: &HeaderName) {
         if let Some(raw) = &mut self.raw {
-            raw.remove(name);
+            raw.remove(name.as_str());
         }
-        self.map.remove(name);
+        if !self.map.is_empty() {
+            self.map.remove(name);
+        }
     }
 
     /// Sets `name` to `value` alone.

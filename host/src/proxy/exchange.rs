@@ -36,7 +36,7 @@ use super::head::Head;
 use super::on_response::Answered;
 use super::pool::Pool;
 use super::route::Route;
-use super::{BUFFER_LIMIT, ConnCtx, Runtime, grpc, headers, on_request, strict, upgrade};
+use super::{BUFFER_LIMIT, ConnCtx, Incoming, Runtime, grpc, headers, on_request, strict, upgrade};
 use crate::balance::PickContext;
 use crate::config::Algorithm;
 use crate::http1::ReqFields;
@@ -137,85 +137,86 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
     }
 
     /// Runs the stages; the answer (the upstream's, streaming) or the error
-    /// that decides the proxy's own.
-    pub async fn run(
+    /// that decides the proxy's own. Not an `async fn`: its future holds
+    /// the request once and reads it in place (an `async fn` keeps its
+    /// by-value arguments twice, rust#62958).
+    #[allow(clippy::manual_async_fn)]
+    pub fn run(
         &mut self,
-        parts: Parts,
-        mut fields: ReqFields,
-        body: ClientBody<'_>,
-    ) -> Result<Response<RespBody>, ProxyError> {
-        // gRPC is HTTP/2 only: HTTP/1.1 requests skip the header lookup.
-        self.grpc =
-            parts.version == Version::HTTP_2 && grpc::is_grpc(fields.get(&header::CONTENT_TYPE));
-        let host = match self.admit(&parts, &mut fields, &body)? {
-            Ok(host) => host,
-            Err(redirect) => return Ok(redirect),
-        };
-        let route = self.route(&host, &parts)?;
-        // The split is drawn first, so plugins see where the request is headed.
-        let headed = route.pick_pool();
-        self.keep_for_on_response(route, &parts, &fields, &host, headed);
-        self.rate_limit(route, &fields).await?;
-        let upgrade = match parts.version {
-            Version::HTTP_2 => None,
-            _ => upgrade::requested(&fields),
-        };
-        let mut h = self.upstream_headers(&parts, fields, &host);
-        let changes = match self
-            .on_request(route, &parts, &host, headed, &mut h)
-            .await?
-        {
-            Ok(changes) => changes,
-            Err(answer) => return Ok(answer),
-        };
-        // The route's own rules come after the plugins (SPEC.md), so what
-        // the operator wrote is what the server gets, whatever a plugin or
-        // the forwarding headers put there (NGINX `proxy_set_header`).
-        let rules = &route.cfg.request_headers;
-        if !rules.is_empty() {
-            rules.apply(h.map_mut());
+        mut req: Incoming<'_>,
+    ) -> impl Future<Output = Result<Response<RespBody>, ProxyError>> {
+        async move {
+            let (parts, fields, body) = (&req.parts, &mut req.fields, req.body);
+            // gRPC is HTTP/2 only: HTTP/1.1 requests skip the header lookup.
+            self.grpc = parts.version == Version::HTTP_2
+                && grpc::is_grpc(fields.get(&header::CONTENT_TYPE));
+            let host = match self.admit(parts, fields, &body)? {
+                Ok(host) => host,
+                Err(redirect) => return Ok(redirect),
+            };
+            let route = self.route(&host, parts)?;
+            // The split is drawn first, so plugins see where the request is headed.
+            let headed = route.pick_pool();
+            self.keep_for_on_response(route, parts, fields, &host, headed);
+            self.rate_limit(route, fields).await?;
+            let upgrade = match parts.version {
+                Version::HTTP_2 => None,
+                _ => upgrade::requested(fields),
+            };
+            let mut h = self.upstream_headers(parts, std::mem::take(fields), &host);
+            let changes = match self.on_request(route, parts, &host, headed, &mut h).await? {
+                Ok(changes) => changes,
+                Err(answer) => return Ok(answer),
+            };
+            // The route's own rules come after the plugins (SPEC.md), so what
+            // the operator wrote is what the server gets, whatever a plugin or
+            // the forwarding headers put there (NGINX `proxy_set_header`).
+            let rules = &route.cfg.request_headers;
+            if !rules.is_empty() {
+                rules.apply(h.map_mut());
+            }
+            let pool_name = changes.pool.as_deref().unwrap_or(headed);
+            let pool = self.rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
+            self.pool = Some(pool);
+            let (mut head, hash_key) = self.upstream_head(route, pool, parts, h, changes.path)?;
+            let ctx = PickContext {
+                client_ip: Some(self.client_ip),
+                hash_key: hash_key.as_deref(),
+                pinned: pool.pinned(&head.headers),
+                secure: self.conn.listener.scheme == "https",
+                trace: self.trace.as_ref(),
+                route: &route.cfg.name,
+            };
+            // Only on-response reads the upstream latency: no clock read for
+            // routes without such a plugin.
+            let sent = self.seen.is_some().then(std::time::Instant::now);
+            let (resp, server) = match upgrade {
+                Some(proto) => {
+                    upgrade::ask(&mut head, proto);
+                    let none = ReqBody::empty();
+                    let tries = &mut self.tries;
+                    forward::forward(pool, head, none, &ctx, Purpose::Upgrade, tries).await?
+                }
+                None => {
+                    let limit = self.conn.listener.cfg.max_body_bytes;
+                    let body = match self.grpc {
+                        false => read_body(body, limit).await?,
+                        true => ReqBody::Stream {
+                            prefix: None,
+                            inner: body,
+                            remaining: limit,
+                            limit,
+                        },
+                    };
+                    self.mirror(route, &head, &body);
+                    let tries = &mut self.tries;
+                    forward::forward(pool, head, body, &ctx, Purpose::Exchange, tries).await?
+                }
+            };
+            self.server = Some(server);
+            self.upstream_us = sent.map(|t| t.elapsed().as_micros() as u64);
+            Ok(resp)
         }
-        let pool_name = changes.pool.as_deref().unwrap_or(headed);
-        let pool = self.rt.pool(pool_name).ok_or(ProxyError::NoRoute)?;
-        self.pool = Some(pool);
-        let (mut head, hash_key) = self.upstream_head(route, pool, &parts, h, changes.path)?;
-        let ctx = PickContext {
-            client_ip: Some(self.client_ip),
-            hash_key: hash_key.as_deref(),
-            pinned: pool.pinned(&head.headers),
-            secure: self.conn.listener.scheme == "https",
-            trace: self.trace.as_ref(),
-            route: &route.cfg.name,
-        };
-        // Only on-response reads the upstream latency: no clock read for
-        // routes without such a plugin.
-        let sent = self.seen.is_some().then(std::time::Instant::now);
-        let (resp, server) = match upgrade {
-            Some(proto) => {
-                upgrade::ask(&mut head, proto);
-                let none = ReqBody::empty();
-                let tries = &mut self.tries;
-                forward::forward(pool, head, none, &ctx, Purpose::Upgrade, tries).await?
-            }
-            None => {
-                let limit = self.conn.listener.cfg.max_body_bytes;
-                let body = match self.grpc {
-                    false => read_body(body, limit).await?,
-                    true => ReqBody::Stream {
-                        prefix: None,
-                        inner: body,
-                        remaining: limit,
-                        limit,
-                    },
-                };
-                self.mirror(route, &head, &body);
-                let tries = &mut self.tries;
-                forward::forward(pool, head, body, &ctx, Purpose::Exchange, tries).await?
-            }
-        };
-        self.server = Some(server);
-        self.upstream_us = sent.map(|t| t.elapsed().as_micros() as u64);
-        Ok(resp)
     }
 
     /// Keeps the request as received for the route's on-response plugins,

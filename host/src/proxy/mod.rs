@@ -336,102 +336,114 @@ impl Proxy {
     /// Serves one request: runs its [`Exchange`] through the stages. The
     /// [`Recorder`] goes with the answer; see the module docs for the end
     /// of a request.
-    pub async fn handle(
+    ///
+    /// What reads the request before its stages runs here, before the
+    /// future is made: the future then holds the request once (an `async
+    /// fn` would hold its by-value arguments twice, rust#62958, and every
+    /// local it borrows across an await), and it is moved whole into its
+    /// box per request.
+    pub fn handle(
         &self,
         req: Incoming<'_>,
         conn: &ConnCtx,
-    ) -> (Response<RespBody>, Recorder) {
+    ) -> impl Future<Output = (Response<RespBody>, Recorder)> {
         let started = std::time::Instant::now();
         let rt = self.runtime.load_full();
         // Behind a trusted proxy, the forwarded address (NGINX's
         // $remote_addr with the realip module): what the rate limit keys
         // on, the forwarding headers carry and the access log records.
-        let Incoming {
-            parts,
-            fields,
-            body,
-        } = req;
-        let client_ip =
-            headers::client_ip(conn.peer.ip(), &fields, &conn.listener.cfg.trusted_proxies);
-        let mut log = rt.access_log.capture(&parts, &fields, client_ip);
+        let trusted = &conn.listener.cfg.trusted_proxies;
+        let client_ip = headers::client_ip(conn.peer.ip(), &req.fields, trusted);
+        let log = rt.access_log.capture(&req.parts, &req.fields, client_ip);
         let trace = (rt.tracer.as_ref()).and_then(|t| {
-            let scheme = conn.listener.scheme;
-            t.begin(&parts.method, parts.uri.path(), scheme, client_ip, &fields)
+            let (parts, scheme) = (&req.parts, conn.listener.scheme);
+            t.begin(
+                &parts.method,
+                parts.uri.path(),
+                scheme,
+                client_ip,
+                &req.fields,
+            )
         });
-        let method = trace.as_ref().map(|_| parts.method.clone());
-        let mut x = Exchange::new(&rt, conn, client_ip, trace);
-        let mut failed = None;
-        let mut resp = match x.run(parts, fields, body).await {
-            Ok(r) => r,
-            Err(e) => {
-                // A 502/504 of the proxy's own: the log (and the span) say
-                // which server failed and why.
-                let server = (e.failure()).and_then(|f| Some((f, x.pool?.servers.get(f.server)?)));
-                if let Some((f, b)) = server {
-                    failed = Some((f.cause.as_str(), b.address.as_str()));
-                }
-                if let (Some(entry), Some((f, b))) = (log.as_mut(), server) {
-                    entry.failed(f.cause.as_str(), &b.address);
-                }
-                match x.grpc {
-                    false => e.response(),
-                    true => grpc::error_response(e),
-                }
-            }
-        };
-        // Every answer of a matched route gets its `response_headers`,
-        // then goes through its on-response plugins (SPEC.md: rules
-        // "before their on-response"): the server's, a plugin's and the
-        // proxy's own errors alike (NGINX `add_header ... always`), so a
-        // security header does not vanish when the server is down. Unrouted
-        // answers (404, redirect) have no route to take either from.
-        if let Some(route) = x.route {
-            let rules = &route.cfg.response_headers;
-            if !rules.is_empty() {
-                body::settle_headers(&mut resp);
-                rules.apply(resp.headers_mut());
-            }
-            if x.seen.is_some() {
-                body::settle_headers(&mut resp);
-                let answered = x.answered();
-                // Boxed, as on-request: its state stays out of every request's future.
-                resp = match Box::pin(on_response::run(
-                    &route.plugins,
-                    &mut x.seen,
-                    resp,
-                    answered,
-                    x.trace.as_ref(),
-                ))
-                .await
-                {
-                    Ok(r) => r,
-                    // A fail_closed plugin's 503 gets the rules too.
-                    Err(mut r) => {
-                        rules.apply(r.headers_mut());
-                        r
+        let method = trace.as_ref().map(|_| req.parts.method.clone());
+        async move {
+            let mut log = log;
+            let mut x = Exchange::new(&rt, conn, client_ip, trace);
+            let mut failed = None;
+            let mut resp = match x.run(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // A 502/504 of the proxy's own: the log (and the span) say
+                    // which server failed and why.
+                    let server =
+                        (e.failure()).and_then(|f| Some((f, x.pool?.servers.get(f.server)?)));
+                    if let Some((f, b)) = server {
+                        failed = Some((f.cause.as_str(), b.address.as_str()));
                     }
-                };
+                    if let (Some(entry), Some((f, b))) = (log.as_mut(), server) {
+                        entry.failed(f.cause.as_str(), &b.address);
+                    }
+                    match x.grpc {
+                        false => e.response(),
+                        true => grpc::error_response(e),
+                    }
+                }
+            };
+            // Every answer of a matched route gets its `response_headers`,
+            // then goes through its on-response plugins (SPEC.md: rules
+            // "before their on-response"): the server's, a plugin's and the
+            // proxy's own errors alike (NGINX `add_header ... always`), so a
+            // security header does not vanish when the server is down. Unrouted
+            // answers (404, redirect) have no route to take either from.
+            if let Some(route) = x.route {
+                let rules = &route.cfg.response_headers;
+                if !rules.is_empty() {
+                    body::settle_headers(&mut resp);
+                    rules.apply(resp.headers_mut());
+                }
+                if x.seen.is_some() {
+                    body::settle_headers(&mut resp);
+                    let answered = x.answered();
+                    // Boxed, as on-request: its state stays out of every request's future.
+                    resp = match Box::pin(on_response::run(
+                        &route.plugins,
+                        &mut x.seen,
+                        resp,
+                        answered,
+                        x.trace.as_ref(),
+                    ))
+                    .await
+                    {
+                        Ok(r) => r,
+                        // A fail_closed plugin's 503 gets the rules too.
+                        Err(mut r) => {
+                            rules.apply(r.headers_mut());
+                            r
+                        }
+                    };
+                }
             }
+            let pool = x.pool.map(|p| p.cfg.name.as_str());
+            let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
+            let trace = x.trace.take();
+            if let (Some(span), Some(method)) = (&trace, &method) {
+                let answered = x
+                    .server
+                    .and_then(|i| Some(x.pool?.servers.get(i)?.address.as_str()));
+                span.reached(Reached {
+                    method,
+                    route: x.route.map(|r| r.cfg.name.as_str()),
+                    pool,
+                    server: answered.or(failed.map(|(_, s)| s)),
+                    tries: x.tries,
+                    status: resp.status().as_u16(),
+                    error: failed.map(|(why, _)| why),
+                });
+            }
+            let rec =
+                Recorder::new(cell.clone(), resp.status().as_u16(), started, log).traced(trace);
+            (resp, rec)
         }
-        let pool = x.pool.map(|p| p.cfg.name.as_str());
-        let cell = rt.metrics.cell(x.route.map(|r| r.index), pool, x.server);
-        let trace = x.trace.take();
-        if let (Some(span), Some(method)) = (&trace, &method) {
-            let answered = x
-                .server
-                .and_then(|i| Some(x.pool?.servers.get(i)?.address.as_str()));
-            span.reached(Reached {
-                method,
-                route: x.route.map(|r| r.cfg.name.as_str()),
-                pool,
-                server: answered.or(failed.map(|(_, s)| s)),
-                tries: x.tries,
-                status: resp.status().as_u16(),
-                error: failed.map(|(why, _)| why),
-            });
-        }
-        let rec = Recorder::new(cell.clone(), resp.status().as_u16(), started, log).traced(trace);
-        (resp, rec)
     }
 }
 

@@ -111,7 +111,7 @@ impl Limiter {
     pub fn key<'h>(&'h self, client_ip: IpAddr, headers: &'h ReqFields) -> Option<Key<'h>> {
         match &self.cfg.key {
             None => Some(Key::Ip(client_ip)),
-            Some(name) => headers.get(name.as_str()).map(Key::Value),
+            Some(name) => headers.get(name).map(Key::Value),
         }
     }
 

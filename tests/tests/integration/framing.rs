@@ -431,12 +431,18 @@ async fn a_clients_fields_reach_the_server_verbatim_with_the_proxys_after_them()
     // without the hop-by-hop ones and the one `Connection` names, and
     // without the forwarding fields an untrusted client may not set; the
     // proxy's fields follow them.
-    let heads = origin.heads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let heads = origin
+        .heads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     assert_eq!(
         heads,
-        ["GET /p?q=1 HTTP/1.1\r\nHost: a\r\nX-Mixed-Case:  Keep This \r\nCookie: a=1\r\n\
+        [
+            "GET /p?q=1 HTTP/1.1\r\nHost: a\r\nX-Mixed-Case:  Keep This \r\nCookie: a=1\r\n\
           cookie: b=2\r\nAccept: */*\r\nx-forwarded-for: 6.6.6.6, 127.0.0.1\r\n\
           x-forwarded-proto: http\r\nx-forwarded-host: a\r\nx-real-ip: 127.0.0.1\r\n\
-          via: 1.1 switchyard\r\n\r\n"]
+          via: 1.1 switchyard\r\n\r\n"
+        ]
     );
 }
