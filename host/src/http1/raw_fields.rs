@@ -79,55 +79,12 @@ impl RawFields {
 
     /// Every field line without its line end, in order.
     fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        let head = &self.head[..];
-        // Past the status line.
-        let mut rest = memchr(b'\n', head).map_or(&[][..], |i| &head[i + 1..]);
-        std::iter::from_fn(move || {
-            let end = memchr(b'\n', rest)?;
-            let line = &rest[..end];
-            rest = &rest[end + 1..];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            (!line.is_empty()).then_some(line)
-        })
-    }
-
-    /// The forwarded fields as (name, value) pairs, values without the
-    /// whitespace around them.
-    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.forwarded_lines().map(split_line)
-    }
-
-    /// The values of the forwarded fields named `name` (any case), in order.
-    pub fn values<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s [u8]> {
-        (self.fields())
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
-    }
-
-    /// `value` (a slice of this head, e.g. from [`RawFields::values`]) as
-    /// a header value sharing the head's bytes.
-    pub fn shared(&self, value: &[u8]) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.head.slice_ref(value)).ok()
-    }
-
-    /// Stops forwarding the lines in `lines` (bit `i`: the `i`-th field line).
-    pub fn drop_lines(&mut self, lines: u128) {
-        self.hop |= lines;
-    }
-
-    /// Stops forwarding every line named `name` (any case).
-    pub fn remove(&mut self, name: &str) {
-        let named = (self.lines().enumerate().take(128))
-            .filter(|(_, l)| split_line(l).0.eq_ignore_ascii_case(name.as_bytes()))
-            .fold(0u128, |m, (i, _)| m | 1 << i);
-        self.hop |= named;
+        lines(&self.head)
     }
 
     /// The lines the client gets, in order: not hop-by-hop.
     fn forwarded_lines(&self) -> impl Iterator<Item = &[u8]> {
-        (self.lines().enumerate())
-            .filter(|(i, _)| *i >= 128 || self.hop & (1 << i) == 0)
-            .map(|(_, l)| l)
+        kept_lines(&self.head, self.hop)
     }
 
     /// Prints the forwarded fields as they came (each line verbatim, ended
@@ -162,22 +119,56 @@ impl RawFields {
 
     fn collect<'a>(&'a self, lines: impl Iterator<Item = &'a [u8]>) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(16);
-        for (name, value) in lines.map(split_line) {
-            // Checked by the parser: neither can fail.
-            if let (Ok(n), Some(v)) = (HeaderName::from_bytes(name), self.shared(value)) {
-                map.append(n, v);
-            }
-        }
+        append_lines(&mut map, &self.head, lines);
         map
     }
 }
 
+/// The field lines of a checked head (`head`: its start line to its blank
+/// line), without their line ends, in order. Requests' fields
+/// ([`super::ReqFields`]) are read with these too.
+pub(super) fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    // Past the start line.
+    let mut rest = memchr(b'\n', head).map_or(&[][..], |i| &head[i + 1..]);
+    std::iter::from_fn(move || {
+        let end = memchr(b'\n', rest)?;
+        let line = &rest[..end];
+        rest = &rest[end + 1..];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        (!line.is_empty()).then_some(line)
+    })
+}
+
+/// The lines of `head` whose bit in `gone` is clear, in order.
+pub(super) fn kept_lines(head: &[u8], gone: u128) -> impl Iterator<Item = &[u8]> {
+    (lines(head).enumerate())
+        .filter(move |(i, _)| *i >= 128 || gone & (1 << i) == 0)
+        .map(|(_, l)| l)
+}
+
 /// A field line's name and its value without the whitespace around it.
-fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
+pub(super) fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
     // The parser refused a line without a colon.
     let colon = memchr(b':', line).unwrap_or(line.len());
     let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
     (&line[..colon], value)
+}
+
+/// Appends `lines` (of `head`) to `map`, values sharing `head`'s bytes.
+pub(super) fn append_lines<'a>(
+    map: &mut HeaderMap,
+    head: &Bytes,
+    lines: impl Iterator<Item = &'a [u8]>,
+) {
+    for (name, value) in lines.map(split_line) {
+        // Checked by the parser: neither can fail.
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name),
+            HeaderValue::from_maybe_shared(head.slice_ref(value)),
+        ) {
+            map.append(n, v);
+        }
+    }
 }
 
 #[cfg(test)]

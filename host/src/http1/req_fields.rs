@@ -1,64 +1,109 @@
 //! A request's header fields on their way through the proxy: the client's
 //! head as received plus what the proxy changed.
 //!
-//! An HTTP/1.1 request's fields stay in the bytes of its head
-//! ([`RawFields`]): the pipeline reads the few it needs (`Host`, a cookie,
-//! `X-Forwarded-For` behind a trusted proxy) by byte comparison, removes
-//! lines by marking them, and adds its own fields (`X-Forwarded-*`,
-//! `X-Real-IP`, `Via`) to a small map beside them. The head for the server
-//! is then every line the client sent that was not removed, copied as it
-//! came, followed by the proxy's fields ([`ReqFields::write`]) — no
-//! `HeaderMap` is built for the client's fields, and a field name the
-//! `http` crate does not know costs no allocation.
+//! An HTTP/1.1 request's fields stay in the bytes of its head: the
+//! pipeline reads the few it needs (`Host`, a cookie, `X-Forwarded-For`
+//! behind a trusted proxy) by byte comparison, removes lines by marking
+//! them, and adds its own fields (`X-Forwarded-*`, `X-Real-IP`, `Via`) to a
+//! short list after them. The head for the server is then every line the
+//! client sent that was not removed, copied as it came, followed by the
+//! proxy's fields ([`ReqFields::write`]) — no `HeaderMap` is built or
+//! hashed, and a field name the `http` crate does not know costs no
+//! allocation.
 //!
 //! Whatever needs the fields as one map (a header rule, an on-request or
 //! pick-backend plugin, an HTTP/2 server) settles them into one
 //! ([`ReqFields::map_mut`]); from then on they are that map. HTTP/2
 //! requests arrive as a map and stay one.
 
-use super::raw_fields::RawFields;
+use super::raw_fields::{append_lines, kept_lines, lines, split_line};
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// A request's header fields: the client's lines not removed, then the
-/// proxy's own.
-#[derive(Debug, Clone, Default)]
-pub struct ReqFields {
-    /// The client's head, when its fields are still its bytes.
-    raw: Option<RawFields>,
-    /// The lines of `raw` that are hop-by-hop (or named by `Connection`):
-    /// read while the request is admitted, removed by
+/// proxy's own; or one map.
+#[derive(Debug, Clone)]
+pub struct ReqFields(Fields);
+
+#[derive(Debug, Clone)]
+enum Fields {
+    /// An HTTP/1.1 head's bytes and the proxy's fields after them.
+    Raw(Raw),
+    /// One map: HTTP/2's fields, or any once settled.
+    Map(HeaderMap),
+}
+
+#[derive(Debug, Clone)]
+struct Raw {
+    /// The whole head, request line to the blank line; every line was
+    /// checked by the parser (no folding, valid names and values).
+    head: Bytes,
+    /// Bit `i`: the `i`-th field line is removed (never read or written).
+    gone: u128,
+    /// Bit `i`: the `i`-th field line is hop-by-hop (or named by
+    /// `Connection`): read while the request is admitted, removed by
     /// [`ReqFields::strip_hop_by_hop`].
     hop: u128,
-    /// Fields added by the proxy — or all of them once settled (or for an
-    /// HTTP/2 request).
-    map: HeaderMap,
+    /// The proxy's fields, in the order they were added (a handful: a
+    /// list, not a hashed map).
+    added: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Raw {
+    /// The client's lines not removed, as (name, value).
+    fn kept(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        kept_lines(&self.head, self.gone).map(split_line)
+    }
+
+    /// The client's values of `name`.
+    fn values<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
+        let name = name.as_str().as_bytes();
+        (self.kept())
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The proxy's values of `name`.
+    fn added<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
+        (self.added.iter())
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_bytes())
+    }
+}
+
+impl Default for ReqFields {
+    fn default() -> Self {
+        Self(Fields::Map(HeaderMap::new()))
+    }
 }
 
 impl ReqFields {
     /// Fields that are a map already (HTTP/2, a health check).
     pub fn from_map(map: HeaderMap) -> Self {
-        Self {
-            raw: None,
-            hop: 0,
-            map,
-        }
+        Self(Fields::Map(map))
     }
 
-    /// The fields of a parsed request head; `hop` marks its hop-by-hop lines.
-    pub(super) fn from_raw(raw: RawFields, hop: u128) -> Self {
-        Self {
-            raw: Some(raw),
+    /// The fields of a checked request head; `hop` marks its hop-by-hop
+    /// lines.
+    pub(super) fn from_head(head: Bytes, hop: u128) -> Self {
+        Self(Fields::Raw(Raw {
+            head,
+            gone: 0,
             hop,
-            map: HeaderMap::new(),
-        }
+            added: Vec::new(),
+        }))
     }
 
     /// Values of `name`, in order: the client's, then the proxy's.
     pub fn get_all<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
-        let raw = self.raw.iter().flat_map(move |r| r.values(name.as_str()));
-        // A name is hashed only when the proxy has added fields.
-        let map = (!self.map.is_empty()).then(|| self.map.get_all(name).iter());
-        raw.chain(map.into_iter().flatten().map(HeaderValue::as_bytes))
+        let (raw, map) = match &self.0 {
+            Fields::Raw(r) => (Some(r.values(name).chain(r.added(name))), None),
+            Fields::Map(m) => (
+                None,
+                Some(m.get_all(name).iter().map(HeaderValue::as_bytes)),
+            ),
+        };
+        raw.into_iter().flatten().chain(map.into_iter().flatten())
     }
 
     /// The first value of `name`.
@@ -74,12 +119,13 @@ impl ReqFields {
     /// The first value of `name` as a header value (sharing the head's
     /// bytes when it is the client's).
     pub fn value(&self, name: &HeaderName) -> Option<HeaderValue> {
-        if let Some(raw) = &self.raw
-            && let Some(v) = raw.values(name.as_str()).next()
-        {
-            return raw.shared(v);
+        match &self.0 {
+            Fields::Raw(r) => match r.values(name).next() {
+                Some(v) => HeaderValue::from_maybe_shared(r.head.slice_ref(v)).ok(),
+                None => (r.added.iter()).find_map(|(n, v)| (n == name).then(|| v.clone())),
+            },
+            Fields::Map(m) => m.get(name).cloned(),
         }
-        self.map.get(name).cloned()
     }
 
     /// Is there a field `name`?
@@ -90,67 +136,96 @@ impl ReqFields {
     /// Every field as (name, value): the client's, then the proxy's.
     /// Names of the client's fields are as sent (any case).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let raw = self.raw.iter().flat_map(RawFields::fields);
-        let map = (self.map.iter()).map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-        raw.chain(map)
+        let (raw, map) = match &self.0 {
+            Fields::Raw(r) => {
+                let added = (r.added.iter()).map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+                (Some(r.kept().chain(added)), None)
+            }
+            Fields::Map(m) => {
+                let all = m.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+                (None, Some(all))
+            }
+        };
+        raw.into_iter().flatten().chain(map.into_iter().flatten())
     }
 
     /// Removes every field `name`.
     pub fn remove(&mut self, name: &HeaderName) {
-        if let Some(raw) = &mut self.raw {
-            raw.remove(name.as_str());
-        }
-        if !self.map.is_empty() {
-            self.map.remove(name);
+        match &mut self.0 {
+            Fields::Raw(r) => {
+                let want = name.as_str().as_bytes();
+                let named = (lines(&r.head).enumerate().take(128))
+                    .filter(|(_, l)| split_line(l).0.eq_ignore_ascii_case(want))
+                    .fold(0u128, |m, (i, _)| m | 1 << i);
+                r.gone |= named;
+                r.added.retain(|(n, _)| n != name);
+            }
+            Fields::Map(m) => {
+                m.remove(name);
+            }
         }
     }
 
     /// Sets `name` to `value` alone.
     pub fn insert(&mut self, name: HeaderName, value: HeaderValue) {
-        if let Some(raw) = &mut self.raw {
-            raw.remove(name.as_str());
+        match &mut self.0 {
+            Fields::Raw(_) => {
+                self.remove(&name);
+                self.append(name, value);
+            }
+            Fields::Map(m) => {
+                m.insert(name, value);
+            }
         }
-        self.map.insert(name, value);
     }
 
     /// Adds a value of `name` after those there are.
     pub fn append(&mut self, name: HeaderName, value: HeaderValue) {
-        self.map.append(name, value);
+        match &mut self.0 {
+            Fields::Raw(r) => r.added.push((name, value)),
+            Fields::Map(m) => {
+                m.append(name, value);
+            }
+        }
     }
 
     /// Makes room for `n` more fields of the proxy's own.
     pub fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
+        match &mut self.0 {
+            Fields::Raw(r) => r.added.reserve(n),
+            Fields::Map(m) => m.reserve(n),
+        }
     }
 
     /// Removes the client's hop-by-hop lines (and those `Connection`
     /// names); `false` when the fields are a map, which the caller strips.
     pub fn strip_hop_by_hop(&mut self) -> bool {
-        match &mut self.raw {
-            Some(raw) => {
-                raw.drop_lines(std::mem::take(&mut self.hop));
+        match &mut self.0 {
+            Fields::Raw(r) => {
+                r.gone |= std::mem::take(&mut r.hop);
                 true
             }
-            None => false,
+            Fields::Map(_) => false,
         }
     }
 
-    /// The fields as one map, built now if they are still the head's bytes.
+    /// The fields as one map, built now if they are still the head's bytes
+    /// (hop-by-hop lines not yet stripped stay: the caller strips the map).
     pub fn map_mut(&mut self) -> &mut HeaderMap {
-        if let Some(raw) = self.raw.take() {
-            // The client's lines come first, as they would be written;
-            // hop-by-hop ones not yet stripped stay (the caller strips the
-            // map).
-            let mut all = raw.forwarded_map();
-            for (name, value) in std::mem::take(&mut self.map) {
-                if let Some(name) = name {
-                    all.append(name, value);
-                }
+        if let Fields::Raw(r) = &mut self.0 {
+            let mut map = HeaderMap::with_capacity(16);
+            // The client's lines come first, as they would be written.
+            append_lines(&mut map, &r.head, kept_lines(&r.head, r.gone));
+            for (name, value) in r.added.drain(..) {
+                map.append(name, value);
             }
-            self.hop = 0;
-            self.map = all;
+            self.0 = Fields::Map(map);
         }
-        &mut self.map
+        match &mut self.0 {
+            Fields::Map(m) => m,
+            // Made a map just above.
+            Fields::Raw(_) => unreachable!("raw fields after settling"),
+        }
     }
 
     /// The fields as one map, taken out (an empty map stays).
@@ -166,14 +241,26 @@ impl ReqFields {
     /// Prints every field as a line ended with CRLF: the client's as they
     /// came, then the proxy's.
     pub fn write(&self, out: &mut Vec<u8>) {
-        if let Some(raw) = &self.raw {
-            raw.write_forwarded(out);
-        }
-        for (name, value) in &self.map {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
+        let mut line = |name: &[u8], sep: &[u8], value: &[u8]| {
+            out.extend_from_slice(name);
+            out.extend_from_slice(sep);
+            out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
+        };
+        match &self.0 {
+            Fields::Raw(r) => {
+                for l in kept_lines(&r.head, r.gone) {
+                    line(l, b"", b"");
+                }
+                for (name, value) in &r.added {
+                    line(name.as_str().as_bytes(), b": ", value.as_bytes());
+                }
+            }
+            Fields::Map(m) => {
+                for (name, value) in m {
+                    line(name.as_str().as_bytes(), b": ", value.as_bytes());
+                }
+            }
         }
     }
 }
@@ -181,5 +268,60 @@ impl ReqFields {
 impl From<HeaderMap> for ReqFields {
     fn from(map: HeaderMap) -> Self {
         Self::from_map(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header;
+
+    fn fields(head: &'static str, hop: u128) -> ReqFields {
+        ReqFields::from_head(Bytes::from_static(head.as_bytes()), hop)
+    }
+
+    fn written(f: &ReqFields) -> String {
+        let mut out = Vec::new();
+        f.write(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn reads_removes_and_adds_without_a_map() {
+        let mut f = fields(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Two: 1\r\nTE: trailers\r\nx-two:  2 \r\n\r\n",
+            0b100,
+        );
+        let x_two = HeaderName::from_static("x-two");
+        assert_eq!(f.get_all(&x_two).collect::<Vec<_>>(), [b"1", b"2"]);
+        assert_eq!(f.get(&header::TE), Some(&b"trailers"[..]), "until stripped");
+        assert!(f.strip_hop_by_hop());
+        assert_eq!(f.get(&header::TE), None);
+        f.append(x_two.clone(), HeaderValue::from_static("3"));
+        assert_eq!(f.get_all(&x_two).count(), 3);
+        assert_eq!(
+            written(&f),
+            "Host: a\r\nX-Two: 1\r\nx-two:  2 \r\nx-two: 3\r\n"
+        );
+        f.insert(x_two.clone(), HeaderValue::from_static("only"));
+        assert_eq!(written(&f), "Host: a\r\nx-two: only\r\n");
+        assert_eq!(f.value(&header::HOST), Some(HeaderValue::from_static("a")));
+    }
+
+    #[test]
+    fn a_settled_map_keeps_the_order_and_what_is_not_stripped_yet() {
+        let mut f = fields(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nCookie: c=1\r\n\r\n",
+            0b10,
+        );
+        f.append(header::VIA, HeaderValue::from_static("1.1 switchyard"));
+        let m = f.map_mut();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m["connection"], "close", "the caller strips the map");
+        assert!(!f.strip_hop_by_hop(), "a map now");
+        assert_eq!(
+            written(&f),
+            "host: a\r\nconnection: close\r\ncookie: c=1\r\nvia: 1.1 switchyard\r\n"
+        );
     }
 }

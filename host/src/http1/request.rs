@@ -18,8 +18,8 @@
 use bytes::Bytes;
 use http::{Method, Uri, Version};
 
+use super::ReqFields;
 use super::encode::BodyFraming;
-use super::{RawFields, ReqFields};
 
 /// Most header lines in one request (hyper's own limit is 100).
 pub const MAX_HEADERS: usize = 100;
@@ -166,10 +166,9 @@ pub fn parse(head: Bytes) -> Result<RequestHead, Refusal> {
     } else {
         Version::HTTP_10
     };
-    let fields = RawFields::new(head, 0, facts.cl, false, false);
     Ok(RequestHead {
         parts,
-        fields: ReqFields::from_raw(fields, facts.hop),
+        fields: ReqFields::from_head(head, facts.hop),
         body,
         upgrade: facts.upgrade && facts.conn_upgrade,
         keep_alive,
