@@ -40,6 +40,10 @@ struct Raw {
     head: Bytes,
     /// Bit `i`: the `i`-th field line is removed (never read or written).
     gone: u128,
+    /// Which names the head carries, as bits of [`name_bit`]: a lookup of
+    /// a name it does not carry (most of them) skips the walk over its
+    /// lines. A collision only costs the walk.
+    names: u64,
     /// Bit `i`: the `i`-th field line is hop-by-hop (or named by
     /// `Connection`): read while the request is admitted, removed by
     /// [`ReqFields::strip_hop_by_hop`].
@@ -58,7 +62,8 @@ impl Raw {
     /// The client's values of `name`.
     fn values<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
         let name = name.as_str().as_bytes();
-        (self.kept())
+        let carried = self.names & name_bit(name) != 0;
+        (carried.then(|| self.kept()).into_iter().flatten())
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     }
@@ -84,11 +89,12 @@ impl ReqFields {
     }
 
     /// The fields of a checked request head; `hop` marks its hop-by-hop
-    /// lines.
-    pub(super) fn from_head(head: Bytes, hop: u128) -> Self {
+    /// lines, `names` the names it carries (the [`name_bit`]s of each).
+    pub(super) fn from_head(head: Bytes, hop: u128, names: u64) -> Self {
         Self(Fields::Raw(Raw {
             head,
             gone: 0,
+            names,
             hop,
             added: Vec::new(),
         }))
@@ -154,6 +160,10 @@ impl ReqFields {
         match &mut self.0 {
             Fields::Raw(r) => {
                 let want = name.as_str().as_bytes();
+                if r.names & name_bit(want) == 0 {
+                    r.added.retain(|(n, _)| n != name);
+                    return;
+                }
                 let named = (lines(&r.head).enumerate().take(128))
                     .filter(|(_, l)| split_line(l).0.eq_ignore_ascii_case(want))
                     .fold(0u128, |m, (i, _)| m | 1 << i);
@@ -265,6 +275,23 @@ impl ReqFields {
     }
 }
 
+/// One of 64 bits for a field name (any case): what [`ReqFields`] notes
+/// of each name a head carries. Length and three bytes tell most names
+/// apart; it runs once per field of every request, so no full hash.
+pub(super) fn name_bit(name: &[u8]) -> u64 {
+    let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+        return 1;
+    };
+    let mid = name[name.len() / 2];
+    // `| 0x20` folds ASCII letters to lower case (names are tokens).
+    let mix = (name.len() as u32)
+        .wrapping_mul(0x9e37_79b9)
+        .wrapping_add(u32::from(first | 0x20).wrapping_mul(0x85eb_ca6b))
+        .wrapping_add(u32::from(mid | 0x20).wrapping_mul(0xc2b2_ae35))
+        .wrapping_add(u32::from(last | 0x20).wrapping_mul(0x27d4_eb2f));
+    1 << (mix >> 26)
+}
+
 impl From<HeaderMap> for ReqFields {
     fn from(map: HeaderMap) -> Self {
         Self::from_map(map)
@@ -277,13 +304,31 @@ mod tests {
     use http::header;
 
     fn fields(head: &'static str, hop: u128) -> ReqFields {
-        ReqFields::from_head(Bytes::from_static(head.as_bytes()), hop)
+        let names = (lines(head.as_bytes())).fold(0, |m, l| m | name_bit(split_line(l).0));
+        ReqFields::from_head(Bytes::from_static(head.as_bytes()), hop, names)
     }
 
     fn written(f: &ReqFields) -> String {
         let mut out = Vec::new();
         f.write(&mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_names_bit_ignores_case() {
+        assert_eq!(name_bit(b"Content-Length"), name_bit(b"content-length"));
+        assert_eq!(name_bit(b"X-FORWARDED-FOR"), name_bit(b"x-forwarded-for"));
+        let fields = [
+            "host",
+            "connection",
+            "upgrade",
+            "content-length",
+            "cookie",
+            "via",
+        ];
+        let bits: std::collections::HashSet<u64> =
+            fields.iter().map(|n| name_bit(n.as_bytes())).collect();
+        assert!(bits.len() >= 5, "common names mostly apart");
     }
 
     #[test]

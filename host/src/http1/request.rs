@@ -168,7 +168,7 @@ pub fn parse(head: Bytes) -> Result<RequestHead, Refusal> {
     };
     Ok(RequestHead {
         parts,
-        fields: ReqFields::from_head(head, facts.hop),
+        fields: ReqFields::from_head(head, facts.hop, facts.names),
         body,
         upgrade: facts.upgrade && facts.conn_upgrade,
         keep_alive,
@@ -193,6 +193,8 @@ struct Facts {
     hop: u128,
     /// `Connection` names a field other than the hop-by-hop ones.
     named: bool,
+    /// The names carried, as [`ReqFields`] notes them.
+    names: u64,
 }
 
 impl Facts {
@@ -203,6 +205,7 @@ impl Facts {
         if super::response::hop_by_hop(name.as_bytes()) {
             self.hop |= 1 << i;
         }
+        self.names |= super::req_fields::name_bit(name.as_bytes());
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         if is("host") {
             self.hosts += 1;
