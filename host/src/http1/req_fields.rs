@@ -59,13 +59,28 @@ impl Raw {
         kept_lines(&self.head, self.gone).map(split_line)
     }
 
-    /// The client's values of `name`.
+    /// The client's values of `name`: its lines that start with `name:`
+    /// (any case), values without the whitespace around them.
     fn values<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
         let name = name.as_str().as_bytes();
         let carried = self.names & name_bit(name) != 0;
-        (carried.then(|| self.kept()).into_iter().flatten())
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let lines = carried.then(|| kept_lines(&self.head, self.gone));
+        (lines.into_iter().flatten()).filter_map(move |l| {
+            let named =
+                l.get(name.len()) == Some(&b':') && l[..name.len()].eq_ignore_ascii_case(name);
+            named.then(|| l[name.len() + 1..].trim_ascii())
+        })
+    }
+
+    /// The field lines as one block (each ended with CRLF), when none is
+    /// removed: the request line and the blank line cut off.
+    fn whole_block(&self) -> Option<&[u8]> {
+        if self.gone != 0 {
+            return None;
+        }
+        let start = memchr::memchr(b'\n', &self.head)? + 1;
+        // The reader refused bare LFs: the head ends with CRLF CRLF.
+        self.head.get(start..self.head.len().checked_sub(2)?)
     }
 
     /// The proxy's values of `name`.
@@ -251,24 +266,31 @@ impl ReqFields {
     /// Prints every field as a line ended with CRLF: the client's as they
     /// came, then the proxy's.
     pub fn write(&self, out: &mut Vec<u8>) {
-        let mut line = |name: &[u8], sep: &[u8], value: &[u8]| {
-            out.extend_from_slice(name);
-            out.extend_from_slice(sep);
-            out.extend_from_slice(value);
+        let named = |out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue| {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         };
         match &self.0 {
             Fields::Raw(r) => {
-                for l in kept_lines(&r.head, r.gone) {
-                    line(l, b"", b"");
+                // Usually nothing was removed: one copy.
+                match r.whole_block() {
+                    Some(block) => out.extend_from_slice(block),
+                    None => {
+                        for l in kept_lines(&r.head, r.gone) {
+                            out.extend_from_slice(l);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                    }
                 }
                 for (name, value) in &r.added {
-                    line(name.as_str().as_bytes(), b": ", value.as_bytes());
+                    named(out, name, value);
                 }
             }
             Fields::Map(m) => {
                 for (name, value) in m {
-                    line(name.as_str().as_bytes(), b": ", value.as_bytes());
+                    named(out, name, value);
                 }
             }
         }
@@ -329,6 +351,14 @@ mod tests {
         let bits: std::collections::HashSet<u64> =
             fields.iter().map(|n| name_bit(n.as_bytes())).collect();
         assert!(bits.len() >= 5, "common names mostly apart");
+    }
+
+    #[test]
+    fn an_untouched_head_is_copied_whole() {
+        let mut f = fields("GET / HTTP/1.1\r\nHost: a\r\nX-One:1\r\n\r\n", 0);
+        f.append(header::VIA, HeaderValue::from_static("1.1 switchyard"));
+        assert_eq!(written(&f), "Host: a\r\nX-One:1\r\nvia: 1.1 switchyard\r\n");
+        assert_eq!(written(&fields("GET / HTTP/1.0\r\n\r\n", 0)), "");
     }
 
     #[test]

@@ -155,9 +155,8 @@ impl Forwarding<'_> {
 
     /// Rewrites a request's headers for the upstream (after hop-by-hop removal).
     pub fn apply(&self, h: &mut ReqFields) {
-        // One pass over the names tells which of the headers written here
-        // the client sent (usually none): no hashed lookup or removal for
-        // the absent ones.
+        // Which of the fields written here the client sent (usually none):
+        // no removal for the absent ones.
         let sent = Sent::scan(h);
         // Room for the (up to) five headers added here: the map grows once,
         // not once per header.
@@ -233,23 +232,17 @@ struct Sent {
 }
 
 impl Sent {
+    /// Six lookups: on an HTTP/1.1 head's fields each is one bit test when
+    /// the name is absent (the usual case), no walk over its lines.
     fn scan(h: &ReqFields) -> Self {
-        let mut s = Sent::default();
-        // Names as the client wrote them: any case.
-        let is = |n: &[u8], name: &HeaderName| n.eq_ignore_ascii_case(name.as_str().as_bytes());
-        for (n, _) in h.iter() {
-            if is(n, &header::VIA) {
-                s.via = true;
-            } else if is(n, &header::FORWARDED) {
-                s.forwarded = true;
-            } else if n.len() > 2 && n[..2].eq_ignore_ascii_case(b"x-") {
-                s.xff |= is(n, &X_FORWARDED_FOR);
-                s.proto |= is(n, &X_FORWARDED_PROTO);
-                s.host |= is(n, &X_FORWARDED_HOST);
-                s.real_ip |= is(n, &X_REAL_IP);
-            }
+        Sent {
+            xff: h.contains_key(&X_FORWARDED_FOR),
+            proto: h.contains_key(&X_FORWARDED_PROTO),
+            host: h.contains_key(&X_FORWARDED_HOST),
+            forwarded: h.contains_key(&header::FORWARDED),
+            real_ip: h.contains_key(&X_REAL_IP),
+            via: h.contains_key(&header::VIA),
         }
-        s
     }
 }
 
