@@ -59,17 +59,22 @@ impl Raw {
         kept_lines(&self.head, self.gone).map(split_line)
     }
 
-    /// The client's values of `name`: its lines that start with `name:`
-    /// (any case), values without the whitespace around them.
-    fn values<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
-        let name = name.as_str().as_bytes();
-        let carried = self.names & name_bit(name) != 0;
-        let lines = carried.then(|| kept_lines(&self.head, self.gone));
-        (lines.into_iter().flatten()).filter_map(move |l| {
-            let named =
-                l.get(name.len()) == Some(&b':') && l[..name.len()].eq_ignore_ascii_case(name);
-            named.then(|| l[name.len() + 1..].trim_ascii())
-        })
+    /// The client's values of `name` (see [`GetAll`]).
+    fn values<'s, 'n>(&'s self, name: &'n HeaderName) -> GetAll<'s, 'n> {
+        let carried = self.names & name_bit(name.as_str().as_bytes()) != 0;
+        // Past the request line; nothing to walk when the name is absent.
+        let rest = match carried {
+            true => memchr::memchr(b'\n', &self.head).map_or(&[][..], |i| &self.head[i + 1..]),
+            false => &[],
+        };
+        GetAll {
+            name,
+            rest,
+            line: 0,
+            gone: self.gone,
+            added: [].iter(),
+            map: None,
+        }
     }
 
     /// The field lines as one block (each ended with CRLF), when none is
@@ -81,13 +86,6 @@ impl Raw {
         let start = memchr::memchr(b'\n', &self.head)? + 1;
         // The reader refused bare LFs: the head ends with CRLF CRLF.
         self.head.get(start..self.head.len().checked_sub(2)?)
-    }
-
-    /// The proxy's values of `name`.
-    fn added<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
-        (self.added.iter())
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_bytes())
     }
 }
 
@@ -116,15 +114,21 @@ impl ReqFields {
     }
 
     /// Values of `name`, in order: the client's, then the proxy's.
-    pub fn get_all<'s>(&'s self, name: &HeaderName) -> impl Iterator<Item = &'s [u8]> {
-        let (raw, map) = match &self.0 {
-            Fields::Raw(r) => (Some(r.values(name).chain(r.added(name))), None),
-            Fields::Map(m) => (
-                None,
-                Some(m.get_all(name).iter().map(HeaderValue::as_bytes)),
-            ),
-        };
-        raw.into_iter().flatten().chain(map.into_iter().flatten())
+    pub fn get_all<'s, 'n>(&'s self, name: &'n HeaderName) -> GetAll<'s, 'n> {
+        match &self.0 {
+            Fields::Raw(r) => GetAll {
+                added: r.added.iter(),
+                ..r.values(name)
+            },
+            Fields::Map(m) => GetAll {
+                name,
+                rest: &[],
+                line: 0,
+                gone: 0,
+                added: [].iter(),
+                map: Some(m.get_all(name).iter()),
+            },
+        }
     }
 
     /// The first value of `name`.
@@ -151,7 +155,12 @@ impl ReqFields {
 
     /// Is there a field `name`?
     pub fn contains_key(&self, name: &HeaderName) -> bool {
-        self.get(name).is_some()
+        match &self.0 {
+            Fields::Raw(r) => {
+                r.values(name).next().is_some() || r.added.iter().any(|(n, _)| n == name)
+            }
+            Fields::Map(m) => m.contains_key(name),
+        }
     }
 
     /// Every field as (name, value): the client's, then the proxy's.
@@ -294,6 +303,51 @@ impl ReqFields {
                 }
             }
         }
+    }
+}
+
+/// The values of one name ([`ReqFields::get_all`]): the client's lines that
+/// start with `name:` (any case; removed ones skipped), values without the
+/// whitespace around them, then the proxy's fields of that name — or a
+/// map's values. A cursor, not a chain of adapters: most lookups are for
+/// one value of a name the head does not carry.
+pub struct GetAll<'s, 'n> {
+    name: &'n HeaderName,
+    /// The head's lines not looked at yet.
+    rest: &'s [u8],
+    /// The index of the next line (for `gone`).
+    line: usize,
+    gone: u128,
+    added: std::slice::Iter<'s, (HeaderName, HeaderValue)>,
+    map: Option<http::header::ValueIter<'s, HeaderValue>>,
+}
+
+impl<'s> Iterator for GetAll<'s, '_> {
+    type Item = &'s [u8];
+
+    fn next(&mut self) -> Option<&'s [u8]> {
+        let name = self.name.as_str().as_bytes();
+        while let Some(end) = memchr::memchr(b'\n', self.rest) {
+            let line = &self.rest[..end];
+            self.rest = &self.rest[end + 1..];
+            let (i, line) = (self.line, line.strip_suffix(b"\r").unwrap_or(line));
+            self.line += 1;
+            if line.is_empty() {
+                self.rest = &[];
+                break;
+            }
+            let kept = i >= 128 || self.gone & (1 << i) == 0;
+            if kept
+                && line.get(name.len()) == Some(&b':')
+                && line[..name.len()].eq_ignore_ascii_case(name)
+            {
+                return Some(line[name.len() + 1..].trim_ascii());
+            }
+        }
+        if let Some((_, v)) = self.added.find(|(n, _)| n == self.name) {
+            return Some(v.as_bytes());
+        }
+        self.map.as_mut()?.next().map(HeaderValue::as_bytes)
     }
 }
 
