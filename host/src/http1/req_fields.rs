@@ -38,6 +38,8 @@ struct Raw {
     /// The whole head, request line to the blank line; every line was
     /// checked by the parser (no folding, valid names and values).
     head: Bytes,
+    /// Where its first field line starts (past the request line).
+    start: usize,
     /// Bit `i`: the `i`-th field line is removed (never read or written).
     gone: u128,
     /// Which names the head carries, as bits of [`name_bit`]: a lookup of
@@ -64,7 +66,7 @@ impl Raw {
         let carried = self.names & name_bit(name.as_str().as_bytes()) != 0;
         // Past the request line; nothing to walk when the name is absent.
         let rest = match carried {
-            true => memchr::memchr(b'\n', &self.head).map_or(&[][..], |i| &self.head[i + 1..]),
+            true => self.head.get(self.start..).unwrap_or_default(),
             false => &[],
         };
         GetAll {
@@ -83,9 +85,8 @@ impl Raw {
         if self.gone != 0 {
             return None;
         }
-        let start = memchr::memchr(b'\n', &self.head)? + 1;
         // The reader refused bare LFs: the head ends with CRLF CRLF.
-        self.head.get(start..self.head.len().checked_sub(2)?)
+        self.head.get(self.start..self.head.len().checked_sub(2)?)
     }
 }
 
@@ -104,7 +105,9 @@ impl ReqFields {
     /// The fields of a checked request head; `hop` marks its hop-by-hop
     /// lines, `names` the names it carries (the [`name_bit`]s of each).
     pub(super) fn from_head(head: Bytes, hop: u128, names: u64) -> Self {
+        let start = memchr::memchr(b'\n', &head).map_or(head.len(), |i| i + 1);
         Self(Fields::Raw(Raw {
+            start,
             head,
             gone: 0,
             names,
