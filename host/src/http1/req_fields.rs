@@ -156,6 +156,16 @@ impl ReqFields {
         }
     }
 
+    /// Might the fields carry one of the names whose [`name_bit`]s are
+    /// `bits`? `false` is sure (a handful of bit tests on an HTTP/1.1
+    /// head's fields, before the proxy added any); `true` means look.
+    pub fn may_carry(&self, bits: u64) -> bool {
+        match &self.0 {
+            Fields::Raw(r) => r.names & bits != 0 || !r.added.is_empty(),
+            Fields::Map(_) => true,
+        }
+    }
+
     /// Is there a field `name`?
     pub fn contains_key(&self, name: &HeaderName) -> bool {
         match &self.0 {
@@ -357,17 +367,18 @@ impl<'s> Iterator for GetAll<'s, '_> {
 /// One of 64 bits for a field name (any case): what [`ReqFields`] notes
 /// of each name a head carries. Length and three bytes tell most names
 /// apart; it runs once per field of every request, so no full hash.
-pub(super) fn name_bit(name: &[u8]) -> u64 {
-    let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+pub const fn name_bit(name: &[u8]) -> u64 {
+    let len = name.len();
+    if len == 0 {
         return 1;
-    };
-    let mid = name[name.len() / 2];
+    }
     // `| 0x20` folds ASCII letters to lower case (names are tokens).
-    let mix = (name.len() as u32)
+    let (first, mid, last) = (name[0] | 0x20, name[len / 2] | 0x20, name[len - 1] | 0x20);
+    let mix = (len as u32)
         .wrapping_mul(0x9e37_79b9)
-        .wrapping_add(u32::from(first | 0x20).wrapping_mul(0x85eb_ca6b))
-        .wrapping_add(u32::from(mid | 0x20).wrapping_mul(0xc2b2_ae35))
-        .wrapping_add(u32::from(last | 0x20).wrapping_mul(0x27d4_eb2f));
+        .wrapping_add((first as u32).wrapping_mul(0x85eb_ca6b))
+        .wrapping_add((mid as u32).wrapping_mul(0xc2b2_ae35))
+        .wrapping_add((last as u32).wrapping_mul(0x27d4_eb2f));
     1 << (mix >> 26)
 }
 

@@ -324,7 +324,10 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         if !h.strip_hop_by_hop() {
             headers::strip_hop_by_hop(h.map_mut());
         }
-        if !h.contains_key(&header::HOST)
+        // An HTTP/1.1 head carries exactly one Host (the reader refuses
+        // others); HTTP/1.0 and HTTP/2 may carry none.
+        if parts.version != Version::HTTP_11
+            && !h.contains_key(&header::HOST)
             && let Some(v) = &host.value
         {
             h.insert(header::HOST, v.clone());

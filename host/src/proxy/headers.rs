@@ -232,9 +232,23 @@ struct Sent {
 }
 
 impl Sent {
-    /// Six lookups: on an HTTP/1.1 head's fields each is one bit test when
-    /// the name is absent (the usual case), no walk over its lines.
+    /// The six names' bits ([`crate::http1::req_fields::name_bit`]).
+    const BITS: u64 = {
+        use crate::http1::req_fields::name_bit;
+        name_bit(b"x-forwarded-for")
+            | name_bit(b"x-forwarded-proto")
+            | name_bit(b"x-forwarded-host")
+            | name_bit(b"forwarded")
+            | name_bit(b"x-real-ip")
+            | name_bit(b"via")
+    };
+
+    /// On an HTTP/1.1 head's fields that carry none of the six (the usual
+    /// case), one bit test; else six lookups.
     fn scan(h: &ReqFields) -> Self {
+        if !h.may_carry(Self::BITS) {
+            return Sent::default();
+        }
         Sent {
             xff: h.contains_key(&X_FORWARDED_FOR),
             proto: h.contains_key(&X_FORWARDED_PROTO),
