@@ -19,6 +19,9 @@
 # (override with PIN_PROXY / PIN_LOAD env). Needs nginx, wrk, taskset.
 # REUSE_BACKENDS=1: if 127.0.0.1:9001-9003 already answer (an identical nginx
 # left by another run), use them instead of refusing to start.
+# HEADERS=FILE: every request also carries the fields in FILE (one
+# `Name: value` per line), e.g. bench/browser.headers, a browser's page
+# request; wrk alone sends only `Host`.
 # Build the variants into separate target dirs (or copy the binary away after
 # each build) so they do not overwrite each other. Not part of the test suite.
 set -euo pipefail
@@ -31,6 +34,10 @@ done
 shift $((OPTIND - 1))
 [ $# -ge 2 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2; }
 BINS=("$@")
+WRK_H=()
+if [ -n "${HEADERS:-}" ]; then
+  while IFS= read -r line; do [ -n "$line" ] && WRK_H+=(-H "$line"); done <"$HEADERS"
+fi
 for b in "${BINS[@]}"; do [ -x "$b" ] || { echo "ab.sh: $b is not executable" >&2; exit 1; }; done
 
 REUSE_BACKENDS=${REUSE_BACKENDS:-0}
@@ -95,9 +102,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     start_bg "$PIN_PROXY" "$DIR/proxy.log" "${BINS[$i]}" run -c "$CONFIG"
     pid=$STARTED
     wait_port 8080
-    taskset -c "$PIN_LOAD" wrk -t1 -c64 -d1s http://127.0.0.1:8080/ >/dev/null
+    taskset -c "$PIN_LOAD" wrk -t1 -c64 -d1s "${WRK_H[@]}" http://127.0.0.1:8080/ >/dev/null
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    out=$(taskset -c "$PIN_LOAD" nice -n -20 wrk -t1 -c64 -d"${SECS}s" http://127.0.0.1:8080/)
+    out=$(taskset -c "$PIN_LOAD" nice -n -20 wrk -t1 -c64 -d"${SECS}s" "${WRK_H[@]}" http://127.0.0.1:8080/)
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     stop "$pid"
     rps=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' <<<"$out")
