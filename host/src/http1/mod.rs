@@ -5,7 +5,9 @@
 //! them). The proxy needs much less, so it speaks HTTP/1.1 itself.
 //!
 //! Client side ([`client_side`]): [`request`] reads and strictly checks each
-//! request head (framing, smuggling, 400/431, 408 by `header_timeout`);
+//! request head (framing, smuggling, 400/431, 408 by `header_timeout`),
+//! whose fields stay its bytes ([`req_fields`]) and go to the server as the
+//! client sent them, the proxy's own after them;
 //! [`client_side::ClientConn`] reads bodies as the proxy takes them and writes
 //! answers ([`encode::response_head`], with a cached [`date`]); idle
 //! keep-alive connections hold no buffer ([`buffers`]), and each connection
