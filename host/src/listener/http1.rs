@@ -19,7 +19,6 @@
 use super::http2;
 use crate::http1::client_side::{ClientConn, Limits, Next, Transport};
 use crate::http1::encode::Answering;
-use crate::http1::request::RequestHead;
 use crate::http1::{RawFields, ReqFields};
 use crate::proxy::body::{ClientBody, RespBody};
 use crate::proxy::upgrade::Accepted;
@@ -54,19 +53,12 @@ pub async fn serve<IO>(
             // Idle, or inside a head: nothing in flight to finish.
             _ = shutdown.cancelled() => return,
         };
-        let (parts, fields, asked) = match next {
-            Next::Request(h) => split(h),
-            Next::Refuse(r) => return c.refuse(r).await,
-            Next::Closed => return,
-            Next::Http2 => {
-                if let Some(builder) = h2 {
-                    let (io, read) = c.into_parts();
-                    let io = http2::Prefixed::new(io, read);
-                    // Boxed: hyper's connection state is large, and rare here.
-                    Box::pin(http2::serve(io, conn, builder, proxy, shutdown)).await;
-                }
-                return;
-            }
+        // `next` moves whole into `split`, and the result is awaited on
+        // once (boxed: these ends are rare), so the request head's room is
+        // shared with the awaits below instead of kept beside them.
+        let (parts, fields, asked) = match split(next) {
+            Ok(request) => request,
+            Err(why) => return Box::pin(stop(c, why, conn, h2, proxy, shutdown)).await,
         };
         // The request's future is boxed: inline, its size would be part of
         // every connection's task all the time, idle ones included (~6 KiB
@@ -117,16 +109,55 @@ pub async fn serve<IO>(
     }
 }
 
+/// What ends a connection's request loop instead of a request.
+enum Stop {
+    Refuse(crate::http1::request::Refusal),
+    Http2,
+    Closed,
+}
+
+/// Ends a connection's request loop on what is not a request: the
+/// refusal's answer, or the connection handed to HTTP/2.
+async fn stop<IO>(
+    mut c: ClientConn<IO>,
+    why: Stop,
+    conn: ConnCtx,
+    h2: Option<&hyper::server::conn::http2::Builder<TokioExecutor>>,
+    proxy: Arc<Proxy>,
+    shutdown: CancellationToken,
+) where
+    IO: Transport + 'static,
+{
+    match why {
+        Stop::Refuse(r) => c.refuse(r).await,
+        Stop::Closed => {}
+        Stop::Http2 => {
+            if let Some(builder) = h2 {
+                let (io, read) = c.into_parts();
+                let io = http2::Prefixed::new(io, read);
+                // Boxed: hyper's connection state is large.
+                Box::pin(http2::serve(io, conn, builder, proxy, shutdown)).await;
+            }
+        }
+    }
+}
+
 /// The request's parts and fields, and how its answer must be written as
 /// far as the request says (`keep_alive`: the client wants the connection
-/// kept).
-fn split(head: RequestHead) -> (Parts, ReqFields, Answering) {
+/// kept); or why there is no request.
+fn split(next: Next) -> Result<(Parts, ReqFields, Answering), Stop> {
+    let head = match next {
+        Next::Request(head) => head,
+        Next::Refuse(r) => return Err(Stop::Refuse(r)),
+        Next::Http2 => return Err(Stop::Http2),
+        Next::Closed => return Err(Stop::Closed),
+    };
     let asked = Answering {
         head: head.parts.method == Method::HEAD,
         http10: head.parts.version == Version::HTTP_10,
         keep_alive: head.keep_alive,
     };
-    (head.parts, head.fields, asked)
+    Ok((head.parts, head.fields, asked))
 }
 
 /// The answer with the server's fields taken out (written verbatim), and
