@@ -396,9 +396,9 @@ impl Backend {
 
     /// Feeds one observed response latency into the peak-EWMA estimate: a
     /// slower sample replaces the estimate at once (peak), faster ones decay
-    /// it with time constant [`EWMA_DECAY`].
-    pub fn observe_latency(&self, rtt: Duration) {
-        let now = Instant::now();
+    /// it with time constant [`EWMA_DECAY`]. `now`: when the response came
+    /// (the caller's reading, which also measured `rtt`).
+    pub fn observe_latency(&self, rtt: Duration, now: Instant) {
         let sample = rtt.as_secs_f64();
         if let Ok(mut g) = self.ewma.lock() {
             let (old, at) = *g;
@@ -435,7 +435,7 @@ mod tests {
     fn ewma_peaks_then_decays_when_idle() {
         let b = backend();
         assert_eq!(b.ewma_latency(), 0.0);
-        b.observe_latency(Duration::from_millis(50));
+        b.observe_latency(Duration::from_millis(50), Instant::now());
         assert!((b.ewma_latency() - 0.05).abs() < 1e-4);
         // One decay period without samples: down to 1/e.
         let then = Instant::now()

@@ -61,7 +61,7 @@ impl Balancer for PeakEwma {
 mod tests {
     use super::*;
     use crate::balance::test_servers;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     fn pick(s: &[Arc<Backend>], cands: &[usize]) -> usize {
         PeakEwma::new().pick(s, cands, &PickContext::default())
@@ -70,9 +70,9 @@ mod tests {
     #[test]
     fn slow_server_is_avoided() {
         let s = test_servers(&[1, 1, 1]);
-        s[0].observe_latency(Duration::from_millis(1));
-        s[1].observe_latency(Duration::from_millis(50));
-        s[2].observe_latency(Duration::from_millis(1));
+        s[0].observe_latency(Duration::from_millis(1), Instant::now());
+        s[1].observe_latency(Duration::from_millis(50), Instant::now());
+        s[2].observe_latency(Duration::from_millis(1), Instant::now());
         let mut count = [0; 3];
         for _ in 0..3_000 {
             count[pick(&s, &[0, 1, 2])] += 1;
@@ -87,16 +87,16 @@ mod tests {
     #[test]
     fn load_and_weight_scale_cost() {
         let s = test_servers(&[1, 1]);
-        s[0].observe_latency(Duration::from_millis(10));
-        s[1].observe_latency(Duration::from_millis(30));
+        s[0].observe_latency(Duration::from_millis(10), Instant::now());
+        s[1].observe_latency(Duration::from_millis(30), Instant::now());
         assert!((0..50).all(|_| pick(&s, &[0, 1]) == 0));
         // 10ms × 4 in flight = 40ms > 30ms × 1.
         let _held: Vec<_> = (0..3).map(|_| s[0].start_request()).collect();
         assert!((0..50).all(|_| pick(&s, &[0, 1]) == 1));
         // Weight 4 for the same numbers: 10ms.
         let w = test_servers(&[4, 1]);
-        w[0].observe_latency(Duration::from_millis(10));
-        w[1].observe_latency(Duration::from_millis(30));
+        w[0].observe_latency(Duration::from_millis(10), Instant::now());
+        w[1].observe_latency(Duration::from_millis(30), Instant::now());
         let _held: Vec<_> = (0..3).map(|_| w[0].start_request()).collect();
         assert!((0..50).all(|_| pick(&w, &[0, 1]) == 0));
     }
@@ -105,8 +105,8 @@ mod tests {
     fn new_server_gets_tried() {
         let s = test_servers(&[1, 1, 1]);
         // Known servers faster than any fixed guess would be.
-        s[0].observe_latency(Duration::from_micros(50));
-        s[1].observe_latency(Duration::from_micros(50));
+        s[0].observe_latency(Duration::from_micros(50), Instant::now());
+        s[1].observe_latency(Duration::from_micros(50), Instant::now());
         // Server 2 has no data: idle, it costs nothing and wins its pairs.
         assert_eq!(cost(&s[2]), 0.0);
         assert!((0..100).any(|_| pick(&s, &[0, 1, 2]) == 2));

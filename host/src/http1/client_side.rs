@@ -111,11 +111,14 @@ pub struct ClientConn<IO> {
     served: bool,
     /// The header and idle timeouts' timer, kept across requests.
     timer: LazyTimer,
+    /// When the last head read began (see [`ClientConn::began`]).
+    began: Instant,
 }
 
 impl<IO: Transport> ClientConn<IO> {
-    /// A connection over `io`; its header timeout starts now.
-    pub fn new(io: IO, limits: Limits) -> Self {
+    /// A connection over `io` that opened at `now`; its header timeout
+    /// starts then.
+    pub fn new(io: IO, limits: Limits, now: Instant) -> Self {
         Self {
             io,
             limits,
@@ -123,7 +126,8 @@ impl<IO: Transport> ClientConn<IO> {
             body: BodyState::Done,
             continue_due: None,
             served: false,
-            timer: LazyTimer::new(Instant::now() + limits.header_timeout),
+            timer: LazyTimer::new(now + limits.header_timeout),
+            began: now,
         }
     }
 
@@ -134,13 +138,18 @@ impl<IO: Transport> ClientConn<IO> {
     }
 
     /// Reads the next request head; `h2`: take the HTTP/2 preface as a
-    /// connection's first bytes.
-    pub async fn next_request(&mut self, h2: bool) -> Next {
+    /// connection's first bytes. `now` is a fresh reading of the clock
+    /// (when the connection opened or its last answer was out): the idle
+    /// and header deadlines count from it, so a kept-alive request costs
+    /// one reading here, when its first bytes arrive.
+    pub async fn next_request(&mut self, h2: bool, now: Instant) -> Next {
         let first = !self.served;
-        let now = Instant::now();
         // A head is under way when the connection just opened or bytes of
         // the next one came with the last request (pipelining).
         let mut started = first || !self.buf.is_empty();
+        // Bytes already here began the head now; else its first bytes'
+        // arrival, read below.
+        let mut began = (!self.buf.is_empty()).then_some(now);
         let mut deadline = now
             + if started {
                 self.limits.header_timeout
@@ -149,6 +158,7 @@ impl<IO: Transport> ClientConn<IO> {
             };
         loop {
             if let Some(next) = self.parse_head(first && h2) {
+                self.began = began.unwrap_or(now);
                 return next;
             }
             if self.buf.is_empty() {
@@ -174,11 +184,23 @@ impl<IO: Transport> ClientConn<IO> {
                 None | Some(Err(_)) | Some(Ok(0)) => return Next::Closed,
                 Some(Ok(n)) => n,
             };
-            if !started && n > 0 {
-                started = true;
-                deadline = Instant::now() + self.limits.header_timeout;
+            if began.is_none() && n > 0 {
+                let arrived = Instant::now();
+                began = Some(arrived);
+                if !started {
+                    started = true;
+                    deadline = arrived + self.limits.header_timeout;
+                }
             }
         }
+    }
+
+    /// When the head [`ClientConn::next_request`] last returned began: the
+    /// arrival of its first bytes, or (pipelined: they came with the
+    /// request before) when the wait for it started. A request's duration
+    /// counts from here, as NGINX's `$request_time` does.
+    pub fn began(&self) -> Instant {
+        self.began
     }
 
     /// A verdict on what the buffer holds, or `None`: read more.

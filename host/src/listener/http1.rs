@@ -27,6 +27,7 @@ use http::request::Parts;
 use http::{Method, Response, StatusCode, Version};
 use hyper_util::rt::TokioExecutor;
 use std::sync::Arc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Serves one connection until it ends or `shutdown`. With `h2`, a
@@ -41,7 +42,11 @@ pub async fn serve<IO>(
 ) where
     IO: Transport + 'static,
 {
-    let mut c = ClientConn::new(io, limits);
+    // The clock is read once when an answer is out: that reading ends the
+    // request (its duration) and starts the wait for the next (its idle
+    // deadline). The connection's first wait counts from its opening.
+    let mut now = Instant::now();
+    let mut c = ClientConn::new(io, limits, now);
     loop {
         // What lives across the awaits below is part of every connection's
         // task, idle ones included; a local that is ever borrowed here
@@ -49,7 +54,7 @@ pub async fn serve<IO>(
         // the request head and the response are only looked at inside
         // `split` and `unpack`, and moved here.
         let next = tokio::select! {
-            n = c.next_request(h2.is_some()) => n,
+            n = c.next_request(h2.is_some(), now) => n,
             // Idle, or inside a head: nothing in flight to finish.
             _ = shutdown.cancelled() => return,
         };
@@ -63,12 +68,14 @@ pub async fn serve<IO>(
         // The request's future is boxed: inline, its size would be part of
         // every connection's task all the time, idle ones included (~6 KiB
         // of the 7 per idle connection); boxed, only while it runs.
+        let started = c.began().into_std();
         let (resp, mut rec) = if c.body_done() {
             let body = ClientBody::Empty;
             let req = Incoming {
                 parts,
                 fields,
                 body,
+                started,
             };
             tokio::select! {
                 r = Box::pin(proxy.handle(req, &conn)) => r,
@@ -80,6 +87,7 @@ pub async fn serve<IO>(
                 parts,
                 fields,
                 body,
+                started,
             };
             Box::pin(proxy.handle(req, &conn)).await
         };
@@ -91,7 +99,8 @@ pub async fn serve<IO>(
         let (resp, fields, tunnel) = unpack(resp);
         let written = c.answer(resp, fields, how, &mut |n| rec.sent(n)).await;
         // Counted (and logged) now that the answer is out.
-        drop(rec);
+        now = Instant::now();
+        rec.finish(now.into_std());
         match (written, tunnel) {
             (Ok(_), Some(tunnel)) => {
                 // As with hyper's upgrades: the tunnel leaves the

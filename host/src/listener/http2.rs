@@ -98,6 +98,7 @@ pub async fn serve<IO>(
         // the task, into its stage, out again when it finishes) — ~5 KB
         // each time inline, a pointer boxed.
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let (mut parts, body) = req.into_parts();
             let fields = std::mem::take(&mut parts.headers).into();
             let body = ClientBody::Http2(body);
@@ -107,6 +108,7 @@ pub async fn serve<IO>(
                         parts,
                         fields,
                         body,
+                        started,
                     },
                     &conn,
                 )

@@ -19,6 +19,9 @@ pub struct Recorder {
     cell: Arc<Cell>,
     status: u16,
     started: Instant,
+    /// When the answer was out, if the caller read the clock; else the
+    /// drop reads it.
+    ended: Option<Instant>,
     bytes: u64,
     log: Option<Box<Entry>>,
     /// The request's span, ended with the answer.
@@ -33,6 +36,7 @@ impl Recorder {
             cell,
             status,
             started,
+            ended: None,
             bytes: 0,
             log,
             span: None,
@@ -49,11 +53,17 @@ impl Recorder {
     pub fn sent(&mut self, n: usize) {
         self.bytes += n as u64;
     }
+
+    /// Records the request as answered at `at` (a reading the caller took).
+    pub fn finish(mut self, at: Instant) {
+        self.ended = Some(at);
+    }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        let took = self.started.elapsed();
+        let ended = self.ended.unwrap_or_else(Instant::now);
+        let took = ended.saturating_duration_since(self.started);
         self.cell.record(self.status, took, self.bytes);
         if let Some(e) = self.log.take() {
             let cell = &self.cell;

@@ -183,7 +183,8 @@ pub async fn forward(
                 started,
                 upgraded,
             } => {
-                backend.observe_latency(started.elapsed());
+                let now = Instant::now();
+                backend.observe_latency(now.saturating_duration_since(started), now.into_std());
                 let status = resp.status();
                 let bad =
                     status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT;

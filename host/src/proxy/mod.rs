@@ -218,6 +218,9 @@ pub struct Incoming<'c> {
     pub fields: ReqFields,
     /// Its body.
     pub body: ClientBody<'c>,
+    /// When it began (its duration's start): the first bytes of its head
+    /// on HTTP/1 (NGINX's `$request_time`), its stream's head on HTTP/2.
+    pub started: std::time::Instant,
 }
 
 /// Per-connection facts.
@@ -347,7 +350,7 @@ impl Proxy {
         req: Incoming<'_>,
         conn: &ConnCtx,
     ) -> impl Future<Output = (Response<RespBody>, Recorder)> {
-        let started = std::time::Instant::now();
+        let started = req.started;
         let rt = self.runtime.load_full();
         // Behind a trusted proxy, the forwarded address (NGINX's
         // $remote_addr with the realip module): what the rate limit keys
