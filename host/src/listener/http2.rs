@@ -93,30 +93,26 @@ pub async fn serve<IO>(
     let conn = Arc::new(conn);
     let svc = service_fn(move |req: Request<Incoming>| {
         let (proxy, conn) = (proxy.clone(), conn.clone());
-        // Boxed once here: hyper spawns a task per stream around this
-        // future and tokio moves it whole several times on the way (into
-        // the task, into its stage, out again when it finishes) — ~5 KB
-        // each time inline, a pointer boxed.
-        Box::pin(async move {
+        // hyper spawns a task per stream around this future, and tokio
+        // moves it whole several times on the way (into the task, into its
+        // stage, out again when it finishes): it stays small, and the
+        // request's own future (~4.4 KB) is boxed inside it, copied once.
+        async move {
             let started = std::time::Instant::now();
             let (mut parts, body) = req.into_parts();
             let fields = std::mem::take(&mut parts.headers).into();
             let body = ClientBody::Http2(body);
-            let (mut resp, rec) = proxy
-                .handle(
-                    crate::proxy::Incoming {
-                        parts,
-                        fields,
-                        body,
-                        started,
-                    },
-                    &conn,
-                )
-                .await;
+            let incoming = crate::proxy::Incoming {
+                parts,
+                fields,
+                body,
+                started,
+            };
+            let (mut resp, rec) = Box::pin(proxy.handle(incoming, &conn)).await;
             // hyper writes the header map: the server's fields go into it.
             crate::proxy::body::settle_headers(&mut resp);
             Ok::<_, Infallible>(resp.map(|body| Counted { body, rec }))
-        })
+        }
     });
     let c = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(c);
