@@ -90,129 +90,136 @@ pub(crate) enum Tried {
 /// (the request span's `switchyard.tries`). One loop for every pool: a try
 /// goes out over HTTP/1.1 ([`try_http1`]) or, for `protocol = "h2c" |
 /// "h2" | "auto"`, over HTTP/2 (`h2/forward.rs`).
-pub async fn forward(
+///
+/// Not an `async fn`: its future holds `head` and `body` once (an `async
+/// fn` keeps its by-value arguments twice, rust#62958), and it is copied
+/// into its caller's once per request.
+#[allow(clippy::manual_async_fn)]
+pub fn forward(
     pool: &Pool,
     mut head: Head,
     mut body: ReqBody<'_>,
     ctx: &PickContext<'_>,
     purpose: Purpose,
     tries: &mut u32,
-) -> Result<(Response<RespBody>, usize), ProxyError> {
-    let cfg = &pool.cfg;
-    let http1 = cfg.protocol == Protocol::Http1;
-    if purpose == Purpose::Upgrade && !http1 {
-        tracing::warn!(pool = %cfg.name, protocol = %cfg.protocol, "an upgrade needs protocol = \"http1\"");
-        return Err(ProxyError::Upstream(None));
-    }
-    // Set once the first try has its slot: time in the pool's queue is
-    // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
-    // `timeout queue` is separate from its server timeouts).
-    let mut deadline = None;
-    // A buffered body can be sent again; a streamed one only while none of
-    // it has been read.
-    let replayable = matches!(body, ReqBody::Full(_));
-    let retry_sent = replayable && idempotent(&head.method);
-    let mut tried = Positions::take();
-    let mut cands = Positions::take();
-    let mut last: Option<Result<(Response<RespBody>, usize), ProxyError>> = None;
+) -> impl Future<Output = Result<(Response<RespBody>, usize), ProxyError>> {
+    async move {
+        let cfg = &pool.cfg;
+        let http1 = cfg.protocol == Protocol::Http1;
+        if purpose == Purpose::Upgrade && !http1 {
+            tracing::warn!(pool = %cfg.name, protocol = %cfg.protocol, "an upgrade needs protocol = \"http1\"");
+            return Err(ProxyError::Upstream(None));
+        }
+        // Set once the first try has its slot: time in the pool's queue is
+        // bounded by `queue.timeout`, not `request_timeout` (as HAProxy's
+        // `timeout queue` is separate from its server timeouts).
+        let mut deadline = None;
+        // A buffered body can be sent again; a streamed one only while none of
+        // it has been read.
+        let replayable = matches!(body, ReqBody::Full(_));
+        let retry_sent = replayable && idempotent(&head.method);
+        let mut tried = Positions::take();
+        let mut cands = Positions::take();
+        let mut last: Option<Result<(Response<RespBody>, usize), ProxyError>> = None;
 
-    for attempt in 0..=cfg.retries {
-        let final_try = attempt == cfg.retries;
-        let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &mut head).await {
-            Ok(got) => got,
-            Err(e) => {
-                // A retry that finds no server returns the last answer.
-                last.get_or_insert(Err(e));
-                break;
-            }
-        };
-        // One clock read per try: the deadline, and the start of the
-        // server's latency when the connection comes from the idle pool.
-        let tried_at = Instant::now();
-        let deadline = *deadline.get_or_insert(tried_at + cfg.request_timeout);
-        tried.push(idx);
-        *tries += 1;
-        let backend = &pool.servers[idx];
-        let failed = |cause| Failure { server: idx, cause };
-        let at = Try {
-            pool,
-            idx,
-            deadline,
-            tried_at,
-        };
-        let outcome = if http1 {
-            try_http1(at, purpose, &head, &mut body, active, ctx).await?
-        } else {
-            // Boxed: an HTTP/2 try's future is the largest of all; inline,
-            // every request's future would carry (and move) it.
-            Box::pin(super::h2::forward::try_h2(at, &head, &mut body, active)).await?
-        };
-        match outcome {
-            Tried::Timeout => {
-                tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                return Err(ProxyError::Timeout(failed(Cause::Timeout)));
-            }
-            Tried::NoConnection(cause) => {
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
-                // nothing was sent: always safe to try elsewhere
-            }
-            Tried::Unsent => {
-                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
-            }
-            Tried::Stale => {
-                last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
-                if !retry_sent {
+        for attempt in 0..=cfg.retries {
+            let final_try = attempt == cfg.retries;
+            let (idx, active) = match pool.acquire(&tried, &mut cands, ctx, &mut head).await {
+                Ok(got) => got,
+                Err(e) => {
+                    // A retry that finds no server returns the last answer.
+                    last.get_or_insert(Err(e));
                     break;
                 }
-            }
-            Tried::Failed(cause) => {
-                tracing::warn!(pool = %cfg.name, server = %backend.address, error = cause.as_str(), "upstream request failed");
-                backend.record_failure(cfg.max_fails, cfg.fail_timeout);
-                pool.observe(idx, true);
-                last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
-                if !retry_sent {
-                    break;
-                }
-            }
-            Tried::Answer {
-                mut resp,
-                started,
-                upgraded,
-            } => {
-                let now = Instant::now();
-                backend.observe_latency(now.saturating_duration_since(started), now.into_std());
-                let status = resp.status();
-                let bad =
-                    status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT;
-                if bad {
+            };
+            // One clock read per try: the deadline, and the start of the
+            // server's latency when the connection comes from the idle pool.
+            let tried_at = Instant::now();
+            let deadline = *deadline.get_or_insert(tried_at + cfg.request_timeout);
+            tried.push(idx);
+            *tries += 1;
+            let backend = &pool.servers[idx];
+            let failed = |cause| Failure { server: idx, cause };
+            let at = Try {
+                pool,
+                idx,
+                deadline,
+                tried_at,
+            };
+            let outcome = if http1 {
+                try_http1(at, purpose, &head, &mut body, active, ctx).await?
+            } else {
+                // Boxed: an HTTP/2 try's future is the largest of all; inline,
+                // every request's future would carry (and move) it.
+                Box::pin(super::h2::forward::try_h2(at, &head, &mut body, active)).await?
+            };
+            match outcome {
+                Tried::Timeout => {
+                    tracing::warn!(pool = %cfg.name, server = %backend.address, "upstream timed out");
                     backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
+                    return Err(ProxyError::Timeout(failed(Cause::Timeout)));
                 }
-                // Outlier ejection counts every 5xx, 503 included (Envoy's
-                // consecutive_5xx), unlike passive checks.
-                pool.observe(idx, status.is_server_error());
-                if upgraded {
+                Tried::NoConnection(cause) => {
+                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
+                    last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
+                    // nothing was sent: always safe to try elsewhere
+                }
+                Tried::Unsent => {
+                    last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
+                }
+                Tried::Stale => {
+                    last = Some(Err(ProxyError::Upstream(Some(failed(Cause::Closed)))));
+                    if !retry_sent {
+                        break;
+                    }
+                }
+                Tried::Failed(cause) => {
+                    tracing::warn!(pool = %cfg.name, server = %backend.address, error = cause.as_str(), "upstream request failed");
+                    backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    pool.observe(idx, true);
+                    last = Some(Err(ProxyError::Upstream(Some(failed(cause)))));
+                    if !retry_sent {
+                        break;
+                    }
+                }
+                Tried::Answer {
+                    mut resp,
+                    started,
+                    upgraded,
+                } => {
+                    let now = Instant::now();
+                    backend.observe_latency(now.saturating_duration_since(started), now.into_std());
+                    let status = resp.status();
+                    let bad =
+                        status == StatusCode::BAD_GATEWAY || status == StatusCode::GATEWAY_TIMEOUT;
+                    if bad {
+                        backend.record_failure(cfg.max_fails, cfg.fail_timeout);
+                    }
+                    // Outlier ejection counts every 5xx, 503 included (Envoy's
+                    // consecutive_5xx), unlike passive checks.
+                    pool.observe(idx, status.is_server_error());
+                    if upgraded {
+                        return Ok((resp, idx));
+                    }
+                    if bad && retry_sent && !final_try {
+                        last = Some(Ok((resp, idx)));
+                        continue;
+                    }
+                    super::sticky::stamp(
+                        pool.sticky.as_ref(),
+                        resp.headers_mut(),
+                        idx,
+                        ctx.pinned,
+                        ctx.secure,
+                    );
                     return Ok((resp, idx));
                 }
-                if bad && retry_sent && !final_try {
-                    last = Some(Ok((resp, idx)));
-                    continue;
-                }
-                super::sticky::stamp(
-                    pool.sticky.as_ref(),
-                    resp.headers_mut(),
-                    idx,
-                    ctx.pinned,
-                    ctx.secure,
-                );
-                return Ok((resp, idx));
             }
         }
+        last.unwrap_or(Err(ProxyError::NoServer))
     }
-    last.unwrap_or(Err(ProxyError::NoServer))
 }
 
 /// Where one try goes: the pool, the server's position, the deadline all
@@ -251,76 +258,82 @@ impl Try<'_> {
 
 /// One try over HTTP/1.1: a kept-alive connection (or a new one; always a
 /// new one for an upgrade), the request written, the answer's head read.
-async fn try_http1(
+/// Not an `async fn`, as [`forward`]: its arguments are held once.
+#[allow(clippy::manual_async_fn)]
+fn try_http1(
     at: Try<'_>,
     purpose: Purpose,
     head: &Head,
     body: &mut ReqBody<'_>,
     active: ActiveGuard,
     ctx: &PickContext<'_>,
-) -> Result<Tried, ProxyError> {
-    let Try {
-        pool,
-        idx,
-        deadline,
-        tried_at,
-    } = at;
-    let cfg = &pool.cfg;
-    let backend = &pool.servers[idx];
-    let conns = &pool.conns[idx];
-    let connected = async {
-        match purpose {
-            Purpose::Exchange => conns.get(cfg.connect_timeout).await,
-            // Boxed, as `get` boxes its connects: a rare path's large future.
-            Purpose::Upgrade => {
-                (Box::pin(conns.connect(cfg.connect_timeout)).await).map(|conn| Conn {
-                    conn,
-                    reused: false,
-                })
+) -> impl Future<Output = Result<Tried, ProxyError>> {
+    async move {
+        let Try {
+            pool,
+            idx,
+            deadline,
+            tried_at,
+        } = at;
+        let cfg = &pool.cfg;
+        let backend = &pool.servers[idx];
+        let conns = &pool.conns[idx];
+        let connected = async {
+            match purpose {
+                Purpose::Exchange => conns.get(cfg.connect_timeout).await,
+                // Boxed, as `get` boxes its connects: a rare path's large future.
+                Purpose::Upgrade => {
+                    (Box::pin(conns.connect(cfg.connect_timeout)).await).map(|conn| Conn {
+                        conn,
+                        reused: false,
+                    })
+                }
             }
-        }
-    };
-    let mut conn = match at.connected(connected).await {
-        Ok(c) => c,
-        Err(ended) => return Ok(ended),
-    };
-    // A fresh connection's connect time is not the server's latency.
-    let started = if conn.reused {
-        tried_at
-    } else {
-        Instant::now()
-    };
-    Ok(
-        match timeout_at(deadline, head.send(&mut conn.conn, body)).await {
-            Err(_) => Tried::Timeout,
-            Ok(Ok(resp)) => {
-                if purpose == Purpose::Upgrade && resp.status == StatusCode::SWITCHING_PROTOCOLS {
-                    let resp = super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
-                    return Ok(Tried::Answer {
-                        resp,
+        };
+        let mut conn = match at.connected(connected).await {
+            Ok(c) => c,
+            Err(ended) => return Ok(ended),
+        };
+        // A fresh connection's connect time is not the server's latency.
+        let started = if conn.reused {
+            tried_at
+        } else {
+            Instant::now()
+        };
+        Ok(
+            match timeout_at(deadline, head.send(&mut conn.conn, body)).await {
+                Err(_) => Tried::Timeout,
+                Ok(Ok(resp)) => {
+                    if purpose == Purpose::Upgrade && resp.status == StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        let resp =
+                            super::upgrade::accepted(resp, conn.conn, active, pool, idx, ctx);
+                        return Ok(Tried::Answer {
+                            resp,
+                            started,
+                            upgraded: true,
+                        });
+                    }
+                    // A declined upgrade's connection was opened for it alone.
+                    let home = (purpose == Purpose::Exchange).then(|| conns.clone());
+                    Tried::Answer {
+                        resp: into_client_response(resp, conn.conn, home, active),
                         started,
-                        upgraded: true,
-                    });
+                        upgraded: false,
+                    }
                 }
-                // A declined upgrade's connection was opened for it alone.
-                let home = (purpose == Purpose::Exchange).then(|| conns.clone());
-                Tried::Answer {
-                    resp: into_client_response(resp, conn.conn, home, active),
-                    started,
-                    upgraded: false,
+                Ok(Err(SendError::Unsent(e))) => {
+                    // A kept-alive connection the server had closed: nothing of
+                    // the request reached it, the body is untouched.
+                    tracing::debug!(pool = %cfg.name, server = %backend.address, error = %e, "idle upstream connection was closed");
+                    Tried::Unsent
                 }
-            }
-            Ok(Err(SendError::Unsent(e))) => {
-                // A kept-alive connection the server had closed: nothing of
-                // the request reached it, the body is untouched.
-                tracing::debug!(pool = %cfg.name, server = %backend.address, error = %e, "idle upstream connection was closed");
-                Tried::Unsent
-            }
-            Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
-            Ok(Err(SendError::Closed)) if conn.reused => Tried::Stale,
-            Ok(Err(err)) => Tried::Failed(Cause::of_send(&err)),
-        },
-    )
+                Ok(Err(SendError::Body(e))) => return Err(client_body_error(&e)),
+                Ok(Err(SendError::Closed)) if conn.reused => Tried::Stale,
+                Ok(Err(err)) => Tried::Failed(Cause::of_send(&err)),
+            },
+        )
+    }
 }
 
 /// Was the client's body too large, or malformed / cut off?

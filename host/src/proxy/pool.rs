@@ -196,9 +196,12 @@ impl Pool {
         if cands.is_empty() {
             return None;
         }
+        // Boxed: only plugin pools ask, and inline its state (~640 B)
+        // would be part of every pick's future — and of the futures around
+        // it, copied with them once per request — plugin or not.
         if let Some(p) = &self.plugin
             && plugin_picks
-            && let Some(i) = self.ask_plugin(p, cands, ctx, head).await
+            && let Some(i) = Box::pin(self.ask_plugin(p, cands, ctx, head)).await
         {
             return Some(i);
         }
