@@ -58,13 +58,7 @@ trap cleanup EXIT
 scheme=http; load=(--h1 -m 1)
 if [ "$H2" = 1 ]; then
   tls=/tmp/peerbench/tls
-  if [ ! -s "$tls/haproxy.pem" ]; then
-    mkdir -p "$tls"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls/key.pem" \
-      -out "$tls/cert.pem" -days 365 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
-    cat "$tls/cert.pem" "$tls/key.pem" >"$tls/haproxy.pem"
-  fi
-  sed "s|^bind = \"127.0.0.1:8080\"|&\ntls = { cert = \"$tls/cert.pem\", key = \"$tls/key.pem\" }|" "$CONFIG" >"$dir/h2.toml"
+  "$here/h2-config.sh" "$CONFIG" "$dir/h2.toml"
   CONFIG=$dir/h2.toml; scheme=https; load=(-m 10)
 fi
 url=$scheme://127.0.0.1:8080/

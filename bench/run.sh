@@ -59,17 +59,8 @@ case "$workers" in
 esac
 
 if [ "$h2" = 1 ]; then
-  # The same certificate peerbench gives nginx and haproxy (it makes it only
-  # when missing, so making it first here is the same as letting it).
-  tls=/tmp/peerbench/tls
-  if [ ! -s "$tls/haproxy.pem" ]; then
-    mkdir -p "$tls"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls/key.pem" \
-      -out "$tls/cert.pem" -days 365 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
-    cat "$tls/cert.pem" "$tls/key.pem" >"$tls/haproxy.pem"
-  fi
   h2config=$(mktemp /tmp/switchyard-h2.XXXXXX.toml)
-  sed "s|^bind = \"127.0.0.1:8080\"|&\ntls = { cert = \"$tls/cert.pem\", key = \"$tls/key.pem\" }|" "$config" >"$h2config"
+  "$here/h2-config.sh" "$config" "$h2config"
   config=$h2config
   pass=(--h2 "${pass[@]}")
 fi
