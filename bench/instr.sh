@@ -100,11 +100,11 @@ run() { # run N COMMAND...
   local ok
   ok=$(awk '/^status codes:/{gsub(",","");print $3}' "$dir/load.out")
   [ "$ok" = "$n" ] || { echo "instr.sh: $n requests, $ok answered 2xx" >&2; cat "$dir/load.out" >&2; exit 1; }
-  # SIGQUIT: nginx's graceful stop; switchyard drains on SIGTERM.
+  # SIGQUIT: nginx's graceful stop (its master exits after its worker, so
+  # once it is reaped every process's file is written); switchyard drains
+  # on SIGTERM.
   case "$1" in nginx) kill -QUIT "$pid";; *) kill -TERM "$pid";; esac
   wait "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do ls "$out".* >/dev/null 2>&1 && break; sleep 0.1; done
-  sleep 0.5 # nginx's worker writes its own file after the master's signal
   cat "$out".* | awk '/^summary:/{for(i=2;i<=NF;i++) s[i]+=$i; n=NF} END{for(i=2;i<=n;i++) printf "%d ", s[i]; print ""}'
 }
 

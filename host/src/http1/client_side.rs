@@ -144,14 +144,13 @@ impl<IO: Transport> ClientConn<IO> {
     /// one reading here, when its first bytes arrive.
     pub async fn next_request(&mut self, h2: bool, now: Instant) -> Next {
         let first = !self.served;
-        // A head is under way when the connection just opened or bytes of
-        // the next one came with the last request (pipelining).
-        let mut started = first || !self.buf.is_empty();
-        // Bytes already here began the head now; else its first bytes'
-        // arrival, read below.
+        // When the head began: bytes of it already here (pipelined) began
+        // it now; else its first bytes' arrival, read below.
         let mut began = (!self.buf.is_empty()).then_some(now);
+        // A connection's first head, or one begun, has the header timeout;
+        // a kept-alive connection waits for the next the idle timeout.
         let mut deadline = now
-            + if started {
+            + if first || began.is_some() {
                 self.limits.header_timeout
             } else {
                 self.limits.idle_timeout
@@ -178,7 +177,7 @@ impl<IO: Transport> ClientConn<IO> {
             let n = match self.timer.within(deadline, read).await {
                 // The header timeout passed inside a head: 408. Before any
                 // byte of one (a fresh connection, an idle one): close.
-                None if started && !self.buf.is_empty() => {
+                None if !self.buf.is_empty() => {
                     return Next::Refuse(Refusal::TIMEOUT);
                 }
                 None | Some(Err(_)) | Some(Ok(0)) => return Next::Closed,
@@ -187,8 +186,8 @@ impl<IO: Transport> ClientConn<IO> {
             if began.is_none() && n > 0 {
                 let arrived = Instant::now();
                 began = Some(arrived);
-                if !started {
-                    started = true;
+                if !first {
+                    // Idle until now: the head's own timeout starts.
                     deadline = arrived + self.limits.header_timeout;
                 }
             }
