@@ -56,12 +56,25 @@ impl Plugin for Canary {
         let to_canary = (req.header(&self.header).as_deref())
             .and_then(forced)
             .or_else(|| req.cookie(&self.cookie).as_deref().and_then(forced))
-            .unwrap_or_else(|| host::random() % 100 < u64::from(self.percent));
+            .unwrap_or_else(|| self.draw());
         let forward = Forward::new().with_header(&self.header, if to_canary { "1" } else { "0" });
         if to_canary {
             forward.with_pool(&self.pool).into()
         } else {
             forward.into()
+        }
+    }
+}
+
+impl Canary {
+    /// An undecided request's lot: `percent`% to the canary. 0 and 100
+    /// need no draw, and save a host call on every request (a canary not
+    /// yet rolled out, or fully).
+    fn draw(&self) -> bool {
+        match self.percent {
+            0 => false,
+            100 => true,
+            p => host::random() % 100 < u64::from(p),
         }
     }
 }
@@ -106,6 +119,17 @@ mod tests {
         assert_eq!(to(), (Some("canary".into()), "1".into()));
         assert_eq!(to(), (None, "0".into()));
         assert_eq!(to(), (Some("canary".into()), "1".into()));
+    }
+
+    #[test]
+    fn zero_and_a_hundred_percent_draw_nothing() {
+        let (none, all) = (canary(r#"{"percent": 0}"#), canary(r#"{"percent": 100}"#));
+        FakeHost::queue_random(&[5]);
+        let to = |c: &Canary| decided(c.on_request(&request("GET", "/").info()));
+        assert_eq!(to(&none), (None, "0".into()));
+        assert_eq!(to(&all), (Some("canary".into()), "1".into()));
+        // The queued draw is still there for a plugin that needs one.
+        assert_eq!(to(&canary(r#"{"percent": 10}"#)), (Some("canary".into()), "1".into()));
     }
 
     #[test]
