@@ -31,6 +31,17 @@ pub fn bare_host(raw: &str) -> &str {
         .trim_end_matches(']')
 }
 
+/// The request's host: lower-case, without port (borrowed when it already
+/// is lower-case: no allocation for the usual request).
+pub fn normalise_host(raw: &str) -> std::borrow::Cow<'_, str> {
+    let h = without_port(raw).trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        h.to_ascii_lowercase().into()
+    } else {
+        h.into()
+    }
+}
+
 /// Cookie `name`'s value from the request's `Cookie` headers.
 pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     cookie_in(h.get_all(header::COOKIE).iter().map(|v| v.as_bytes()), name)
@@ -50,6 +61,13 @@ pub fn cookie_in<'h>(values: impl Iterator<Item = &'h [u8]>, name: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_normalise() {
+        assert_eq!(normalise_host("Example.COM:8080"), "example.com");
+        assert_eq!(normalise_host("[::1]:80"), "[::1]");
+        assert_eq!(normalise_host("a.b."), "a.b");
+    }
 
     #[test]
     fn a_port_goes_and_the_rest_stays() {

@@ -60,9 +60,9 @@ pub struct PickContext<'a> {
     /// The request's span, when it is traced: a `pick-backend` plugin call
     /// is its child.
     pub trace: Option<&'a crate::otel::RequestSpan>,
-    /// The route's label, for a pick-backend plugin (empty for a mirrored
-    /// copy).
-    pub route: &'a str,
+    /// The route's label, for a pick-backend plugin (none for a mirrored
+    /// copy): shared, so a plugin's pick does not copy it.
+    pub route: Option<&'a std::sync::Arc<str>>,
 }
 
 /// One balancing algorithm.

@@ -6,7 +6,8 @@
 //!
 //! Client side ([`client_side`]): [`request`] reads and strictly checks each
 //! request head (framing, smuggling, 400/431, 408 by `header_timeout`),
-//! whose fields stay its bytes ([`req_fields`]) and go to the server as the
+//! whose fields stay its bytes ([`req_fields`], looked up by name with
+//! [`field_lookup`]) and go to the server as the
 //! client sent them, the proxy's own after them;
 //! [`client_side::ClientConn`] reads bodies as the proxy takes them and writes
 //! answers ([`encode::response_head`], with a cached [`date`]); idle
@@ -36,6 +37,7 @@ pub mod client_side;
 pub mod conn;
 pub mod date;
 pub mod encode;
+pub mod field_lookup;
 pub mod lazy_timer;
 pub mod raw_fields;
 pub mod req_fields;

@@ -16,6 +16,7 @@
 //! ([`ReqFields::map_mut`]); from then on they are that map. HTTP/2
 //! requests arrive as a map and stay one.
 
+pub use super::field_lookup::{GetAll, name_bit};
 use super::raw_fields::{append_lines, kept_lines, lines, split_line};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -61,9 +62,9 @@ impl Raw {
         kept_lines(&self.head, self.gone).map(split_line)
     }
 
-    /// The client's values of `name` (see [`GetAll`]).
-    fn values<'s, 'n>(&'s self, name: &'n HeaderName) -> GetAll<'s, 'n> {
-        let carried = self.names & name_bit(name.as_str().as_bytes()) != 0;
+    /// The client's values of `name`, any case (see [`GetAll`]).
+    fn values<'s, 'n>(&'s self, name: &'n [u8]) -> GetAll<'s, 'n> {
+        let carried = self.names & name_bit(name) != 0;
         // Past the request line; nothing to walk when the name is absent.
         let rest = match carried {
             true => self.head.get(self.start..).unwrap_or_default(),
@@ -77,6 +78,18 @@ impl Raw {
             added: [].iter(),
             map: None,
         }
+    }
+
+    /// Removes every field `want` (any case): the client's lines marked,
+    /// the proxy's dropped.
+    fn remove(&mut self, want: &[u8]) {
+        if self.names & name_bit(want) != 0 {
+            let named = (lines(&self.head).enumerate().take(128))
+                .filter(|(_, l)| split_line(l).0.eq_ignore_ascii_case(want))
+                .fold(0u128, |m, (i, _)| m | 1 << i);
+            self.gone |= named;
+        }
+        (self.added).retain(|(n, _)| !n.as_str().as_bytes().eq_ignore_ascii_case(want));
     }
 
     /// The field lines as one block (each ended with CRLF), when none is
@@ -118,19 +131,26 @@ impl ReqFields {
 
     /// Values of `name`, in order: the client's, then the proxy's.
     pub fn get_all<'s, 'n>(&'s self, name: &'n HeaderName) -> GetAll<'s, 'n> {
+        let bytes = name.as_str().as_bytes();
         match &self.0 {
             Fields::Raw(r) => GetAll {
                 added: r.added.iter(),
-                ..r.values(name)
+                ..r.values(bytes)
             },
-            Fields::Map(m) => GetAll {
-                name,
-                rest: &[],
-                line: 0,
-                gone: 0,
-                added: [].iter(),
-                map: Some(m.get_all(name).iter()),
+            Fields::Map(m) => GetAll::of_map(bytes, m.get_all(name).iter()),
+        }
+    }
+
+    /// Values of the field named `name` in any case (a plugin's lookup),
+    /// in order; none when `name` is not a valid field name.
+    pub fn get_all_named<'s, 'n>(&'s self, name: &'n str) -> GetAll<'s, 'n> {
+        let bytes = name.as_bytes();
+        match &self.0 {
+            Fields::Raw(r) => GetAll {
+                added: r.added.iter(),
+                ..r.values(bytes)
             },
+            Fields::Map(m) => GetAll::of_map(bytes, m.get_all(name).iter()),
         }
     }
 
@@ -148,7 +168,7 @@ impl ReqFields {
     /// bytes when it is the client's).
     pub fn value(&self, name: &HeaderName) -> Option<HeaderValue> {
         match &self.0 {
-            Fields::Raw(r) => match r.values(name).next() {
+            Fields::Raw(r) => match r.values(name.as_str().as_bytes()).next() {
                 Some(v) => HeaderValue::from_maybe_shared(r.head.slice_ref(v)).ok(),
                 None => (r.added.iter()).find_map(|(n, v)| (n == name).then(|| v.clone())),
             },
@@ -170,7 +190,8 @@ impl ReqFields {
     pub fn contains_key(&self, name: &HeaderName) -> bool {
         match &self.0 {
             Fields::Raw(r) => {
-                r.values(name).next().is_some() || r.added.iter().any(|(n, _)| n == name)
+                let bytes = name.as_str().as_bytes();
+                r.values(bytes).next().is_some() || r.added.iter().any(|(n, _)| n == name)
             }
             Fields::Map(m) => m.contains_key(name),
         }
@@ -195,18 +216,17 @@ impl ReqFields {
     /// Removes every field `name`.
     pub fn remove(&mut self, name: &HeaderName) {
         match &mut self.0 {
-            Fields::Raw(r) => {
-                let want = name.as_str().as_bytes();
-                if r.names & name_bit(want) == 0 {
-                    r.added.retain(|(n, _)| n != name);
-                    return;
-                }
-                let named = (lines(&r.head).enumerate().take(128))
-                    .filter(|(_, l)| split_line(l).0.eq_ignore_ascii_case(want))
-                    .fold(0u128, |m, (i, _)| m | 1 << i);
-                r.gone |= named;
-                r.added.retain(|(n, _)| n != name);
+            Fields::Raw(r) => r.remove(name.as_str().as_bytes()),
+            Fields::Map(m) => {
+                m.remove(name);
             }
+        }
+    }
+
+    /// Removes every field named `name` in any case (a plugin's removal).
+    pub fn remove_named(&mut self, name: &str) {
+        match &mut self.0 {
+            Fields::Raw(r) => r.remove(name.as_bytes()),
             Fields::Map(m) => {
                 m.remove(name);
             }
@@ -319,69 +339,6 @@ impl ReqFields {
     }
 }
 
-/// The values of one name ([`ReqFields::get_all`]): the client's lines that
-/// start with `name:` (any case; removed ones skipped), values without the
-/// whitespace around them, then the proxy's fields of that name — or a
-/// map's values. A cursor, not a chain of adapters: most lookups are for
-/// one value of a name the head does not carry.
-pub struct GetAll<'s, 'n> {
-    name: &'n HeaderName,
-    /// The head's lines not looked at yet.
-    rest: &'s [u8],
-    /// The index of the next line (for `gone`).
-    line: usize,
-    gone: u128,
-    added: std::slice::Iter<'s, (HeaderName, HeaderValue)>,
-    map: Option<http::header::ValueIter<'s, HeaderValue>>,
-}
-
-impl<'s> Iterator for GetAll<'s, '_> {
-    type Item = &'s [u8];
-
-    fn next(&mut self) -> Option<&'s [u8]> {
-        let name = self.name.as_str().as_bytes();
-        while let Some(end) = memchr::memchr(b'\n', self.rest) {
-            let line = &self.rest[..end];
-            self.rest = &self.rest[end + 1..];
-            let (i, line) = (self.line, line.strip_suffix(b"\r").unwrap_or(line));
-            self.line += 1;
-            if line.is_empty() {
-                self.rest = &[];
-                break;
-            }
-            let kept = i >= 128 || self.gone & (1 << i) == 0;
-            if kept
-                && line.get(name.len()) == Some(&b':')
-                && line[..name.len()].eq_ignore_ascii_case(name)
-            {
-                return Some(line[name.len() + 1..].trim_ascii());
-            }
-        }
-        if let Some((_, v)) = self.added.find(|(n, _)| n == self.name) {
-            return Some(v.as_bytes());
-        }
-        self.map.as_mut()?.next().map(HeaderValue::as_bytes)
-    }
-}
-
-/// One of 64 bits for a field name (any case): what [`ReqFields`] notes
-/// of each name a head carries. Length and three bytes tell most names
-/// apart; it runs once per field of every request, so no full hash.
-pub const fn name_bit(name: &[u8]) -> u64 {
-    let len = name.len();
-    if len == 0 {
-        return 1;
-    }
-    // `| 0x20` folds ASCII letters to lower case (names are tokens).
-    let (first, mid, last) = (name[0] | 0x20, name[len / 2] | 0x20, name[len - 1] | 0x20);
-    let mix = (len as u32)
-        .wrapping_mul(0x9e37_79b9)
-        .wrapping_add((first as u32).wrapping_mul(0x85eb_ca6b))
-        .wrapping_add((mid as u32).wrapping_mul(0xc2b2_ae35))
-        .wrapping_add((last as u32).wrapping_mul(0x27d4_eb2f));
-    1 << (mix >> 26)
-}
-
 impl From<HeaderMap> for ReqFields {
     fn from(map: HeaderMap) -> Self {
         Self::from_map(map)
@@ -449,6 +406,36 @@ mod tests {
         f.insert(x_two.clone(), HeaderValue::from_static("only"));
         assert_eq!(written(&f), "Host: a\r\nx-two: only\r\n");
         assert_eq!(f.value(&header::HOST), Some(HeaderValue::from_static("a")));
+    }
+
+    #[test]
+    fn a_plugin_reads_and_removes_by_a_name_in_any_case() {
+        let mut f = fields(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Canary: 1\r\nx-canary: 2\r\n\r\n",
+            0,
+        );
+        let real_ip = HeaderName::from_static("x-real-ip");
+        f.append(real_ip, HeaderValue::from_static("10.0.0.1"));
+        assert_eq!(
+            f.get_all_named("X-CANARY").collect::<Vec<_>>(),
+            [b"1", b"2"]
+        );
+        assert_eq!(f.get_all_named("X-Real-IP").next(), Some(&b"10.0.0.1"[..]));
+        assert_eq!(f.get_all_named("x-absent").next(), None);
+        assert_eq!(f.get_all_named("not a name").next(), None);
+        f.remove_named("X-Canary");
+        f.remove_named("X-REAL-IP");
+        assert_eq!(f.get_all_named("x-canary").next(), None);
+        assert_eq!(written(&f), "Host: a\r\n");
+        // The same on a map (HTTP/2's fields).
+        let mut m = ReqFields::from_map(f.to_map());
+        m.append(
+            HeaderName::from_static("x-b"),
+            HeaderValue::from_static("3"),
+        );
+        assert_eq!(m.get_all_named("X-B").next(), Some(&b"3"[..]));
+        m.remove_named("X-B");
+        assert_eq!(m.get_all_named("x-b").next(), None);
     }
 
     #[test]

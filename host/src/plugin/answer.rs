@@ -25,16 +25,43 @@ pub enum Judged<T> {
     Unusable(String),
 }
 
+/// A usable `on-request` answer, as the proxy applies it.
+#[derive(Debug)]
+pub enum RequestAction {
+    /// Forward, with these changes.
+    Continue(Continue),
+    /// Answer the client with this response.
+    Respond(Response),
+}
+
+/// A usable `continue`: its headers parsed once, when judged, and moved
+/// into the request from here (each value keeps the guest's string's
+/// buffer: no copy).
+#[derive(Debug)]
+pub struct Continue {
+    /// Set, replacing any of that name.
+    pub set_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Removed (valid names, any case).
+    pub remove_headers: Vec<String>,
+    /// A new upstream path and query.
+    pub path: Option<String>,
+    /// A pool other than the route's (one that exists).
+    pub pool: Option<String>,
+}
+
 /// Judges an `on-request` answer; `pool_exists` says whether a pool name
 /// is one of the config's.
-pub fn action(a: Action, pool_exists: &(dyn Fn(&str) -> bool + Sync)) -> Judged<Action> {
-    let why = match &a {
-        Action::Respond(r) => response(r),
-        Action::Continue(f) => forward(f, pool_exists),
+pub fn action(a: Action, pool_exists: &(dyn Fn(&str) -> bool + Sync)) -> Judged<RequestAction> {
+    let judged = match a {
+        Action::Respond(r) => match response(&r) {
+            None => Ok(RequestAction::Respond(r)),
+            Some(why) => Err(why),
+        },
+        Action::Continue(f) => forward(f, pool_exists).map(RequestAction::Continue),
     };
-    match why {
-        None => Judged::Ok(a),
-        Some(why) => Judged::Unusable(why),
+    match judged {
+        Ok(a) => Judged::Ok(a),
+        Err(why) => Judged::Unusable(why),
     }
 }
 
@@ -103,44 +130,67 @@ fn response(r: &Response) -> Option<String> {
     None
 }
 
-/// Why a `continue` cannot be applied, if it cannot.
-fn forward(f: &Forward, pool_exists: &(dyn Fn(&str) -> bool + Sync)) -> Option<String> {
-    for h in &f.set_headers {
-        let name = match header(h) {
-            Ok(n) => n,
-            Err(why) => return Some(why),
-        };
+/// A `continue` as it can be applied, or why it cannot.
+fn forward(f: Forward, pool_exists: &(dyn Fn(&str) -> bool + Sync)) -> Result<Continue, String> {
+    let mut set_headers = Vec::with_capacity(f.set_headers.len());
+    for h in f.set_headers {
+        let (name, value) = parsed(h)?;
         // The request body is framed by the host (and may be streamed).
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
-            return Some(format!("set-headers: {name} is the host's to set"));
+            return Err(format!("set-headers: {name} is the host's to set"));
         }
+        set_headers.push((name, value));
     }
     if let Some(bad) = f
         .remove_headers
         .iter()
         .find(|n| HeaderName::from_bytes(n.as_bytes()).is_err())
     {
-        return Some(format!("remove-headers: {bad:?} is not a header name"));
+        return Err(format!("remove-headers: {bad:?} is not a header name"));
     }
     if let Some(p) = &f.path
         && (!p.starts_with('/') || p.parse::<http::uri::PathAndQuery>().is_err())
     {
-        return Some(format!(
+        return Err(format!(
             "path {p:?} is not a path and query starting with '/'"
         ));
     }
     match &f.pool {
-        Some(p) if !pool_exists(p) => Some(format!("chose unknown pool {p:?}")),
-        _ => None,
+        Some(p) if !pool_exists(p) => Err(format!("chose unknown pool {p:?}")),
+        _ => Ok(Continue {
+            set_headers,
+            remove_headers: f.remove_headers,
+            path: f.path,
+            pool: f.pool,
+        }),
     }
+}
+
+/// A header parsed for use, if both its name and its value are valid
+/// HTTP; the value takes the string's buffer.
+fn parsed(h: Header) -> Result<(HeaderName, HeaderValue), String> {
+    let name = header(&h)?;
+    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(h.value))
+        .map_err(|_| format!("header {name} value is not valid HTTP"))?;
+    Ok((name, value))
+}
+
+/// `HeaderValue::from_bytes`'s rule (visible ASCII, space, tab and
+/// obs-text; no CR, LF, NUL or DEL), checked without making one.
+fn valid_value(v: &str) -> bool {
+    v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// A header's name, if both its name and its value are valid HTTP.
 fn header(h: &Header) -> Result<HeaderName, String> {
     let name = HeaderName::from_bytes(h.name.as_bytes())
         .map_err(|_| format!("header name {:?} is not valid HTTP", h.name))?;
-    HeaderValue::from_bytes(h.value.as_bytes())
-        .map_err(|_| format!("header {name} value {:?} is not valid HTTP", h.value))?;
+    if !valid_value(&h.value) {
+        return Err(format!(
+            "header {name} value {:?} is not valid HTTP",
+            h.value
+        ));
+    }
     Ok(name)
 }
 
@@ -206,6 +256,19 @@ mod tests {
         assert!(!usable(forward(&[("x-a", "1\n")], &[], None, None)));
         assert!(!usable(forward(&[], &["x y"], None, None)));
         assert!(usable(forward(&[("x-a", "1")], &["x-b"], None, None)));
+    }
+
+    #[test]
+    fn the_value_rule_is_the_http_crates() {
+        let chars = (0u8..=0x7f).map(char::from).chain(['é', '\u{80}', '€']);
+        for c in chars {
+            let v = format!("a{c}b");
+            assert_eq!(
+                valid_value(&v),
+                HeaderValue::from_bytes(v.as_bytes()).is_ok(),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

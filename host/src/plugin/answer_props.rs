@@ -182,7 +182,7 @@ fn break_forward(f: &mut Forward, defect: u8, junk: &str) {
     }
 }
 
-fn usable(j: &Judged<Action>) -> bool {
+fn usable<T>(j: &Judged<T>) -> bool {
     matches!(j, Judged::Ok(_))
 }
 

@@ -9,6 +9,7 @@
 use super::bindings::switchyard::plugin::context;
 use super::bindings::switchyard::plugin::types::Header;
 use super::host_impl::{RequestInfo, ResponseInfo, StoreState};
+use crate::http1::ReqFields;
 use http::HeaderMap;
 use wasmtime::component::Resource;
 
@@ -59,6 +60,24 @@ pub(super) fn all(headers: &HeaderMap) -> Vec<Header> {
         .collect()
 }
 
+/// The first value of request field `name` (any case), if it is text.
+fn first_field(fields: &ReqFields, name: &str) -> Option<String> {
+    let v = fields.get_all_named(name).next()?;
+    std::str::from_utf8(v).ok().map(str::to_string)
+}
+
+/// Every request field, in order, names in lower case as HTTP/2 and
+/// `HeaderMap` give them (a value that is not UTF-8 is read lossily).
+pub(super) fn all_fields(fields: &ReqFields) -> Vec<Header> {
+    fields
+        .iter()
+        .map(|(k, v)| Header {
+            name: String::from_utf8_lossy(k).to_ascii_lowercase(),
+            value: String::from_utf8_lossy(v).into_owned(),
+        })
+        .collect()
+}
+
 impl context::Host for StoreState {}
 
 impl context::HostRequestInfo for StoreState {
@@ -67,11 +86,11 @@ impl context::HostRequestInfo for StoreState {
     }
 
     fn path(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.req(&r)?.path.clone())
+        Ok(self.req(&r)?.path.as_str().to_string())
     }
 
     fn host(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
-        Ok(self.req(&r)?.host.clone())
+        Ok(self.req(&r)?.host_text())
     }
 
     fn route(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {
@@ -83,11 +102,11 @@ impl context::HostRequestInfo for StoreState {
         r: Resource<RequestInfo>,
         name: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(first(&self.req(&r)?.headers, &name))
+        Ok(first_field(&self.req(&r)?.headers, &name))
     }
 
     fn headers(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<Vec<Header>> {
-        Ok(all(&self.req(&r)?.headers))
+        Ok(all_fields(&self.req(&r)?.headers))
     }
 
     fn cookie(
@@ -96,7 +115,8 @@ impl context::HostRequestInfo for StoreState {
         name: String,
     ) -> wasmtime::Result<Option<String>> {
         let info = self.req(&r)?;
-        Ok(crate::fields::cookie(&info.headers, &name).map(str::to_string))
+        let values = info.headers.get_all(&http::header::COOKIE);
+        Ok(crate::fields::cookie_in(values, &name).map(str::to_string))
     }
 
     fn client_ip(&mut self, r: Resource<RequestInfo>) -> wasmtime::Result<String> {

@@ -11,6 +11,7 @@ use super::bindings::switchyard::plugin::{host, metrics, types};
 use super::kv::Kv;
 use super::metric_rules::{Kind, MetricError};
 use super::metrics::Metrics;
+use crate::http1::ReqFields;
 use http::HeaderMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -28,20 +29,34 @@ const STDERR_CAPACITY: usize = 4096;
 pub struct RequestInfo {
     /// Method.
     pub method: http::Method,
-    /// Path and query.
-    pub path: String,
-    /// Host, normalised (lower case, no port).
-    pub host: String,
+    /// Path and query (the request's shares its head's bytes: no copy).
+    pub path: http::uri::PathAndQuery,
+    /// The Host as received (shares the head's bytes); plugins read it
+    /// normalised ([`RequestInfo::host_text`]).
+    pub host: Option<http::HeaderValue>,
     /// The route's label.
     pub route: Arc<str>,
-    /// Request headers.
-    pub headers: HeaderMap,
+    /// Request headers: an HTTP/1.1 request's still the bytes of its head
+    /// (a lookup compares bytes; nothing is hashed or copied for a call).
+    pub headers: ReqFields,
     /// Client address (formatted only when a plugin asks for it).
     pub client_ip: Option<std::net::IpAddr>,
     /// Pool name.
     pub pool: Arc<str>,
     /// The pool's server addresses, by position.
     pub servers: Arc<[String]>,
+}
+
+impl RequestInfo {
+    /// The Host as plugins read it: lower case, without port (empty when
+    /// there is none).
+    pub fn host_text(&self) -> String {
+        (self.host.as_ref())
+            .and_then(|h| h.to_str().ok())
+            .map(crate::fields::normalise_host)
+            .unwrap_or_default()
+            .into_owned()
+    }
 }
 
 /// What `on-response` may read about the response (the `response-info`

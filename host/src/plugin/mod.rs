@@ -43,6 +43,7 @@ mod set;
 mod stats;
 mod v01;
 
+pub use answer::{Continue, RequestAction};
 pub use bindings::switchyard::plugin::types::Hooks;
 pub use bindings::switchyard::plugin::types::{
     Action, Candidate, Forward, Header, Observation, Response, ResponseAction, Server, Verdict,

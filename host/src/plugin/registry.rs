@@ -29,7 +29,7 @@ use super::runtime::{PluginError, Runtime};
 use super::stats::{Outcome, Stats};
 use crate::config::{PluginConfig, PluginUse};
 use arc_swap::ArcSwap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use wasmtime::Store;
@@ -59,6 +59,10 @@ pub struct PluginSlot {
     pub cfg: PluginConfig,
     kept: Kept,
     current: ArcSwap<Generation>,
+    /// The current generation's hooks (`Hooks::as_array`'s bits), kept
+    /// beside it: asked on every request of a route with plugins, and a
+    /// plain load is cheaper than a guarded one of `current`.
+    hooks: AtomicU32,
     /// Its counters.
     pub stats: Stats,
     breaker: Breaker,
@@ -98,6 +102,7 @@ impl PluginSlot {
             name,
             cfg,
             kept,
+            hooks: AtomicU32::new(bits(generation.hooks)),
             current: ArcSwap::from(generation),
             stats: Stats::default(),
             breaker: Breaker::default(),
@@ -133,7 +138,8 @@ impl PluginSlot {
 
     /// Does the current version implement `hook`?
     pub fn implements(&self, hook: Hooks) -> bool {
-        self.current.load().hooks.contains(hook)
+        let want = bits(hook);
+        self.hooks.load(Ordering::Relaxed) & want == want
     }
 
     /// Replaces the running version with `bytes` — compiled, instantiated
@@ -147,6 +153,7 @@ impl PluginSlot {
         check_uses(generation.hooks, uses)?;
         generation.checkin(live);
         let hash = generation.hash.clone();
+        self.hooks.store(bits(generation.hooks), Ordering::Relaxed);
         self.current.store(generation);
         self.stats.swaps.fetch_add(1, Ordering::Relaxed);
         tracing::info!(plugin = %self.name, %hash, "plugin hot-swapped");
@@ -249,12 +256,13 @@ impl PluginSlot {
 
     /// `on-request` on the request in `info` (lent to the guest and given
     /// back there): the plugin's action, judged usable (`pool_exists` says
-    /// which pool names are); an unusable one is `Err(Outcome::Error)`.
+    /// which pool names are) and ready to apply; an unusable one is
+    /// `Err(Outcome::Error)`.
     pub async fn on_request(
         &self,
         info: &mut Option<RequestInfo>,
         pool_exists: &(dyn Fn(&str) -> bool + Sync),
-    ) -> Result<types::Action, Outcome> {
+    ) -> Result<answer::RequestAction, Outcome> {
         self.call(
             "on-request",
             Lent::request(info),
@@ -329,6 +337,11 @@ pub fn check_uses(hooks: Hooks, uses: &[PluginUse]) -> Result<(), PluginError> {
             why: u.needs.why(),
         }),
     }
+}
+
+/// `hooks` as one word (the WIT has fewer than 32 hooks).
+fn bits(hooks: Hooks) -> u32 {
+    hooks.as_array()[0]
 }
 
 /// The WIT flags a use needs (any one of them).

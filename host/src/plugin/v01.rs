@@ -17,11 +17,11 @@ use wasmtime::component::Resource;
 pub fn request(info: &RequestInfo) -> types01::Request {
     types01::Request {
         method: info.method.to_string(),
-        path: info.path.clone(),
-        host: info.host.clone(),
+        path: info.path.as_str().to_string(),
+        host: info.host_text(),
         client_ip: super::context::ip_text(info.client_ip),
         route: info.route.to_string(),
-        headers: super::context::all(&info.headers)
+        headers: super::context::all_fields(&info.headers)
             .into_iter()
             .map(|h| types01::Header {
                 name: h.name,

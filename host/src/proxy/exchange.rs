@@ -45,7 +45,8 @@ use crate::plugin::{Hooks, RequestInfo};
 use crate::ratelimit::Decision;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, Version, header};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Response, StatusCode, Version, header};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use std::net::IpAddr;
@@ -88,7 +89,7 @@ impl Host {
     fn normalised(&self) -> std::borrow::Cow<'_, str> {
         (self.value.as_ref())
             .and_then(|h| h.to_str().ok())
-            .map(super::route::normalise_host)
+            .map(crate::fields::normalise_host)
             .unwrap_or_default()
     }
 }
@@ -185,7 +186,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
                 pinned: pool.pinned(&head.headers),
                 secure: self.conn.listener.scheme == "https",
                 trace: self.trace.as_ref(),
-                route: &route.cfg.name,
+                route: Some(&route.label),
             };
             // Only on-response reads the upstream latency: no clock read for
             // routes without such a plugin.
@@ -236,7 +237,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         {
             return;
         }
-        self.seen = Some(self.request_info(route, parts, host, headed, fields.to_map()));
+        self.seen = Some(self.request_info(route, parts, host, headed, fields.clone()));
     }
 
     /// The request as plugins read it (`request-info`), with `headers`.
@@ -246,13 +247,14 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         parts: &Parts,
         host: &Host,
         headed: &str,
-        headers: HeaderMap,
+        headers: ReqFields,
     ) -> RequestInfo {
         let (pool, servers) = self.rt.pool_facts(headed);
         RequestInfo {
             method: parts.method.clone(),
-            path: path_and_query(parts).to_string(),
-            host: host.normalised().into_owned(),
+            path: (parts.uri.path_and_query().cloned())
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            host: host.value.clone(),
             route: route.label.clone(),
             headers,
             client_ip: Some(self.client_ip),
@@ -366,8 +368,6 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         if route.plugins.is_empty() {
             return Ok(Ok(PluginChanges::default()));
         }
-        // Plugins read and change the fields as one map.
-        let h = h.map_mut();
         let info = |h| self.request_info(route, parts, host, headed, h);
         let pools = &self.rt.pools;
         let trace = self.trace.as_ref();

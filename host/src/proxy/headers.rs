@@ -158,9 +158,10 @@ impl Forwarding<'_> {
         // Which of the fields written here the client sent (usually none):
         // no removal for the absent ones.
         let sent = Sent::scan(h);
-        // Room for the (up to) five headers added here: the map grows once,
-        // not once per header.
-        h.reserve(5);
+        // Room for the (up to) five headers added here and a few more (a
+        // `traceparent`, a plugin's or a header rule's): the list of the
+        // proxy's fields is allocated once, not grown per field.
+        h.reserve(8);
         let peer_ip = canonical(self.peer);
         let peer_value = match self.peer_value {
             Some(v) => Some(v.clone()),

@@ -107,7 +107,7 @@ pub fn copy(
             secure,
             trace: None,
             // A copy serves no route of its own.
-            route: "",
+            route: None,
         };
         let mut tries = 0;
         let body = ReqBody::Full(body);

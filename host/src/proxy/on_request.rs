@@ -6,16 +6,22 @@
 //! `on_error`: `fail_open` skips it, `fail_closed` answers 503.
 //!
 //! The plugins read the request through one `request-info` handle: the
-//! upstream headers are moved into it for the first plugin and back out
-//! after the last, never copied unless a plugin asks for them all.
+//! upstream fields are moved into it for the first plugin and back out
+//! after the last, never copied unless a plugin asks for them all. An
+//! HTTP/1.1 request's fields stay the bytes of its head throughout: a
+//! plugin's lookups compare bytes, its removals mark lines and the fields
+//! it sets follow the client's (`ReqFields`), so a plugin on the route
+//! does not cost a `HeaderMap`.
 
 use super::body::RespBody;
 use super::error::ProxyError;
 use crate::config::OnError;
+use crate::http1::ReqFields;
 use crate::otel::RequestSpan;
-use crate::plugin::{Action, Hooks, Outcome, PluginSlot, RequestInfo};
+use crate::plugin::{Hooks, Outcome, PluginSlot, RequestAction, RequestInfo};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::uri::PathAndQuery;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use std::sync::Arc;
 
 /// What the plugins decided.
@@ -39,8 +45,8 @@ pub enum Decision {
 /// request gets a child span per plugin call.
 pub async fn run(
     plugins: &[Arc<PluginSlot>],
-    info: impl FnOnce(HeaderMap) -> RequestInfo,
-    headers: &mut HeaderMap,
+    info: impl FnOnce(ReqFields) -> RequestInfo,
+    headers: &mut ReqFields,
     trace: Option<&RequestSpan>,
     servers_of: impl Fn(&str) -> Option<Arc<[String]>> + Sync,
 ) -> Result<Decision, ProxyError> {
@@ -69,21 +75,21 @@ pub async fn run(
             return Err(ProxyError::PluginFailed);
         };
         let failed = match result {
-            Ok(Action::Respond(resp)) => return Ok(Decision::Respond(Box::new(response(resp)))),
-            Ok(Action::Continue(fw)) => {
+            Ok(RequestAction::Respond(resp)) => {
+                return Ok(Decision::Respond(Box::new(response(resp))));
+            }
+            Ok(RequestAction::Continue(fw)) => {
                 for h in &fw.remove_headers {
-                    i.headers.remove(h.as_str());
+                    i.headers.remove_named(h);
                 }
-                for h in &fw.set_headers {
-                    if let (Ok(n), Ok(v)) = (
-                        HeaderName::from_bytes(h.name.as_bytes()),
-                        HeaderValue::from_bytes(h.value.as_bytes()),
-                    ) {
-                        i.headers.insert(n, v);
-                    }
+                for (n, v) in fw.set_headers {
+                    i.headers.insert(n, v);
                 }
                 if let Some(np) = fw.path {
-                    i.path = np.clone();
+                    // Judged a valid path and query: this parse succeeds.
+                    if let Ok(p) = PathAndQuery::from_maybe_shared(Bytes::from(np.clone())) {
+                        i.path = p;
+                    }
                     path = Some(np);
                 }
                 if let Some(np) = fw.pool {

@@ -256,21 +256,15 @@ impl Pool {
                 }
             })
             .collect();
-        let host = (head.headers.get_str(&http::header::HOST))
-            .map(super::route::normalise_host)
-            .unwrap_or_default();
         // The headers are lent to the plugin for the call and come back
         // after it (moved, not copied).
         let info = RequestInfo {
             method: head.method.clone(),
-            path: head
-                .uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_string(),
-            host: host.into_owned(),
-            route: Arc::from(ctx.route),
-            headers: head.headers.take_map(),
+            path: (head.uri.path_and_query().cloned())
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            host: head.headers.value(&http::header::HOST),
+            route: ctx.route.cloned().unwrap_or_else(|| Arc::from("")),
+            headers: std::mem::take(&mut head.headers),
             client_ip: ctx.client_ip,
             pool: self.name.clone(),
             servers: self.addresses.clone(),
@@ -283,7 +277,7 @@ impl Pool {
         // pools without a plugin.
         let picked = Box::pin(p.pick_backend(&mut info, &list)).await;
         if let Some(info) = info {
-            head.headers = info.headers.into();
+            head.headers = info.headers;
         }
         if let Some(span) = span {
             match &picked {

@@ -220,10 +220,10 @@ async fn a_reload_that_changes_the_plugin_keeps_its_series() {
     headers.insert("x-answer", http::HeaderValue::from_static("metric-count-a"));
     let mut req = Some(switchyard::plugin::RequestInfo {
         method: http::Method::GET,
-        path: "/".into(),
-        host: "h".into(),
+        path: http::uri::PathAndQuery::from_static("/"),
+        host: Some(http::HeaderValue::from_static("h")),
         route: "r".into(),
-        headers,
+        headers: headers.into(),
         client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         pool: "app".into(),
         servers: std::sync::Arc::from([]),

@@ -149,17 +149,6 @@ fn listener_matches(route: &Route, listener: &str) -> bool {
     route.cfg.listener.as_deref().is_none_or(|l| l == listener)
 }
 
-/// The request's host: lower-case, without port (borrowed when it already
-/// is lower-case: no allocation for the usual request).
-pub fn normalise_host(raw: &str) -> std::borrow::Cow<'_, str> {
-    let h = crate::fields::without_port(raw).trim_end_matches('.');
-    if h.bytes().any(|b| b.is_ascii_uppercase()) {
-        h.to_ascii_lowercase().into()
-    } else {
-        h.into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,12 +217,5 @@ mod tests {
         assert_eq!(route.rewrite("/api/x?q=1"), "/x?q=1");
         assert_eq!(route.rewrite("/api"), "/");
         assert_eq!(route.rewrite("/api?q"), "/?q");
-    }
-
-    #[test]
-    fn hosts_normalise() {
-        assert_eq!(normalise_host("Example.COM:8080"), "example.com");
-        assert_eq!(normalise_host("[::1]:80"), "[::1]");
-        assert_eq!(normalise_host("a.b."), "a.b");
     }
 }
