@@ -5,7 +5,7 @@
 //! `Pending`. On a single-threaded worker that task is then polled again
 //! almost at once, and the worker looks at its sockets only every few dozen
 //! polls — so a looping guest would starve every other connection on its
-//! worker for most of its deadline. [`fair`] turns each such self-wake into
+//! worker for most of its deadline. [`Fair::run`] turns each such self-wake into
 //! `tokio::task::yield_now`, whose wake-up tokio defers until the worker has
 //! polled its I/O driver: between two slices of guest time, every request
 //! that became ready on that worker runs. At each yield it also looks at
@@ -23,50 +23,62 @@ use std::time::Instant;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Elapsed;
 
-/// Runs `fut` (a guest call) until it completes or, at one of its yields,
-/// `deadline` has passed; see the module docs. `noting` is the instance's
-/// own (one per instance, reused by its calls: no allocation per call).
-/// `fut` comes pinned where the caller made it: taken by value, it would be
-/// moved (copied) once into this future and once more to pin it.
-pub async fn fair<F: Future>(
-    mut fut: Pin<&mut F>,
-    noting: &Arc<Noting>,
-    deadline: Instant,
-) -> Result<F::Output, Elapsed> {
-    let waker = Waker::from(noting.clone());
-    loop {
-        let polled = std::future::poll_fn(|cx| {
-            noting.set_task(cx.waker());
+/// One instance's waker for its calls, made once and reused: a call costs
+/// no allocation, reference count or lock unless the guest waits on I/O.
+pub struct Fair {
+    noting: Arc<Noting>,
+    waker: Waker,
+}
+
+impl Default for Fair {
+    fn default() -> Self {
+        let noting = Arc::new(Noting::default());
+        let waker = Waker::from(noting.clone());
+        Fair { noting, waker }
+    }
+}
+
+impl Fair {
+    /// Runs `fut` (a guest call) until it completes or, at one of its
+    /// yields, `deadline` has passed; see the module docs. `fut` comes
+    /// pinned where the caller made it: taken by value, it would be moved
+    /// (copied) once into this future and once more to pin it.
+    pub async fn run<F: Future>(
+        &self,
+        mut fut: Pin<&mut F>,
+        deadline: Instant,
+    ) -> Result<F::Output, Elapsed> {
+        let noting = &*self.noting;
+        loop {
             noting.polling.store(true, Ordering::SeqCst);
             noting.woke.store(false, Ordering::SeqCst);
-            let r = fut.as_mut().poll(&mut Context::from_waker(&waker));
+            let polled = fut.as_mut().poll(&mut Context::from_waker(&self.waker));
             noting.polling.store(false, Ordering::SeqCst);
-            Poll::Ready(r)
-        })
-        .await;
-        match polled {
-            Poll::Ready(out) => return Ok(out),
-            // Woke itself while being polled: a guest yield. Past the
-            // deadline, stop; else let the worker's other tasks and its I/O
-            // go first.
-            Poll::Pending if noting.woke.load(Ordering::SeqCst) => {
-                if Instant::now() >= deadline {
-                    return Err(Elapsed);
-                }
-                tokio::task::yield_now().await
-            }
-            // Waiting on something else (host I/O): its wake reaches the
-            // task through `noting`.
-            Poll::Pending => {
-                std::future::poll_fn(|cx| {
-                    if noting.woke.swap(false, Ordering::SeqCst) {
-                        Poll::Ready(())
-                    } else {
-                        noting.set_task(cx.waker());
-                        Poll::Pending
+            match polled {
+                Poll::Ready(out) => return Ok(out),
+                // Woke itself while being polled: a guest yield. Past the
+                // deadline, stop; else let the worker's other tasks and its
+                // I/O go first.
+                Poll::Pending if noting.woke.load(Ordering::SeqCst) => {
+                    if Instant::now() >= deadline {
+                        return Err(Elapsed);
                     }
-                })
-                .await
+                    tokio::task::yield_now().await
+                }
+                // Waiting on something else (host I/O): its wake reaches the
+                // task through `noting`, told which task only now (a wake
+                // before that is seen by the `swap`).
+                Poll::Pending => {
+                    std::future::poll_fn(|cx| {
+                        noting.set_task(cx.waker());
+                        if noting.woke.swap(false, Ordering::SeqCst) {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending
+                        }
+                    })
+                    .await
+                }
             }
         }
     }
@@ -75,7 +87,7 @@ pub async fn fair<F: Future>(
 /// The waker handed to the guest call: wakes during a poll are only noted
 /// (they are the guest's own yields); later ones reach the task.
 #[derive(Default)]
-pub struct Noting {
+struct Noting {
     task: Mutex<Option<Waker>>,
     polling: AtomicBool,
     woke: AtomicBool,
@@ -145,9 +157,10 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let noting = Arc::new(Noting::default());
+        let fair = Fair::default();
         let spinner = tokio::spawn(async move {
-            fair(pin!(spin(Duration::from_millis(300))), &noting, far()).await
+            fair.run(pin!(spin(Duration::from_millis(300))), far())
+                .await
         });
         // A connection accepted and answered on the same thread while the
         // guest spins: each round trip must not wait for the spin to end.
@@ -185,14 +198,10 @@ mod tests {
     #[tokio::test]
     async fn a_call_waiting_on_io_completes() {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let noting = Arc::new(Noting::default());
+        let fair = Fair::default();
         let waiter = tokio::spawn(async move {
-            fair(
-                pin!(async move { rx.await.expect("sent") + 1 }),
-                &noting,
-                far(),
-            )
-            .await
+            fair.run(pin!(async move { rx.await.expect("sent") + 1 }), far())
+                .await
         });
         tokio::task::yield_now().await;
         tx.send(41).expect("send");
@@ -201,10 +210,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_spinning_call_stops_at_its_first_yield_past_the_deadline() {
-        let noting = Arc::new(Noting::default());
+        let fair = Fair::default();
         let started = Instant::now();
         let deadline = started + Duration::from_millis(20);
-        let r = fair(pin!(spin(Duration::from_secs(10))), &noting, deadline).await;
+        let r = fair
+            .run(pin!(spin(Duration::from_secs(10))), deadline)
+            .await;
         assert_eq!(r, Err(Elapsed));
         let took = started.elapsed();
         // Each slice of `spin` is 1 ms: stopped at the first yield after 20 ms.
@@ -212,7 +223,7 @@ mod tests {
             took >= Duration::from_millis(20) && took < Duration::from_millis(500),
             "{took:?}"
         );
-        // The same `Noting` serves the instance's next call.
-        assert_eq!(fair(pin!(async { 7 }), &noting, far()).await, Ok(7));
+        // The same `Fair` serves the instance's next call.
+        assert_eq!(fair.run(pin!(async { 7 }), far()).await, Ok(7));
     }
 }

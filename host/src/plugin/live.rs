@@ -19,8 +19,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) struct Live {
     pub(super) store: Store<StoreState>,
     pub(super) bindings: Guest,
-    /// The waker state `fair` uses for this instance's calls.
-    noting: Arc<fair::Noting>,
+    /// The waker this instance's calls run with (`fair.rs`).
+    fair: fair::Fair,
 }
 
 impl Live {
@@ -31,7 +31,7 @@ impl Live {
         f: impl AsyncFnOnce(&Guest, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let bindings = &self.bindings;
-        guarded(&mut self.store, &self.noting, deadline, async |s| {
+        guarded(&mut self.store, &self.fair, deadline, async |s| {
             f(bindings, s).await
         })
         .await
@@ -90,14 +90,14 @@ impl<'a> Lent<'a> {
 /// tells a timeout from a trap.
 async fn guarded<R>(
     store: &mut Store<StoreState>,
-    noting: &Arc<fair::Noting>,
+    fair: &fair::Fair,
     deadline: Instant,
     f: impl AsyncFnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
 ) -> Result<R, PluginError> {
     runtime::arm(store);
     let out = {
         let call = std::pin::pin!(f(&mut *store));
-        fair::fair(call, noting, deadline).await
+        fair.run(call, deadline).await
     };
     match out {
         Ok(Ok(r)) => Ok(r),
@@ -115,10 +115,10 @@ pub(super) async fn instantiate(
     cfg: &PluginConfig,
 ) -> Result<Box<Live>, PluginError> {
     let mut store = runtime.store(name.clone(), kept, cfg.memory as usize)?;
-    let noting = Arc::new(fair::Noting::default());
+    let fair = fair::Fair::default();
     let bindings = guarded(
         &mut store,
-        &noting,
+        &fair,
         Instant::now() + INIT_TIMEOUT,
         async |s| pre.instantiate(s).await,
     )
@@ -126,7 +126,7 @@ pub(super) async fn instantiate(
     let mut live = Live {
         store,
         bindings,
-        noting,
+        fair,
     };
     let init = live
         .run(

@@ -177,7 +177,7 @@ impl Runtime {
     }
 }
 
-/// Arms `store` for one call (its deadline is `fair::fair`'s to keep).
+/// Arms `store` for one call (its deadline is `Fair::run`'s to keep).
 pub fn arm(store: &mut Store<StoreState>) {
     store.data_mut().metric_error = None;
     // A fresh first slice, so that a normal call never yields half-way
