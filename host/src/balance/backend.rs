@@ -388,8 +388,17 @@ impl Backend {
     /// read), so a server once seen slow gets probed again instead of being
     /// starved forever.
     pub fn ewma_latency(&self) -> f64 {
+        self.ewma_latency_at(Instant::now())
+    }
+
+    /// [`Backend::ewma_latency`] decayed to `now` (one clock reading for
+    /// a whole candidate list).
+    pub fn ewma_latency_at(&self, now: Instant) -> f64 {
         match self.ewma.lock() {
-            Ok(g) => g.0 * (-g.1.elapsed().as_secs_f64() / EWMA_DECAY.as_secs_f64()).exp(),
+            Ok(g) => {
+                let age = now.saturating_duration_since(g.1).as_secs_f64();
+                g.0 * (-age / EWMA_DECAY.as_secs_f64()).exp()
+            }
             Err(_) => 0.0,
         }
     }

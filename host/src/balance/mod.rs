@@ -63,6 +63,8 @@ pub struct PickContext<'a> {
     /// The route's label, for a pick-backend plugin (none for a mirrored
     /// copy): shared, so a plugin's pick does not copy it.
     pub route: Option<&'a std::sync::Arc<str>>,
+    /// The Host as received, for a pick-backend plugin.
+    pub host: Option<&'a http::HeaderValue>,
 }
 
 /// One balancing algorithm.

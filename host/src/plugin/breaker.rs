@@ -23,12 +23,18 @@ pub enum Admit {
 pub struct Breaker {
     consecutive: AtomicU32,
     tripped_until: Mutex<Option<Instant>>,
+    /// `tripped_until` is set: a healthy plugin's calls read this flag
+    /// alone (no lock, and no write to a line every worker reads).
+    tripped: AtomicBool,
     trial: AtomicBool,
 }
 
 impl Breaker {
     /// Decides whether a call may be made now.
     pub fn admit(&self) -> Admit {
+        if !self.tripped.load(Ordering::Acquire) {
+            return Admit::Yes;
+        }
         let until = match self.tripped_until.lock() {
             Ok(g) => *g,
             Err(_) => None,
@@ -53,11 +59,17 @@ impl Breaker {
     /// Records a call's result; returns `true` when this failure tripped it.
     pub fn record(&self, ok: bool, trip_after: u32, trip_for: Duration) -> bool {
         if ok {
-            self.consecutive.store(0, Ordering::Relaxed);
-            if self.trial.swap(false, Ordering::AcqRel)
+            // Written only when it changes: healthy calls on every worker
+            // then only read these lines.
+            if self.consecutive.load(Ordering::Relaxed) != 0 {
+                self.consecutive.store(0, Ordering::Relaxed);
+            }
+            if self.trial.load(Ordering::Acquire)
+                && self.trial.swap(false, Ordering::AcqRel)
                 && let Ok(mut g) = self.tripped_until.lock()
             {
                 *g = None;
+                self.tripped.store(false, Ordering::Release);
             }
             return false;
         }
@@ -66,6 +78,7 @@ impl Breaker {
         if was_trial || (trip_after > 0 && n >= trip_after) {
             if let Ok(mut g) = self.tripped_until.lock() {
                 *g = Some(Instant::now() + trip_for);
+                self.tripped.store(true, Ordering::Release);
             }
             self.consecutive.store(0, Ordering::Relaxed);
             return true;
@@ -78,16 +91,20 @@ impl Breaker {
     /// stays as it is; a trial call ends undecided, so the next call is a
     /// trial again.
     pub fn neutral(&self) {
-        self.trial.store(false, Ordering::Release);
+        if self.trial.load(Ordering::Acquire) {
+            self.trial.store(false, Ordering::Release);
+        }
     }
 
     /// Is it tripped now?
     pub fn is_tripped(&self) -> bool {
-        self.tripped_until
-            .lock()
-            .ok()
-            .and_then(|g| *g)
-            .is_some_and(|t| Instant::now() < t)
+        self.tripped.load(Ordering::Acquire)
+            && self
+                .tripped_until
+                .lock()
+                .ok()
+                .and_then(|g| *g)
+                .is_some_and(|t| Instant::now() < t)
     }
 }
 

@@ -187,6 +187,7 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
                 secure: self.conn.listener.scheme == "https",
                 trace: self.trace.as_ref(),
                 route: Some(&route.label),
+                host: host.value.as_ref(),
             };
             // Only on-response reads the upstream latency: no clock read for
             // routes without such a plugin.

@@ -99,6 +99,7 @@ pub fn copy(
         headers: head.headers.clone(),
     };
     let (body, pool, state) = (body.clone(), pool.clone(), state.clone());
+    let host = copy.headers.value(&http::header::HOST);
     tokio::spawn(async move {
         let ctx = PickContext {
             client_ip: Some(client_ip),
@@ -108,6 +109,7 @@ pub fn copy(
             trace: None,
             // A copy serves no route of its own.
             route: None,
+            host: host.as_ref(),
         };
         let mut tries = 0;
         let body = ReqBody::Full(body);
