@@ -13,6 +13,7 @@ pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod dns;
+pub mod fast_map;
 pub mod fields;
 pub mod health;
 pub mod http1;

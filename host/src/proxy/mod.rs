@@ -45,6 +45,7 @@ pub mod upstream;
 
 use crate::access_log::AccessLog;
 use crate::config::{Config, ListenerConfig};
+use crate::fast_map::FastMap;
 use crate::http1::ReqFields;
 use crate::metrics::{Recorder, Table};
 use crate::otel::{Reached, Tracer};
@@ -71,9 +72,9 @@ pub struct Runtime {
     /// servers): what a rebuild after a DNS change starts from.
     base: Arc<Config>,
     router: Router,
-    pools: HashMap<String, Arc<Pool>>,
+    pools: FastMap<String, Arc<Pool>>,
     plugins: PluginSet,
-    rate_limits: HashMap<String, Arc<Limiter>>,
+    rate_limits: FastMap<String, Arc<Limiter>>,
     metrics: Table,
     access_log: AccessLog,
     /// Mirroring routes' state, by route name.

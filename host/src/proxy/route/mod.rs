@@ -14,9 +14,9 @@ mod paths;
 mod reference;
 
 use crate::config::{HostMatch, RouteConfig};
+use crate::fast_map::FastMap;
 use crate::plugin::{PluginSet, PluginSlot};
 use paths::PathTable;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A compiled route.
@@ -88,9 +88,9 @@ impl Route {
 #[derive(Debug, Default)]
 pub struct Router {
     /// Routes with an exact host, by host.
-    exact: HashMap<String, PathTable>,
+    exact: FastMap<String, PathTable>,
     /// Routes with a `*.` wildcard, by suffix (with its leading dot).
-    wildcard: HashMap<String, PathTable>,
+    wildcard: FastMap<String, PathTable>,
     /// The distinct wildcard suffix lengths, longest first.
     wildcard_lens: Vec<usize>,
     /// Routes without a host.

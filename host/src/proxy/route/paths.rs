@@ -12,14 +12,14 @@
 
 use super::Route;
 use super::listener_matches;
-use std::collections::HashMap;
+use crate::fast_map::FastMap;
 use std::sync::Arc;
 
 /// Routes of one host group by `path_prefix`.
 #[derive(Debug, Default)]
 pub(super) struct PathTable {
     /// Routes by prefix, each list in file order (ties go to the first).
-    by_prefix: HashMap<String, Vec<Arc<Route>>>,
+    by_prefix: FastMap<String, Vec<Arc<Route>>>,
     /// The distinct prefix lengths, longest first.
     lens: Vec<usize>,
 }
