@@ -20,16 +20,20 @@
 # Every request must come back 200: a run with another status fails.
 #
 # Usage:
-#   bench/instr.sh [-n N] [-c CONFIG] [--h2] [--cache] [--no-nginx] BINARY...
+#   bench/instr.sh [-n N] [-c CONFIG] [--h2] [--cache] [--no-nginx] [--functions DIR] BINARY...
 # Defaults: -n 20000, -c bench/switchyard.toml (127.0.0.1:8080, 1 worker).
 # --h2: TLS + HTTP/2 clients (h2load -m10) with peerbench's certificate
 #       (/tmp/peerbench/tls, made if missing), as `bench/run.sh --h2`.
+# --functions DIR: also write DIR/NAME.tsv, each function's own (exclusive)
+#       Ir per request, most first: diff two with bench/instr-diff.py to
+#       see where a change (another binary, or another -c config such as a
+#       plugin on every request) adds or saves instructions.
 # Needs valgrind, nginx, h2load (nghttp2-client), curl, taskset. Takes about
 # a minute per binary. Not part of the test suite; see docs/PERFORMANCE.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-N=20000; CONFIG=$here/switchyard.toml; H2=0; CACHE=0; NGINX=1
+N=20000; CONFIG=$here/switchyard.toml; H2=0; CACHE=0; NGINX=1; FUNCS=
 PIN_PROXY=${PIN_PROXY:-1}; PIN_LOAD=${PIN_LOAD:-0}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
     --h2) H2=1; shift;;
     --cache) CACHE=1; shift;;
     --no-nginx) NGINX=0; shift;;
+    --functions) FUNCS=$2; mkdir -p "$FUNCS"; shift 2;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0;;
     *) break;;
   esac
@@ -105,6 +110,12 @@ run() { # run N COMMAND...
   # on SIGTERM.
   case "$1" in nginx) kill -QUIT "$pid";; *) kill -TERM "$pid";; esac
   wait "$pid" 2>/dev/null || true
+  if [ -n "$FUNCS" ]; then
+    # Each function's own Ir, summed over the processes' files.
+    for f in "$out".*; do callgrind_annotate --inclusive=no --auto=no --threshold=100 "$f"; done |
+      awk '/file:function/{t=1; next} t && /^-+$/{t=2; next} t==2 && /^ *[0-9,]+ /{v=$1; gsub(",","",v); $1=""; sub(/^ +/,""); sub(/^\( *[0-9.]+%\) +/,""); sub(/ \[[^]]*\]$/,""); s[$0]+=v; next} t==2 && /^ *$/{t=0}
+           END{for(k in s) printf "%d\t%s\n", s[k], k}' >"$dir/funcs.$n"
+  fi
   cat "$out".* | awk '/^summary:/{for(i=2;i<=NF;i++) s[i]+=$i; n=NF} END{for(i=2;i<=n;i++) printf "%d ", s[i]; print ""}'
 }
 
@@ -113,6 +124,22 @@ measure() { # measure NAME COMMAND...
   local a b
   a=$(run $((N / 5)) "$@")
   b=$(run "$N" "$@")
+  if [ -n "$FUNCS" ]; then
+    python3 - "$dir/funcs.$((N / 5))" "$dir/funcs.$N" "$N" >"$FUNCS/$name.tsv" <<'PY'
+import sys
+def load(p):
+    d = {}
+    for line in open(p):
+        v, k = line.rstrip("\n").split("\t", 1)
+        d[k] = d.get(k, 0) + int(v)
+    return d
+a, b, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
+per = {k: (b.get(k, 0) - a.get(k, 0)) / (n - n // 5) for k in set(a) | set(b)}
+for k, v in sorted(per.items(), key=lambda kv: -kv[1]):
+    if abs(v) >= 0.5:
+        print(f"{v:.1f}\t{k}")
+PY
+  fi
   python3 - "$name" "$N" "$a" "$b" "$CACHE" <<'PY'
 import sys
 name, n, a, b, cache = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5]
