@@ -8,6 +8,7 @@ use super::bindings::switchyard::plugin::types::{
     Action, Forward, Header, Response, ResponseAction,
 };
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue};
 
 /// The host's judgement of one answer.
@@ -43,8 +44,8 @@ pub struct Continue {
     pub set_headers: Vec<(HeaderName, HeaderValue)>,
     /// Removed (valid names, any case).
     pub remove_headers: Vec<String>,
-    /// A new upstream path and query.
-    pub path: Option<String>,
+    /// A new upstream path and query (parsed once, when judged).
+    pub path: Option<PathAndQuery>,
     /// A pool other than the route's (one that exists).
     pub pool: Option<String>,
 }
@@ -148,19 +149,23 @@ fn forward(f: Forward, pool_exists: &(dyn Fn(&str) -> bool + Sync)) -> Result<Co
     {
         return Err(format!("remove-headers: {bad:?} is not a header name"));
     }
-    if let Some(p) = &f.path
-        && (!p.starts_with('/') || p.parse::<http::uri::PathAndQuery>().is_err())
-    {
-        return Err(format!(
-            "path {p:?} is not a path and query starting with '/'"
-        ));
-    }
+    let path = match &f.path {
+        None => None,
+        Some(p) => match p.parse::<PathAndQuery>() {
+            Ok(parsed) if p.starts_with('/') => Some(parsed),
+            _ => {
+                return Err(format!(
+                    "path {p:?} is not a path and query starting with '/'"
+                ));
+            }
+        },
+    };
     match &f.pool {
         Some(p) if !pool_exists(p) => Err(format!("chose unknown pool {p:?}")),
         _ => Ok(Continue {
             set_headers,
             remove_headers: f.remove_headers,
-            path: f.path,
+            path,
             pool: f.pool,
         }),
     }

@@ -97,7 +97,7 @@ impl Host {
 /// What the route's plugins changed.
 #[derive(Default)]
 struct PluginChanges {
-    path: Option<String>,
+    path: Option<PathAndQuery>,
     pool: Option<String>,
 }
 
@@ -392,14 +392,14 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         pool: &Pool,
         parts: &Parts,
         h: ReqFields,
-        plugin_path: Option<String>,
+        plugin_path: Option<PathAndQuery>,
     ) -> Result<(Head, Option<Vec<u8>>), ProxyError> {
         let uri = match (
             plugin_path,
             route.cfg.strip_prefix,
             parts.uri.path_and_query(),
         ) {
-            (Some(p), _, _) => p.parse::<http::Uri>().ok(),
+            (Some(p), _, _) => Some(http::Uri::from(p)),
             // The common case: the path goes upstream as received; reuse the
             // parsed (shared) bytes instead of printing and parsing again.
             (None, false, Some(pq)) => {

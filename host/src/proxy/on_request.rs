@@ -29,7 +29,7 @@ pub enum Decision {
     /// Forward, with these changes applied to `headers` already.
     Forward {
         /// A new upstream path and query, if a plugin set one.
-        path: Option<String>,
+        path: Option<PathAndQuery>,
         /// A pool other than the route's, if a plugin chose one.
         pool: Option<String>,
     },
@@ -86,10 +86,7 @@ pub async fn run(
                     i.headers.insert(n, v);
                 }
                 if let Some(np) = fw.path {
-                    // Judged a valid path and query: this parse succeeds.
-                    if let Ok(p) = PathAndQuery::from_maybe_shared(Bytes::from(np.clone())) {
-                        i.path = p;
-                    }
+                    i.path = np.clone();
                     path = Some(np);
                 }
                 if let Some(np) = fw.pool {

@@ -231,3 +231,23 @@ async fn an_out_of_range_pick_neither_resets_nor_extends_the_trip_streak() {
     assert_eq!(got, [0, 1, 0, 0, 3, 1]);
     assert_eq!(a.hits() + b.hits(), 5);
 }
+
+/// A usable path (judged, and parsed, once) is the one the server gets,
+/// query included; the next request's path is its own again.
+#[tokio::test]
+async fn a_usable_path_reaches_the_server_as_written() {
+    let (main, a, b) = (
+        Origin::start("main").await,
+        Origin::start("a").await,
+        Origin::start("b").await,
+    );
+    let proxy = TestProxy::start(&config(&main, &a, &b, "")).await;
+    let r = proxy
+        .send(with("/x", "x-answer", "path-/elsewhere/v2?q=1&r=%20"))
+        .await;
+    assert_eq!((r.status, r.body.as_str()), (200, "main"));
+    let r = proxy.send(with("/y?z=2", "x-answer", "none")).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "main"));
+    let targets: Vec<String> = main.seen().iter().map(|s| s.uri.to_string()).collect();
+    assert_eq!(targets, ["/elsewhere/v2?q=1&r=%20", "/y?z=2"]);
+}
