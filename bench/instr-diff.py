@@ -12,7 +12,12 @@ request adds, same binary:
     bench/instr.sh --no-nginx -n 10000 -c plugin.toml --functions /tmp/fn-plugin BIN
     bench/instr-diff.py /tmp/fn-native/BIN.tsv /tmp/fn-plugin/BIN.tsv
 
+bench/instr.sh itself makes each table with `--per N SMALL BIG`: the
+counts of a run of N more requests minus a shorter run's, per request, as
+a table (start-up and shutdown cancel out).
+
 Usage: bench/instr-diff.py [-n TOP] BASE.tsv OTHER.tsv
+       bench/instr-diff.py --per N SMALL BIG
 """
 import sys
 
@@ -25,14 +30,24 @@ def load(path):
     return table
 
 
+def difference(base, other, per=1.0):
+    """OTHER minus BASE by function, divided by `per`."""
+    return {k: (other.get(k, 0.0) - base.get(k, 0.0)) / per for k in set(base) | set(other)}
+
+
 def main(argv):
+    if len(argv) == 4 and argv[0] == "--per":
+        table = difference(load(argv[2]), load(argv[3]), float(argv[1]))
+        for name, value in sorted(table.items(), key=lambda kv: -kv[1]):
+            if abs(value) >= 0.5:
+                print(f"{value:.1f}\t{name}")
+        return
     top = 40
     if len(argv) >= 2 and argv[0] == "-n":
         top, argv = int(argv[1]), argv[2:]
     if len(argv) != 2:
-        sys.exit(__doc__.strip().splitlines()[-1])
-    base, other = load(argv[0]), load(argv[1])
-    diff = {k: other.get(k, 0.0) - base.get(k, 0.0) for k in set(base) | set(other)}
+        sys.exit("usage: bench/instr-diff.py [-n TOP] BASE.tsv OTHER.tsv | --per N SMALL BIG")
+    diff = difference(load(argv[0]), load(argv[1]))
     rows = sorted(diff.items(), key=lambda kv: -abs(kv[1]))
     total = sum(diff.values())
     print(f"{total:+10.0f}  total (Ir per request, OTHER - BASE)")

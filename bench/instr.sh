@@ -125,20 +125,7 @@ measure() { # measure NAME COMMAND...
   a=$(run $((N / 5)) "$@")
   b=$(run "$N" "$@")
   if [ -n "$FUNCS" ]; then
-    python3 - "$dir/funcs.$((N / 5))" "$dir/funcs.$N" "$N" >"$FUNCS/$name.tsv" <<'PY'
-import sys
-def load(p):
-    d = {}
-    for line in open(p):
-        v, k = line.rstrip("\n").split("\t", 1)
-        d[k] = d.get(k, 0) + int(v)
-    return d
-a, b, n = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
-per = {k: (b.get(k, 0) - a.get(k, 0)) / (n - n // 5) for k in set(a) | set(b)}
-for k, v in sorted(per.items(), key=lambda kv: -kv[1]):
-    if abs(v) >= 0.5:
-        print(f"{v:.1f}\t{k}")
-PY
+    "$here/instr-diff.py" --per "$((N - N / 5))" "$dir/funcs.$((N / 5))" "$dir/funcs.$N" >"$FUNCS/$name.tsv"
   fi
   python3 - "$name" "$N" "$a" "$b" "$CACHE" <<'PY'
 import sys
