@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod balance;
+pub mod boxed;
 pub mod config;
 pub mod demo;
 pub mod dns;

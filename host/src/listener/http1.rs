@@ -85,7 +85,7 @@ pub async fn serve<IO>(
                 started,
             };
             tokio::select! {
-                r = Box::pin(proxy.handle(req, &conn)) => r,
+                r = crate::boxed::pinned(|| proxy.handle(req, &conn)) => r,
                 () = c.closed_by_client() => return,
             }
         } else {
@@ -96,7 +96,7 @@ pub async fn serve<IO>(
                 body,
                 started,
             };
-            Box::pin(proxy.handle(req, &conn)).await
+            crate::boxed::pinned(|| proxy.handle(req, &conn)).await
         };
         let whole = c.skip_buffered_body();
         let how = Answering {

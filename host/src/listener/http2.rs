@@ -108,7 +108,7 @@ pub async fn serve<IO>(
                 body,
                 started,
             };
-            let (mut resp, rec) = Box::pin(proxy.handle(incoming, &conn)).await;
+            let (mut resp, rec) = crate::boxed::pinned(|| proxy.handle(incoming, &conn)).await;
             // hyper writes the header map: the server's fields go into it.
             crate::proxy::body::settle_headers(&mut resp);
             Ok::<_, Infallible>(resp.map(|body| Counted { body, rec }))

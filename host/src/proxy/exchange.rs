@@ -374,9 +374,11 @@ impl<'rt, 'x> Exchange<'rt, 'x> {
         let trace = self.trace.as_ref();
         // Boxed: the plugin calls' state stays out of every request's
         // future (requests without plugins would carry and move it too).
-        match Box::pin(on_request::run(&route.plugins, info, h, trace, |p| {
-            pools.get(p).map(|p| p.addresses().clone())
-        }))
+        match crate::boxed::pinned(|| {
+            on_request::run(&route.plugins, info, h, trace, |p| {
+                pools.get(p).map(|p| p.addresses().clone())
+            })
+        })
         .await?
         {
             on_request::Decision::Respond(r) => Ok(Err(*r)),

@@ -345,7 +345,9 @@ impl Proxy {
     /// future is made: the future then holds the request once (an `async
     /// fn` would hold its by-value arguments twice, rust#62958, and every
     /// local it borrows across an await), and it is moved whole into its
-    /// box per request.
+    /// box per request. Inlined, so that the future is built straight
+    /// into that box (`boxed::pinned`) instead of copied there whole.
+    #[inline(always)]
     pub fn handle(
         &self,
         req: Incoming<'_>,
@@ -409,13 +411,15 @@ impl Proxy {
                     body::settle_headers(&mut resp);
                     let answered = x.answered();
                     // Boxed, as on-request: its state stays out of every request's future.
-                    resp = match Box::pin(on_response::run(
-                        &route.plugins,
-                        &mut x.seen,
-                        resp,
-                        answered,
-                        x.trace.as_ref(),
-                    ))
+                    resp = match crate::boxed::pinned(|| {
+                        on_response::run(
+                            &route.plugins,
+                            &mut x.seen,
+                            resp,
+                            answered,
+                            x.trace.as_ref(),
+                        )
+                    })
                     .await
                     {
                         Ok(r) => r,

@@ -201,7 +201,7 @@ impl Pool {
         // it, copied with them once per request — plugin or not.
         if let Some(p) = &self.plugin
             && plugin_picks
-            && let Some(i) = Box::pin(self.ask_plugin(p, cands, ctx, head)).await
+            && let Some(i) = crate::boxed::pinned(|| self.ask_plugin(p, cands, ctx, head)).await
         {
             return Some(i);
         }
