@@ -344,9 +344,9 @@ impl Proxy {
     /// What reads the request before its stages runs here, before the
     /// future is made: the future then holds the request once (an `async
     /// fn` would hold its by-value arguments twice, rust#62958, and every
-    /// local it borrows across an await), and it is moved whole into its
-    /// box per request. Inlined, so that the future is built straight
-    /// into that box (`boxed::pinned`) instead of copied there whole.
+    /// local it borrows across an await). Each request's future is built
+    /// in its box (`boxed::pinned`); inlined, so that the compiler writes
+    /// it there instead of building it apart and copying it whole.
     #[inline(always)]
     pub fn handle(
         &self,
