@@ -93,14 +93,20 @@ fn config(main: &Origin, a: &Origin, b: &Origin, picker_lines: &str) -> String {
         .to_toml()
 }
 
-#[tokio::test]
-async fn unusable_answers_are_errors_that_follow_on_error() {
+/// The three origins (`main`, `a`, `b`) and a proxy on [`config`] for them.
+async fn start(picker_lines: &str) -> (TestProxy, Origin, Origin, Origin) {
     let (main, a, b) = (
         Origin::start("main").await,
         Origin::start("a").await,
         Origin::start("b").await,
     );
-    let proxy = TestProxy::start(&config(&main, &a, &b, "")).await;
+    let proxy = TestProxy::start(&config(&main, &a, &b, picker_lines)).await;
+    (proxy, main, a, b)
+}
+
+#[tokio::test]
+async fn unusable_answers_are_errors_that_follow_on_error() {
+    let (proxy, main, _a, _b) = start("").await;
     for answer in UNUSABLE {
         // fail_open: the plugin is skipped, the request goes on unchanged.
         let r = proxy.send(with("/", "x-answer", answer)).await;
@@ -154,12 +160,7 @@ async fn unusable_answers_are_errors_that_follow_on_error() {
 
 #[tokio::test]
 async fn each_pick_backend_call_counts_once_under_one_outcome() {
-    let (main, a, b) = (
-        Origin::start("main").await,
-        Origin::start("a").await,
-        Origin::start("b").await,
-    );
-    let proxy = TestProxy::start(&config(&main, &a, &b, "trip_after = 1000")).await;
+    let (proxy, _main, a, b) = start("trip_after = 1000").await;
     // 10 picks of b, 10 defers, 10 indexes out of range (2 candidates).
     for _ in 0..10 {
         assert_eq!(proxy.send(with("/pick", "x-pick", "1")).await.body, "b");
@@ -194,12 +195,7 @@ async fn each_pick_backend_call_counts_once_under_one_outcome() {
 
 #[tokio::test]
 async fn an_out_of_range_pick_neither_resets_nor_extends_the_trip_streak() {
-    let (main, a, b) = (
-        Origin::start("main").await,
-        Origin::start("a").await,
-        Origin::start("b").await,
-    );
-    let proxy = TestProxy::start(&config(&main, &a, &b, "trip_after = 3\ntrip_for = \"1h\"")).await;
+    let (proxy, _main, a, b) = start("trip_after = 3\ntrip_for = \"1h\"").await;
     let slot = proxy
         .server()
         .proxy()
@@ -236,12 +232,7 @@ async fn an_out_of_range_pick_neither_resets_nor_extends_the_trip_streak() {
 /// query included; the next request's path is its own again.
 #[tokio::test]
 async fn a_usable_path_reaches_the_server_as_written() {
-    let (main, a, b) = (
-        Origin::start("main").await,
-        Origin::start("a").await,
-        Origin::start("b").await,
-    );
-    let proxy = TestProxy::start(&config(&main, &a, &b, "")).await;
+    let (proxy, main, _a, _b) = start("").await;
     let r = proxy
         .send(with("/x", "x-answer", "path-/elsewhere/v2?q=1&r=%20"))
         .await;
