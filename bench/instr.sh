@@ -28,6 +28,9 @@
 #       Ir per request, most first: diff two with bench/instr-diff.py to
 #       see where a change (another binary, or another -c config such as a
 #       plugin on every request) adds or saves instructions.
+# HEADERS=FILE: every request also carries the fields in FILE (one
+#       `Name: value` per line), e.g. bench/browser.headers, as in ab.sh;
+#       h2load alone sends Host, User-Agent and Accept.
 # Needs valgrind, nginx, h2load (nghttp2-client), curl, taskset. Takes about
 # a minute per binary. Not part of the test suite; see docs/PERFORMANCE.md.
 set -euo pipefail
@@ -67,6 +70,9 @@ if [ "$H2" = 1 ]; then
   CONFIG=$dir/h2.toml; scheme=https; load=(-m 10)
 fi
 url=$scheme://127.0.0.1:8080/
+if [ -n "${HEADERS:-}" ]; then
+  while IFS= read -r line; do [ -n "$line" ] && load+=(-H "$line"); done <"$HEADERS"
+fi
 
 # The origins.
 if ! curl -s -o /dev/null --max-time 1 http://127.0.0.1:9001/; then

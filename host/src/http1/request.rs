@@ -194,7 +194,7 @@ struct Facts {
     /// `Connection` names a field other than the hop-by-hop ones.
     named: bool,
     /// The names carried, as [`ReqFields`] notes them.
-    names: u64,
+    names: u128,
 }
 
 impl Facts {
@@ -205,7 +205,7 @@ impl Facts {
         if super::response::hop_by_hop(name.as_bytes()) {
             self.hop |= 1 << i;
         }
-        self.names |= super::req_fields::name_bit(name.as_bytes());
+        self.names |= super::req_fields::name_bits(name.as_bytes());
         let is = |n: &str| name.eq_ignore_ascii_case(n);
         if is("host") {
             self.hosts += 1;

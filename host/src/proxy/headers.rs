@@ -233,21 +233,23 @@ struct Sent {
 }
 
 impl Sent {
-    /// The six names' bits ([`crate::http1::req_fields::name_bit`]).
-    const BITS: u64 = {
-        use crate::http1::req_fields::name_bit;
-        name_bit(b"x-forwarded-for")
-            | name_bit(b"x-forwarded-proto")
-            | name_bit(b"x-forwarded-host")
-            | name_bit(b"forwarded")
-            | name_bit(b"x-real-ip")
-            | name_bit(b"via")
+    /// The six names' bits ([`crate::http1::req_fields::name_bits`]).
+    const BITS: [u128; 6] = {
+        use crate::http1::req_fields::name_bits;
+        [
+            name_bits(b"x-forwarded-for"),
+            name_bits(b"x-forwarded-proto"),
+            name_bits(b"x-forwarded-host"),
+            name_bits(b"forwarded"),
+            name_bits(b"x-real-ip"),
+            name_bits(b"via"),
+        ]
     };
 
     /// On an HTTP/1.1 head's fields that carry none of the six (the usual
-    /// case), one bit test; else six lookups.
+    /// case), six bit tests on one word; else six lookups.
     fn scan(h: &ReqFields) -> Self {
-        if !h.may_carry(Self::BITS) {
+        if !h.may_carry_any(&Self::BITS) {
             return Sent::default();
         }
         Sent {
