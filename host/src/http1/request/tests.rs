@@ -122,6 +122,33 @@ fn refuses_ambiguous_framing() {
     }
 }
 
+/// httparse alone refuses a control character in a value (`Facts` does
+/// not look again): in a short value (its byte-by-byte path) and past the
+/// first 32 bytes of a long one (its vectored paths).
+#[test]
+fn control_characters_in_values_are_400() {
+    let controls = (0u8..0x20).filter(|&b| b != b'\t').chain([0x7f]);
+    for c in controls {
+        for pad in [0, 40] {
+            let mut head = format!(
+                "GET / HTTP/1.1\r\nHost: a\r\nX-V: {}_b\r\n\r\n",
+                "a".repeat(pad)
+            );
+            let at = head.find('_').expect("the mark");
+            head.replace_range(at..at + 1, &char::from(c).to_string());
+            assert_eq!(
+                parsed(&head).map(|_| ()),
+                Err(400),
+                "byte {c:#04x}, pad {pad}"
+            );
+        }
+    }
+    let tab = "GET / HTTP/1.1\r\nHost: a\r\nX-V: a\tb\r\n\r\n";
+    assert!(parsed(tab).is_ok());
+    let high = "GET / HTTP/1.1\r\nHost: a\r\nX-V: caf\u{e9}\r\n\r\n";
+    assert!(parsed(high).is_ok());
+}
+
 #[test]
 fn too_many_header_lines_are_431() {
     let mut head = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
