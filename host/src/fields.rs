@@ -62,21 +62,15 @@ pub fn cookie_in<'h>(values: impl Iterator<Item = &'h [u8]>, name: &str) -> Opti
     std::str::from_utf8(value).ok()
 }
 
-/// The `;`-separated pairs of one `Cookie` value.
+/// The `;`-separated pairs of one `Cookie` value, found with memchr
+/// (`<[u8]>::split` tests byte by byte: +330 instructions on a browser's
+/// cookie line).
 fn pairs(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = Some(v);
-    std::iter::from_fn(move || {
-        let r = rest?;
-        match memchr::memchr(b';', r) {
-            Some(i) => {
-                rest = Some(&r[i + 1..]);
-                Some(&r[..i])
-            }
-            None => {
-                rest = None;
-                Some(r)
-            }
-        }
+    let mut start = 0;
+    (memchr::memchr_iter(b';', v).chain([v.len()])).map(move |end| {
+        let pair = &v[start..end];
+        start = end + 1;
+        pair
     })
 }
 
