@@ -58,12 +58,12 @@ impl<'s> Iterator for GetAll<'s, '_> {
                 return Some(line[name.len() + 1..].trim_ascii());
             }
         }
-        if let Some((_, v)) =
-            (self.added).find(|(n, _)| n.as_str().as_bytes().eq_ignore_ascii_case(name))
-        {
+        // A map's values are the client's too: before the proxy's.
+        if let Some(v) = self.map.as_mut().and_then(Iterator::next) {
             return Some(v.as_bytes());
         }
-        self.map.as_mut()?.next().map(HeaderValue::as_bytes)
+        let added = (self.added).find(|(n, _)| n.as_str().as_bytes().eq_ignore_ascii_case(name));
+        added.map(|(_, v)| v.as_bytes())
     }
 }
 

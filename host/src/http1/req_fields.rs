@@ -14,7 +14,9 @@
 //! Whatever needs the fields as one map (a header rule, an on-request or
 //! pick-backend plugin, an HTTP/2 server) settles them into one
 //! ([`ReqFields::map_mut`]); from then on they are that map. HTTP/2
-//! requests arrive as a map and stay one.
+//! requests arrive as a map and stay one; the proxy's fields are a list
+//! after it there too (hashing five names into the map cost more than the
+//! rest of the header work of an HTTP/2 request).
 
 use super::field_lookup::may_carry;
 pub use super::field_lookup::{GetAll, name_bits};
@@ -22,18 +24,29 @@ use super::raw_fields::{append_lines, kept_lines, lines, split_line};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-/// A request's header fields: the client's lines not removed, then the
-/// proxy's own; or one map.
+/// A request's header fields: the client's lines not removed (or one
+/// map), then the proxy's own.
 #[derive(Debug, Clone)]
-pub struct ReqFields(Fields);
+pub struct ReqFields {
+    fields: Fields,
+}
+
+/// The proxy's fields, in the order they were added (a handful: a list,
+/// not a hashed map).
+type Added = Vec<(HeaderName, HeaderValue)>;
 
 #[derive(Debug, Clone)]
 enum Fields {
     /// An HTTP/1.1 head's bytes and the proxy's fields after them.
     Raw(Raw),
-    /// One map: HTTP/2's fields, or any once settled.
-    Map(HeaderMap),
+    /// One map (HTTP/2's fields, or any once settled), and the proxy's
+    /// fields after it. (Each variant holds its list: a list beside the
+    /// enum made the whole 144 bytes, and every move of a request's
+    /// fields past 128 bytes is a call to `memcpy`.)
+    Map(HeaderMap, Added),
 }
+
+const _: () = assert!(std::mem::size_of::<ReqFields>() <= 128);
 
 #[derive(Debug, Clone)]
 struct Raw {
@@ -52,9 +65,8 @@ struct Raw {
     /// `Connection`): read while the request is admitted, removed by
     /// [`ReqFields::strip_hop_by_hop`].
     hop: u128,
-    /// The proxy's fields, in the order they were added (a handful: a
-    /// list, not a hashed map).
-    added: Vec<(HeaderName, HeaderValue)>,
+    /// The proxy's fields.
+    added: Added,
 }
 
 impl Raw {
@@ -81,8 +93,7 @@ impl Raw {
         }
     }
 
-    /// Removes every field `want` (any case): the client's lines marked,
-    /// the proxy's dropped.
+    /// Removes every line of the field `want` (any case), by marking it.
     fn remove(&mut self, want: &[u8]) {
         if may_carry(self.names, name_bits(want)) {
             let named = (lines(&self.head).enumerate().take(128))
@@ -90,7 +101,6 @@ impl Raw {
                 .fold(0u128, |m, (i, _)| m | 1 << i);
             self.gone |= named;
         }
-        (self.added).retain(|(n, _)| !n.as_str().as_bytes().eq_ignore_ascii_case(want));
     }
 
     /// The field lines as one block (each ended with CRLF), when none is
@@ -106,39 +116,60 @@ impl Raw {
 
 impl Default for ReqFields {
     fn default() -> Self {
-        Self(Fields::Map(HeaderMap::new()))
+        Self::from_map(HeaderMap::new())
     }
 }
 
 impl ReqFields {
+    /// The proxy's fields.
+    fn added(&self) -> &Added {
+        match &self.fields {
+            Fields::Raw(r) => &r.added,
+            Fields::Map(_, added) => added,
+        }
+    }
+
+    fn added_mut(&mut self) -> &mut Added {
+        match &mut self.fields {
+            Fields::Raw(r) => &mut r.added,
+            Fields::Map(_, added) => added,
+        }
+    }
+
     /// Fields that are a map already (HTTP/2, a health check).
     pub fn from_map(map: HeaderMap) -> Self {
-        Self(Fields::Map(map))
+        Self {
+            fields: Fields::Map(map, Vec::new()),
+        }
     }
 
     /// The fields of a checked request head; `hop` marks its hop-by-hop
     /// lines, `names` the names it carries (the [`name_bits`] of each).
     pub(super) fn from_head(head: Bytes, hop: u128, names: u128) -> Self {
         let start = memchr::memchr(b'\n', &head).map_or(head.len(), |i| i + 1);
-        Self(Fields::Raw(Raw {
+        let raw = Raw {
             start,
             head,
             gone: 0,
             names,
             hop,
             added: Vec::new(),
-        }))
+        };
+        Self {
+            fields: Fields::Raw(raw),
+        }
     }
 
     /// Values of `name`, in order: the client's, then the proxy's.
     pub fn get_all<'s, 'n>(&'s self, name: &'n HeaderName) -> GetAll<'s, 'n> {
         let bytes = name.as_str().as_bytes();
-        match &self.0 {
-            Fields::Raw(r) => GetAll {
-                added: r.added.iter(),
-                ..r.values(bytes)
-            },
-            Fields::Map(m) => GetAll::of_map(bytes, m.get_all(name).iter()),
+        let client = match &self.fields {
+            Fields::Raw(r) => r.values(bytes),
+            Fields::Map(m, _) => GetAll::of_map(bytes, m.get_all(name).iter()),
+        };
+        GetAll {
+            added: self.added().iter(),
+            ..client
         }
     }
 
@@ -146,12 +177,13 @@ impl ReqFields {
     /// in order; none when `name` is not a valid field name.
     pub fn get_all_named<'s, 'n>(&'s self, name: &'n str) -> GetAll<'s, 'n> {
         let bytes = name.as_bytes();
-        match &self.0 {
-            Fields::Raw(r) => GetAll {
-                added: r.added.iter(),
-                ..r.values(bytes)
-            },
-            Fields::Map(m) => GetAll::of_map(bytes, m.get_all(name).iter()),
+        let client = match &self.fields {
+            Fields::Raw(r) => r.values(bytes),
+            Fields::Map(m, _) => GetAll::of_map(bytes, m.get_all(name).iter()),
+        };
+        GetAll {
+            added: self.added().iter(),
+            ..client
         }
     }
 
@@ -168,129 +200,115 @@ impl ReqFields {
     /// The first value of `name` as a header value (sharing the head's
     /// bytes when it is the client's).
     pub fn value(&self, name: &HeaderName) -> Option<HeaderValue> {
-        match &self.0 {
-            Fields::Raw(r) => match r.values(name.as_str().as_bytes()).next() {
-                Some(v) => HeaderValue::from_maybe_shared(r.head.slice_ref(v)).ok(),
-                None => (r.added.iter()).find_map(|(n, v)| (n == name).then(|| v.clone())),
-            },
-            Fields::Map(m) => m.get(name).cloned(),
-        }
+        let client = match &self.fields {
+            Fields::Raw(r) => (r.values(name.as_str().as_bytes()).next())
+                .and_then(|v| HeaderValue::from_maybe_shared(r.head.slice_ref(v)).ok()),
+            Fields::Map(m, _) => m.get(name).cloned(),
+        };
+        client.or_else(|| (self.added().iter()).find_map(|(n, v)| (n == name).then(|| v.clone())))
     }
 
     /// Might the fields carry one of the names whose [`name_bits`] are
     /// `each`? `false` is sure (a handful of bit tests on an HTTP/1.1
     /// head's fields, before the proxy added any); `true` means look.
     pub fn may_carry_any(&self, each: &[u128]) -> bool {
-        match &self.0 {
+        match &self.fields {
             Fields::Raw(r) => each.iter().any(|&b| may_carry(r.names, b)) || !r.added.is_empty(),
-            Fields::Map(_) => true,
+            Fields::Map(..) => true,
         }
     }
 
     /// Is there a field `name`?
     pub fn contains_key(&self, name: &HeaderName) -> bool {
-        match &self.0 {
-            Fields::Raw(r) => {
-                let bytes = name.as_str().as_bytes();
-                r.values(bytes).next().is_some() || r.added.iter().any(|(n, _)| n == name)
-            }
-            Fields::Map(m) => m.contains_key(name),
-        }
+        let client = match &self.fields {
+            Fields::Raw(r) => r.values(name.as_str().as_bytes()).next().is_some(),
+            Fields::Map(m, _) => m.contains_key(name),
+        };
+        client || self.added().iter().any(|(n, _)| n == name)
     }
 
     /// Every field as (name, value): the client's, then the proxy's.
     /// Names of the client's fields are as sent (any case).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let (raw, map) = match &self.0 {
-            Fields::Raw(r) => {
-                let added = (r.added.iter()).map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-                (Some(r.kept().chain(added)), None)
-            }
-            Fields::Map(m) => {
-                let all = m.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-                (None, Some(all))
-            }
+        let (raw, map) = match &self.fields {
+            Fields::Raw(r) => (Some(r.kept()), None),
+            Fields::Map(m, _) => (None, Some(m.iter())),
         };
-        raw.into_iter().flatten().chain(map.into_iter().flatten())
+        let map = map.into_iter().flatten();
+        let added = self.added().iter().map(|(n, v)| (n, v));
+        (raw.into_iter().flatten()).chain(
+            map.chain(added)
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
+        )
     }
 
     /// Removes every field `name`.
     pub fn remove(&mut self, name: &HeaderName) {
-        match &mut self.0 {
+        match &mut self.fields {
             Fields::Raw(r) => r.remove(name.as_str().as_bytes()),
-            Fields::Map(m) => {
+            Fields::Map(m, _) => {
                 m.remove(name);
             }
         }
+        self.added_mut().retain(|(n, _)| n != name);
     }
 
     /// Removes every field named `name` in any case (a plugin's removal).
     pub fn remove_named(&mut self, name: &str) {
-        match &mut self.0 {
+        match &mut self.fields {
             Fields::Raw(r) => r.remove(name.as_bytes()),
-            Fields::Map(m) => {
+            Fields::Map(m, _) => {
                 m.remove(name);
             }
         }
+        self.added_mut()
+            .retain(|(n, _)| !n.as_str().eq_ignore_ascii_case(name));
     }
 
     /// Sets `name` to `value` alone.
     pub fn insert(&mut self, name: HeaderName, value: HeaderValue) {
-        match &mut self.0 {
-            Fields::Raw(_) => {
-                self.remove(&name);
-                self.append(name, value);
-            }
-            Fields::Map(m) => {
-                m.insert(name, value);
-            }
-        }
+        self.remove(&name);
+        self.append(name, value);
     }
 
     /// Adds a value of `name` after those there are.
     pub fn append(&mut self, name: HeaderName, value: HeaderValue) {
-        match &mut self.0 {
-            Fields::Raw(r) => r.added.push((name, value)),
-            Fields::Map(m) => {
-                m.append(name, value);
-            }
-        }
+        self.added_mut().push((name, value));
     }
 
     /// Makes room for `n` more fields of the proxy's own.
     pub fn reserve(&mut self, n: usize) {
-        match &mut self.0 {
-            Fields::Raw(r) => r.added.reserve(n),
-            Fields::Map(m) => m.reserve(n),
-        }
+        self.added_mut().reserve(n);
     }
 
     /// Removes the client's hop-by-hop lines (and those `Connection`
     /// names); `false` when the fields are a map, which the caller strips.
     pub fn strip_hop_by_hop(&mut self) -> bool {
-        match &mut self.0 {
+        match &mut self.fields {
             Fields::Raw(r) => {
                 r.gone |= std::mem::take(&mut r.hop);
                 true
             }
-            Fields::Map(_) => false,
+            Fields::Map(..) => false,
         }
     }
 
     /// The fields as one map, built now if they are still the head's bytes
     /// (hop-by-hop lines not yet stripped stay: the caller strips the map).
     pub fn map_mut(&mut self) -> &mut HeaderMap {
-        if let Fields::Raw(r) = &mut self.0 {
+        if let Fields::Raw(r) = &mut self.fields {
             let mut map = HeaderMap::with_capacity(16);
-            // The client's lines come first, as they would be written.
             append_lines(&mut map, &r.head, kept_lines(&r.head, r.gone));
-            for (name, value) in r.added.drain(..) {
-                map.append(name, value);
-            }
-            self.0 = Fields::Map(map);
+            self.fields = Fields::Map(map, std::mem::take(&mut r.added));
         }
-        match &mut self.0 {
-            Fields::Map(m) => m,
+        match &mut self.fields {
+            Fields::Map(map, added) => {
+                // The client's fields come first, as they would be written.
+                for (name, value) in added.drain(..) {
+                    map.append(name, value);
+                }
+                map
+            }
             // Made a map just above.
             Fields::Raw(_) => unreachable!("raw fields after settling"),
         }
@@ -315,7 +333,7 @@ impl ReqFields {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         };
-        match &self.0 {
+        match &self.fields {
             Fields::Raw(r) => {
                 // Usually nothing was removed: one copy.
                 match r.whole_block() {
@@ -327,15 +345,15 @@ impl ReqFields {
                         }
                     }
                 }
-                for (name, value) in &r.added {
-                    named(out, name, value);
-                }
             }
-            Fields::Map(m) => {
+            Fields::Map(m, _) => {
                 for (name, value) in m {
                     named(out, name, value);
                 }
             }
+        }
+        for (name, value) in self.added() {
+            named(out, name, value);
         }
     }
 }
@@ -347,148 +365,4 @@ impl From<HeaderMap> for ReqFields {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http::header;
-
-    fn fields(head: &'static str, hop: u128) -> ReqFields {
-        let names = (lines(head.as_bytes())).fold(0, |m, l| m | name_bits(split_line(l).0));
-        ReqFields::from_head(Bytes::from_static(head.as_bytes()), hop, names)
-    }
-
-    fn written(f: &ReqFields) -> String {
-        let mut out = Vec::new();
-        f.write(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    #[test]
-    fn a_names_bits_ignore_case() {
-        assert_eq!(name_bits(b"Content-Length"), name_bits(b"content-length"));
-        assert_eq!(name_bits(b"X-FORWARDED-FOR"), name_bits(b"x-forwarded-for"));
-    }
-
-    /// The names the proxy looks up on every request, and a plugin's
-    /// usual ones, are told apart from a browser's fields (wrk's `Host`
-    /// alone, and h2load's three, are a subset): a lookup of any of them
-    /// in such a head is a bit test, not a walk over its lines.
-    #[test]
-    fn a_browsers_fields_do_not_hide_the_names_looked_up() {
-        let browser = [
-            "host",
-            "user-agent",
-            "accept",
-            "accept-language",
-            "accept-encoding",
-            "cookie",
-            "referer",
-            "sec-ch-ua",
-            "sec-ch-ua-mobile",
-            "sec-ch-ua-platform",
-            "sec-fetch-dest",
-            "sec-fetch-mode",
-            "sec-fetch-site",
-            "sec-fetch-user",
-            "upgrade-insecure-requests",
-            "cache-control",
-        ];
-        let names = browser.iter().fold(0, |m, n| m | name_bits(n.as_bytes()));
-        let looked_up = [
-            "x-forwarded-for",
-            "x-forwarded-proto",
-            "x-forwarded-host",
-            "forwarded",
-            "x-real-ip",
-            "via",
-            "connection",
-            "content-length",
-            "traceparent",
-            "upgrade",
-            "x-canary",
-            "authorization",
-        ];
-        for n in looked_up {
-            assert!(!may_carry(names, name_bits(n.as_bytes())), "{n}");
-        }
-        for n in browser {
-            assert!(may_carry(names, name_bits(n.as_bytes())), "{n}");
-        }
-    }
-
-    #[test]
-    fn an_untouched_head_is_copied_whole() {
-        let mut f = fields("GET / HTTP/1.1\r\nHost: a\r\nX-One:1\r\n\r\n", 0);
-        f.append(header::VIA, HeaderValue::from_static("1.1 switchyard"));
-        assert_eq!(written(&f), "Host: a\r\nX-One:1\r\nvia: 1.1 switchyard\r\n");
-        assert_eq!(written(&fields("GET / HTTP/1.0\r\n\r\n", 0)), "");
-    }
-
-    #[test]
-    fn reads_removes_and_adds_without_a_map() {
-        let mut f = fields(
-            "GET / HTTP/1.1\r\nHost: a\r\nX-Two: 1\r\nTE: trailers\r\nx-two:  2 \r\n\r\n",
-            0b100,
-        );
-        let x_two = HeaderName::from_static("x-two");
-        assert_eq!(f.get_all(&x_two).collect::<Vec<_>>(), [b"1", b"2"]);
-        assert_eq!(f.get(&header::TE), Some(&b"trailers"[..]), "until stripped");
-        assert!(f.strip_hop_by_hop());
-        assert_eq!(f.get(&header::TE), None);
-        f.append(x_two.clone(), HeaderValue::from_static("3"));
-        assert_eq!(f.get_all(&x_two).count(), 3);
-        assert_eq!(
-            written(&f),
-            "Host: a\r\nX-Two: 1\r\nx-two:  2 \r\nx-two: 3\r\n"
-        );
-        f.insert(x_two.clone(), HeaderValue::from_static("only"));
-        assert_eq!(written(&f), "Host: a\r\nx-two: only\r\n");
-        assert_eq!(f.value(&header::HOST), Some(HeaderValue::from_static("a")));
-    }
-
-    #[test]
-    fn a_plugin_reads_and_removes_by_a_name_in_any_case() {
-        let mut f = fields(
-            "GET / HTTP/1.1\r\nHost: a\r\nX-Canary: 1\r\nx-canary: 2\r\n\r\n",
-            0,
-        );
-        let real_ip = HeaderName::from_static("x-real-ip");
-        f.append(real_ip, HeaderValue::from_static("10.0.0.1"));
-        assert_eq!(
-            f.get_all_named("X-CANARY").collect::<Vec<_>>(),
-            [b"1", b"2"]
-        );
-        assert_eq!(f.get_all_named("X-Real-IP").next(), Some(&b"10.0.0.1"[..]));
-        assert_eq!(f.get_all_named("x-absent").next(), None);
-        assert_eq!(f.get_all_named("not a name").next(), None);
-        f.remove_named("X-Canary");
-        f.remove_named("X-REAL-IP");
-        assert_eq!(f.get_all_named("x-canary").next(), None);
-        assert_eq!(written(&f), "Host: a\r\n");
-        // The same on a map (HTTP/2's fields).
-        let mut m = ReqFields::from_map(f.to_map());
-        m.append(
-            HeaderName::from_static("x-b"),
-            HeaderValue::from_static("3"),
-        );
-        assert_eq!(m.get_all_named("X-B").next(), Some(&b"3"[..]));
-        m.remove_named("X-B");
-        assert_eq!(m.get_all_named("x-b").next(), None);
-    }
-
-    #[test]
-    fn a_settled_map_keeps_the_order_and_what_is_not_stripped_yet() {
-        let mut f = fields(
-            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nCookie: c=1\r\n\r\n",
-            0b10,
-        );
-        f.append(header::VIA, HeaderValue::from_static("1.1 switchyard"));
-        let m = f.map_mut();
-        assert_eq!(m.len(), 4);
-        assert_eq!(m["connection"], "close", "the caller strips the map");
-        assert!(!f.strip_hop_by_hop(), "a map now");
-        assert_eq!(
-            written(&f),
-            "host: a\r\nconnection: close\r\ncookie: c=1\r\nvia: 1.1 switchyard\r\n"
-        );
-    }
-}
+mod tests;
