@@ -16,12 +16,16 @@
 # Usage:
 #   bench/ab.sh [-r ROUNDS] [-d SECS] [-c CONFIG] BASE_BINARY OTHER_BINARY...
 # Defaults: -r 8 -d 5 -c bench/switchyard.toml; pinning proxy=1, load+backends=0
-# (override with PIN_PROXY / PIN_LOAD env). Needs nginx, wrk, taskset.
+# (override with PIN_PROXY / PIN_LOAD env). Needs nginx, wrk (h2load with
+# H2=1), taskset.
 # REUSE_BACKENDS=1: if 127.0.0.1:9001-9003 already answer (an identical nginx
 # left by another run), use them instead of refusing to start.
 # HEADERS=FILE: every request also carries the fields in FILE (one
 # `Name: value` per line), e.g. bench/browser.headers, a browser's page
 # request; wrk alone sends only `Host`.
+# H2=1: TLS + HTTP/2 clients instead, as `bench/run.sh --h2`: CONFIG gets
+# peerbench's certificate (bench/h2-config.sh) and the load is
+# `h2load -t1 -c64 -m10 -D SECS` (HEADERS are sent with it too).
 # Build the variants into separate target dirs (or copy the binary away after
 # each build) so they do not overwrite each other. Not part of the test suite.
 set -euo pipefail
@@ -38,6 +42,7 @@ WRK_H=()
 if [ -n "${HEADERS:-}" ]; then
   while IFS= read -r line; do [ -n "$line" ] && WRK_H+=(-H "$line"); done <"$HEADERS"
 fi
+H2=${H2:-0}
 for b in "${BINS[@]}"; do [ -x "$b" ] || { echo "ab.sh: $b is not executable" >&2; exit 1; }; done
 
 REUSE_BACKENDS=${REUSE_BACKENDS:-0}
@@ -54,6 +59,32 @@ else
 fi
 
 DIR=$(mktemp -d /tmp/switchyard-ab.XXXXXX)
+if [ "$H2" = 1 ]; then
+  "$(dirname "$0")/h2-config.sh" "$CONFIG" "$DIR/h2.toml"
+  CONFIG=$DIR/h2.toml
+fi
+# load SECS -> the load tool's output; rps_of OUTPUT -> requests/s.
+load() {
+  if [ "$H2" = 1 ]; then
+    taskset -c "$PIN_LOAD" nice -n -20 h2load -t1 -c64 -m10 -D "$1" "${WRK_H[@]}" https://127.0.0.1:8080/
+  else
+    taskset -c "$PIN_LOAD" nice -n -20 wrk -t1 -c64 -d"${1}s" "${WRK_H[@]}" http://127.0.0.1:8080/
+  fi
+}
+rps_of() {
+  if [ "$H2" = 1 ]; then
+    awk '/^finished in/{gsub(/,/, "", $4); printf "%.0f", $4}' <<<"$1"
+  else
+    awk '/^Requests\/sec:/{printf "%.0f", $2}' <<<"$1"
+  fi
+}
+errors_of() {
+  if [ "$H2" = 1 ]; then
+    awk '/^requests:/ && ($10 != 0 || $12 != 0) {print} /^status codes:/ && ($5 != 0 || $7 != 0 || $9 != 0) {print}' <<<"$1"
+  else
+    awk '/Non-2xx|Socket errors/{print}' <<<"$1"
+  fi
+}
 PIDS=()
 cleanup() {
   local p
@@ -102,13 +133,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
     start_bg "$PIN_PROXY" "$DIR/proxy.log" "${BINS[$i]}" run -c "$CONFIG"
     pid=$STARTED
     wait_port 8080
-    taskset -c "$PIN_LOAD" wrk -t1 -c64 -d1s "${WRK_H[@]}" http://127.0.0.1:8080/ >/dev/null
+    load 1 >/dev/null
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    out=$(taskset -c "$PIN_LOAD" nice -n -20 wrk -t1 -c64 -d"${SECS}s" "${WRK_H[@]}" http://127.0.0.1:8080/)
+    out=$(load "$SECS")
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     stop "$pid"
-    rps=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' <<<"$out")
-    errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out")
+    rps=$(rps_of "$out")
+    errs=$(errors_of "$out")
     per_req() { awk -v t="$1" -v hz="$HZ" -v r="$rps" -v d="$SECS" 'BEGIN{printf "%.2f", t/hz*1e6/(r*d)}'; }
     us=$(per_req $((u1 - u0 + s1 - s0)))
     RPS[$i,$r]=$rps; US[$i,$r]=$us; USR[$i,$r]=$(per_req $((u1 - u0))); SYS[$i,$r]=$(per_req $((s1 - s0)))
