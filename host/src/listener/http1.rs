@@ -84,7 +84,11 @@ pub async fn serve<IO>(
                 body,
                 started,
             };
+            // `biased`: the request first, so the client's socket is polled
+            // only while the request waits (once, to register), not again
+            // when its answer is ready, and no random start is drawn.
             tokio::select! {
+                biased;
                 r = crate::boxed::pinned(|| proxy.handle(req, &conn)) => r,
                 () = c.closed_by_client() => return,
             }
