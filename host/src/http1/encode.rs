@@ -45,14 +45,17 @@ pub fn request_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     fields.write(out);
     // The client's Content-Length (validated by the listener) stays as sent;
-    // hop-by-hop removal has taken Transfer-Encoding out already.
-    let declared = declared_length(fields.get(&header::CONTENT_LENGTH));
+    // hop-by-hop removal has taken Transfer-Encoding out already. Looked up
+    // only when there is a body (most requests have none).
     let framing = match empty {
         true => BodyFraming::None,
-        false => length_framing(out, declared, body_len).unwrap_or_else(|| {
-            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-            BodyFraming::Chunked
-        }),
+        false => {
+            let declared = declared_length(fields.get(&header::CONTENT_LENGTH));
+            length_framing(out, declared, body_len).unwrap_or_else(|| {
+                out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                BodyFraming::Chunked
+            })
+        }
     };
     out.extend_from_slice(b"\r\n");
     framing

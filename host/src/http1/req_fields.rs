@@ -197,6 +197,26 @@ impl ReqFields {
         self.get(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// The `Host` field's value, as [`ReqFields::value`] finds it. An
+    /// HTTP/1.1 head carries one (the reader refuses others), and clients
+    /// send it first: read there directly, without a lookup (one per
+    /// request, ~300 instructions less).
+    pub fn host(&self) -> Option<HeaderValue> {
+        if let Fields::Raw(r) = &self.fields
+            && r.gone & 1 == 0
+            && let Some(line) = r.head.get(r.start..)
+            && line
+                .get(..5)
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"host:"))
+        {
+            // Checked lines: no CR inside a value, each ends with CRLF.
+            let end = memchr::memchr(b'\r', line)?;
+            let value = line.get(5..end)?.trim_ascii();
+            return HeaderValue::from_maybe_shared(r.head.slice_ref(value)).ok();
+        }
+        self.value(&http::header::HOST)
+    }
+
     /// The first value of `name` as a header value (sharing the head's
     /// bytes when it is the client's).
     pub fn value(&self, name: &HeaderName) -> Option<HeaderValue> {

@@ -30,7 +30,7 @@ pub fn check(parts: &Parts, fields: &mut ReqFields) -> Result<Option<HeaderValue
         return Err(ProxyError::MethodNotAllowed);
     }
     if parts.version != Version::HTTP_2 {
-        return Ok(fields.value(&header::HOST).or_else(|| authority(parts)));
+        return Ok(fields.host().or_else(|| authority(parts)));
     }
     if fields.iter().any(|(_, v)| padded(v)) {
         return Err(ProxyError::BadRequest);

@@ -59,6 +59,11 @@ impl Accepted {
 /// upgrade`), without the protocols that are HTTP itself: `None` when
 /// nothing else is left.
 pub fn requested(h: &ReqFields) -> Option<HeaderValue> {
+    // Most heads carry no `Connection`: one bit test, no lookup.
+    const CONNECTION: u128 = crate::http1::req_fields::name_bits(b"connection");
+    if !h.may_carry_any(&[CONNECTION]) {
+        return None;
+    }
     let asks = h
         .get_all(&header::CONNECTION)
         .flat_map(|v| v.split(|&b| b == b','))

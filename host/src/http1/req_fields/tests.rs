@@ -178,3 +178,28 @@ fn a_maps_fields_take_the_proxys_after_them() {
     );
     assert_eq!(written(&f), "accept: */*\r\nvia: 2 only\r\n");
 }
+
+/// `host` reads the Host line where clients put it (first) directly, and
+/// finds it by lookup anywhere else; the same value either way.
+#[test]
+fn the_host_is_read_first_or_looked_up() {
+    let first = fields(
+        "GET / HTTP/1.1\r\nHOST:  a.example:8080 \r\nX-A: 1\r\n\r\n",
+        0,
+    );
+    assert_eq!(
+        first.host(),
+        Some(HeaderValue::from_static("a.example:8080"))
+    );
+    let later = fields("GET / HTTP/1.1\r\nX-Hostile: 1\r\nHost: b\r\n\r\n", 0);
+    assert_eq!(later.host(), Some(HeaderValue::from_static("b")));
+    let mut gone = fields("GET / HTTP/1.1\r\nHost: c\r\n\r\n", 0);
+    gone.remove(&header::HOST);
+    assert_eq!(gone.host(), None);
+    gone.append(header::HOST, HeaderValue::from_static("d"));
+    assert_eq!(gone.host(), Some(HeaderValue::from_static("d")));
+    assert_eq!(fields("GET / HTTP/1.0\r\n\r\n", 0).host(), None);
+    let mut map = ReqFields::from_map(HeaderMap::new());
+    map.append(header::HOST, HeaderValue::from_static("e"));
+    assert_eq!(map.host(), Some(HeaderValue::from_static("e")));
+}
