@@ -266,6 +266,27 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_names_in_any_case_and_no_others() {
+        for h in HOP_BY_HOP {
+            assert!(hop_by_hop(h.as_bytes()), "{h}");
+            assert!(hop_by_hop(h.to_ascii_uppercase().as_bytes()), "{h}");
+        }
+        let others = [
+            "",
+            "t",
+            "tf",
+            "host",
+            "user-agent",
+            "connections",
+            "upgrade-insecure-requests",
+        ];
+        for n in others {
+            assert!(!hop_by_hop(n.as_bytes()), "{n}");
+        }
+        assert!(!hop_by_hop(&[b'x'; 40]), "longer than any");
+    }
+
+    #[test]
     fn framing_follows_rfc_9112() {
         assert_eq!(
             framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
