@@ -22,7 +22,7 @@ use super::field_lookup::may_carry;
 pub use super::field_lookup::{GetAll, name_bits};
 use super::raw_fields::{append_lines, kept_lines, lines, split_line};
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{AsHeaderName, HeaderMap, HeaderName, HeaderValue};
 
 /// A request's header fields: the client's lines not removed (or one
 /// map), then the proxy's own.
@@ -162,24 +162,20 @@ impl ReqFields {
 
     /// Values of `name`, in order: the client's, then the proxy's.
     pub fn get_all<'s, 'n>(&'s self, name: &'n HeaderName) -> GetAll<'s, 'n> {
-        let bytes = name.as_str().as_bytes();
-        let client = match &self.fields {
-            Fields::Raw(r) => r.values(bytes),
-            Fields::Map(m, _) => GetAll::of_map(bytes, m.get_all(name).iter()),
-        };
-        GetAll {
-            added: self.added().iter(),
-            ..client
-        }
+        self.values_of(name.as_str().as_bytes(), name)
     }
 
     /// Values of the field named `name` in any case (a plugin's lookup),
     /// in order; none when `name` is not a valid field name.
     pub fn get_all_named<'s, 'n>(&'s self, name: &'n str) -> GetAll<'s, 'n> {
-        let bytes = name.as_bytes();
+        self.values_of(name.as_bytes(), name)
+    }
+
+    /// Values of the field `bytes` names (`key` in a map), in order.
+    fn values_of<'s, 'n>(&'s self, bytes: &'n [u8], key: impl AsHeaderName) -> GetAll<'s, 'n> {
         let client = match &self.fields {
             Fields::Raw(r) => r.values(bytes),
-            Fields::Map(m, _) => GetAll::of_map(bytes, m.get_all(name).iter()),
+            Fields::Map(m, _) => GetAll::of_map(bytes, m.get_all(key).iter()),
         };
         GetAll {
             added: self.added().iter(),
