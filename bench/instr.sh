@@ -75,21 +75,8 @@ if [ -n "${HEADERS:-}" ]; then
 fi
 
 # The origins.
-if ! curl -s -o /dev/null --max-time 1 http://127.0.0.1:9001/; then
-  mkdir -p "$dir/origins/logs"
-  {
-    echo "worker_processes 1; daemon off; pid $dir/origins/nginx.pid;"
-    echo "error_log $dir/origins/logs/error.log warn; events { worker_connections 4000; }"
-    echo "http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;"
-    for p in 1 2 3; do
-      echo "  server { listen 127.0.0.1:900$p backlog=4096; location / { return 200 \"ok\"; } }"
-    done
-    echo "}"
-  } >"$dir/origins/nginx.conf"
-  taskset -c "$PIN_LOAD" nginx -p "$dir/origins" -c "$dir/origins/nginx.conf" >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9001/ && break; sleep 0.1; done
-fi
+. "$here/origins.sh"
+ensure_origins "$dir" "$PIN_LOAD"
 
 # One proxy under callgrind serving N requests: prints the summed event
 # counts (Ir, and the cache events with --cache) of all its processes.

@@ -43,23 +43,8 @@ cleanup() {
 trap cleanup EXIT
 
 answers() { curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; }
-origin_master=
-if ! answers 9001; then
-  mkdir -p "$dir/origins/logs"
-  {
-    echo "worker_processes 1; daemon off; pid $dir/origins/nginx.pid;"
-    echo "error_log $dir/origins/logs/error.log warn; events { worker_connections 4000; }"
-    echo "http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;"
-    for p in 1 2 3; do
-      echo "  server { listen 127.0.0.1:900$p backlog=4096; location / { return 200 \"ok\"; } }"
-    done
-    echo "}"
-  } >"$dir/origins/nginx.conf"
-  taskset -c "$PIN_LOAD" nginx -p "$dir/origins" -c "$dir/origins/nginx.conf" >/dev/null 2>&1 &
-  pids+=($!)
-  origin_master=$!
-  for _ in $(seq 50); do answers 9001 && break; sleep 0.1; done
-fi
+. "$here/origins.sh"
+ensure_origins "$dir" "$PIN_LOAD"
 # The origins' worker: the busiest process listening on :9001.
 listeners() { ss -Htlnp "sport = :$1" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u; }
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
