@@ -204,10 +204,10 @@ impl ReqFields {
             && line
                 .get(..5)
                 .is_some_and(|n| n.eq_ignore_ascii_case(b"host:"))
-        {
             // Checked lines: no CR inside a value, each ends with CRLF.
-            let end = memchr::memchr(b'\r', line)?;
-            let value = line.get(5..end)?.trim_ascii();
+            && let Some(value) = memchr::memchr(b'\r', line).and_then(|end| line.get(5..end))
+        {
+            let value = value.trim_ascii();
             return HeaderValue::from_maybe_shared(r.head.slice_ref(value)).ok();
         }
         self.value(&http::header::HOST)
