@@ -54,6 +54,9 @@ def call_sites(path, target):
 
     with open(path, errors="replace") as f:
         for line in f:
+            if line.startswith("positions:") and "instr" not in line.split():
+                # Without instruction positions the first number is a line.
+                raise SystemExit(f"{path}: recorded without --dump-instr=yes")
             if line.startswith("fn="):
                 fn = name(line[3:].strip())
             elif line.startswith("cfn="):
@@ -73,19 +76,24 @@ def call_sites(path, target):
 
 
 def moved_bytes(binary, addr):
-    """The constant length passed to the call at addr, if there is one."""
+    """The constant length passed to the call at addr, if there is one: the
+    last `mov $N,%edx` since the previous call (a window that starts
+    mid-instruction decodes wrongly at first, hence the margin)."""
     out = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", f"--start-address={addr - 40}",
-         f"--stop-address={addr + 1}", binary],
+        ["objdump", "-d", "--no-show-raw-insn", f"--start-address={addr - 64}",
+         f"--stop-address={addr}", binary],
         capture_output=True, text=True).stdout
-    sizes = re.findall(r"mov\s+\$0x([0-9a-f]+),%edx", out)
+    since_call = re.split(r"\bcall", out)[-1]
+    sizes = re.findall(r"mov\s+\$0x([0-9a-f]+),%edx", since_call)
     return int(sizes[-1], 16) if sizes else None
 
 
 def source(binary, addr):
     out = subprocess.run(["addr2line", "-i", "-C", "-e", binary, hex(addr)],
-                         capture_output=True, text=True).stdout.split()
-    return " <- ".join(reversed([re.sub(r"^.*/(src|library)/", "", s) for s in out]))
+                         capture_output=True, text=True).stdout.splitlines()
+    # One frame per line, innermost first: "path:line [(discriminator n)]".
+    frames = [re.sub(r"^.*/(src|library)/", "", f.split(" (")[0]) for f in out]
+    return " <- ".join(reversed(frames))
 
 
 def main():
